@@ -1,0 +1,185 @@
+"""The runtime contract every encoder plugin implements.
+
+An encoder turns a batch of mono waveforms at its own sample rate into clip
+embeddings. It is split into a front-end (``featurize``: no gradient,
+deterministic), a differentiable token stage (``forward_tokens``) and a
+pooling step, so that the benchmark (``embed``) and AcuLa post-training
+(``forward_tokens`` + ``pool`` with gradients, ``ssl_loss``) share one code
+path and cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from acubench.specs import EncoderSpec
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    """Where an encoder's weights came from.
+
+    Parameters
+    ----------
+    status : {"pretrained", "random-init", "aligned", "none"}
+        ``"none"`` for encoders without learnable weights (the log-mel baseline).
+    source : str
+        Path or Hub id the weights were read from; for random init, the seed.
+    sha256 : str
+        Digest of the weights file (or of the seed string for random init).
+    """
+
+    status: str
+    source: str = ""
+    sha256: str = ""
+
+    @property
+    def is_random(self) -> bool:
+        return self.status == "random-init"
+
+    def label(self) -> str:
+        """Short text for tables: ``pretrained``, ``random init (seed 0)``…"""
+        if self.status == "random-init":
+            return f"random init ({self.source})"
+        return self.status
+
+
+class AudioEncoder(nn.Module, ABC):
+    """Base class of encoder plugins.
+
+    Subclasses set up their backbone in ``__init__`` and implement
+    :meth:`featurize` and :meth:`forward_tokens`; most override :meth:`pool`.
+
+    Attributes
+    ----------
+    spec : EncoderSpec
+    sample_rate : int
+        Hz of the waveforms :meth:`featurize` expects (default ``spec.sample_rate``).
+    embed_dim : int
+        Size D of :meth:`embed`'s output (default ``spec.embed_dim``).
+    config : dict
+        The resolved config the model was built from (JSON-serialisable).
+    weights_info : WeightsInfo
+    """
+
+    def __init__(self, spec: EncoderSpec, config: dict[str, Any], weights_info: WeightsInfo) -> None:
+        super().__init__()
+        self.spec = spec
+        self.config = dict(config)
+        self.weights_info = weights_info
+        # Instances may refine these (a HEAR module reports its own rate and size).
+        self.sample_rate: int = spec.sample_rate
+        self.embed_dim: int = spec.embed_dim
+
+    # -- the three stages ------------------------------------------------------------
+
+    @abstractmethod
+    def featurize(self, waves: Sequence[Tensor]) -> Tensor:
+        """Front-end: waveforms → a batch of model inputs, on the model's device.
+
+        Parameters
+        ----------
+        waves : sequence of Tensor, each (n_samples,)
+            Mono float32 audio at ``spec.sample_rate`` Hz, already trimmed,
+            padded and windowed by the clip policy. Lengths may differ.
+
+        Returns
+        -------
+        Tensor
+            Model input, e.g. a log-mel batch (B, T, F). No gradient.
+        """
+
+    @abstractmethod
+    def forward_tokens(self, inputs: Tensor) -> Tensor:
+        """Backbone: model inputs → token/frame features (B, N, D), differentiable."""
+
+    def pool(self, tokens: Tensor) -> Tensor:
+        """Tokens (B, N, D) → clip embeddings (B, D). Default: mean over tokens."""
+        return tokens.mean(dim=1)
+
+    def ssl_loss(self, inputs: Tensor) -> Tensor | None:
+        """The encoder's own self-supervised loss on ``inputs``, if it has one.
+
+        OPERA-GT returns its MAE masked-reconstruction loss; encoders without
+        one return ``None`` and AcuLa attaches a generic masked-spectrogram head.
+        """
+        return None
+
+    # -- alignment support ---------------------------------------------------------------
+
+    def mask_inputs(self, inputs: Tensor, mask_ratio: float, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """Hide random time frames of the model inputs, for masked acoustic modelling.
+
+        The default assumes inputs shaped (B, T, F), time first, and replaces
+        masked frames by each clip's mean (as OPERA's ``random_mask`` does).
+        Encoders whose inputs are laid out differently override this and
+        :meth:`reconstruction_target`.
+
+        Returns
+        -------
+        masked : Tensor, same shape as ``inputs``
+        mask : BoolTensor, shape (B, T)
+            True where a frame was hidden.
+        """
+        b, t = inputs.shape[0], inputs.shape[1]
+        scores = torch.rand(b, t, generator=generator, device="cpu").to(inputs.device)
+        mask = scores < mask_ratio
+        fill = inputs.mean(dim=tuple(range(1, inputs.dim())), keepdim=True).expand_as(inputs)
+        expand = mask.view(b, t, *([1] * (inputs.dim() - 2)))
+        return torch.where(expand, fill, inputs), mask
+
+    def reconstruction_target(self, inputs: Tensor) -> Tensor:
+        """What masked modelling reconstructs, shaped (B, T, F); default the inputs."""
+        return inputs
+
+    def export_state_dict(self) -> dict[str, Tensor]:
+        """Weights in the released checkpoint's key layout.
+
+        ``build(spec, weights=<a file holding this dict>)`` must load it back,
+        so an aligned encoder is saved and reloaded exactly like a released one
+        (and OPERA-GT's matches AcuLa's ``audio_model_state_dict``).
+        """
+        return {k: v.detach().cpu() for k, v in self.state_dict().items()}
+
+    # -- derived -----------------------------------------------------------------------
+
+    @property
+    def device(self) -> torch.device:
+        for p in self.parameters():
+            return p.device
+        for b in self.buffers():
+            return b.device
+        return torch.device("cpu")
+
+    @torch.inference_mode()
+    def embed(self, waves: Sequence[Tensor]) -> Tensor:
+        """Clip embeddings (B, D) as float32 on the CPU, in eval mode."""
+        was_training = self.training
+        self.eval()
+        try:
+            out = self.pool(self.forward_tokens(self.featurize(waves)))
+        finally:
+            self.train(was_training)
+        return out.float().cpu()
+
+    def fingerprint(self) -> str:
+        """Content key of what this encoder computes: id, config, weights.
+
+        Two encoders with the same fingerprint produce the same embeddings for
+        the same input, so the embedding cache is keyed by it.
+        """
+        payload = {
+            "id": self.spec.id,
+            "config": self.config,
+            "weights": self.weights_info.sha256 or self.weights_info.status,
+            "impl": getattr(self, "impl_version", "1"),
+        }
+        blob = json.dumps(payload, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]

@@ -1,0 +1,101 @@
+"""Building an encoder by name: registry lookup, weights resolution, factory call.
+
+Names may carry an argument after a colon (``hear:hearbaseline``): the part
+before the colon is the registered id, the rest goes to the factory as
+``config["arg"]``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Literal
+
+from acubench.encoder import AudioEncoder
+from acubench.plugins import get_encoder, plugin_manager
+from acubench.specs import EncoderSpec, resolve_ref
+from acubench.weights import WeightsNotFound, resolve_weights
+
+log = logging.getLogger(__name__)
+
+RandomInit = Literal["never", "fallback", "always"]
+
+
+def split_name(name: str) -> tuple[str, str | None]:
+    """``"hear:pkg.mod"`` → ``("hear", "pkg.mod")``; ``"opera"`` → ``("opera", None)``."""
+    base, sep, arg = name.partition(":")
+    return base, (arg if sep else None)
+
+
+def find_weights(spec: EncoderSpec, source: str | None) -> Path:
+    """Weights for ``spec`` through the ``acubench_resolve_weights`` hook chain.
+
+    Plugins may answer first (a lab's own store); the built-in resolver
+    (explicit path/Hub id, ``$ACUBENCH_WEIGHTS``, Hugging Face cache/Hub) is
+    the fallback.
+    """
+    found = plugin_manager().hook.acubench_resolve_weights(spec=spec, source=source)
+    if found is not None:
+        return Path(found)
+    return resolve_weights(spec, source)
+
+
+def load_encoder(
+    name: str,
+    *,
+    weights: str | Path | None = None,
+    config: str | dict[str, Any] = "default",
+    random_init: RandomInit = "never",
+    device: str = "cpu",
+    seed: int = 0,
+    strict: bool = True,
+    trust_checkpoint: bool = False,
+) -> AudioEncoder:
+    """Build a registered encoder, with its released weights where it has them.
+
+    Parameters
+    ----------
+    name : str
+        Encoder id or alias (``"opera"``), optionally ``id:arg``.
+    weights : str or Path, optional
+        A checkpoint file/folder or Hub id; default: search (see :func:`find_weights`).
+    config : str or dict
+        A named config of the spec (``"default"``, ``"tiny"``) or explicit values.
+    random_init : {"never", "fallback", "always"}
+        ``"never"``: missing weights are an error. ``"fallback"``: use a seeded
+        random initialisation when no weights are found (the demo does this;
+        every output then says "random init"). ``"always"``: ignore weights.
+    device : str
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``…
+    seed : int
+        Seed of the random initialisation.
+    strict : bool
+        Missing/unexpected checkpoint keys are an error (``--non-strict`` relaxes).
+    trust_checkpoint : bool
+        Allow full unpickling of checkpoints that need it (runs code from the file).
+    """
+    base, arg = split_name(name)
+    spec = get_encoder(base)
+    if isinstance(config, str):
+        if config not in spec.configs:
+            raise ValueError(f"encoder {spec.id}: unknown config {config!r}; choose from {list(spec.configs)}")
+        cfg: dict[str, Any] = {"name": config}
+    else:
+        cfg = dict(config)
+    if arg is not None:
+        cfg["arg"] = arg
+    path: Path | None = None
+    if spec.weights is not None or weights is not None:
+        if random_init != "always":
+            try:
+                path = find_weights(spec, str(weights) if weights is not None else None)
+            except WeightsNotFound:
+                if random_init == "never" or weights is not None:
+                    raise
+                log.warning("encoder %s: no weights found; using a seeded random initialisation (seed %d)", spec.id, seed)
+    factory = resolve_ref(spec.factory)
+    encoder = factory(spec, config=cfg, weights=path, device=device, seed=seed,
+                      strict=strict, trust_checkpoint=trust_checkpoint)
+    if not isinstance(encoder, AudioEncoder):
+        raise TypeError(f"encoder {spec.id}: factory {spec.factory} returned {type(encoder).__name__}, not an AudioEncoder")
+    return encoder

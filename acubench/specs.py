@@ -1,0 +1,381 @@
+"""Declarative specs for the things plugins contribute: encoders, datasets, tasks.
+
+Specs are frozen dataclasses that validate themselves on construction, so a
+plugin with a typo fails when it is registered, not halfway through a run.
+Heavy code (torch models, dataset parsers) is named by a lazy
+``"module:attribute"`` reference and imported only when it is used, so that
+listing encoders or tasks imports no model.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Mapping
+
+TaskKind = Literal["binary", "multiclass", "regression"]
+Protocol = Literal["fixed", "loso"]
+PadMode = Literal["repeat", "zero", "none"]
+LastWindow = Literal["pad", "keep", "drop"]
+
+_TASK_KINDS = ("binary", "multiclass", "regression")
+_PROTOCOLS = ("fixed", "loso")
+_PAD_MODES = ("repeat", "zero", "none")
+_LAST_WINDOW = ("pad", "keep", "drop")
+
+
+class SpecError(ValueError):
+    """A spec contributed by a plugin is malformed."""
+
+
+def _check(cond: bool, owner: str, message: str) -> None:
+    if not cond:
+        raise SpecError(f"{owner}: {message}")
+
+
+def resolve_ref(ref: str) -> Any:
+    """Import a lazy ``"package.module:attribute"`` reference.
+
+    Parameters
+    ----------
+    ref : str
+        Dotted module path, a colon, and an attribute name (which may itself
+        be dotted, e.g. ``"pkg.mod:Class.method"``).
+    """
+    module_name, _, attr = ref.partition(":")
+    if not module_name or not attr:
+        raise SpecError(f"lazy reference {ref!r} must look like 'package.module:attribute'")
+    obj: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise SpecError(f"lazy reference {ref!r}: {module_name} has no attribute {attr!r}") from None
+    return obj
+
+
+@dataclass(frozen=True)
+class ClipPolicy:
+    """How one recording becomes the fixed-length inputs an encoder sees.
+
+    Applied after decoding and resampling, in this order: silence trim, padding
+    to ``min_seconds``, cropping to ``max_seconds``, then windowing.
+
+    Parameters
+    ----------
+    trim_silence : bool
+        Trim leading and trailing silence (librosa-style ``trim``: 60 dB below
+        the peak, frame 0.1 s, hop 0.05 s), as every OPERA loader does.
+    min_seconds : float or None
+        Pad clips shorter than this (s) by ``pad``.
+    pad : {"repeat", "zero", "none"}
+        ``"repeat"`` fills the front with the clip's own tail, the clip sitting
+        at the end (the OPERA reference's deterministic duplicate padding);
+        ``"zero"`` appends zeros; ``"none"`` leaves short clips short.
+    max_seconds : float or None
+        Crop clips longer than this (s), keeping the start. Applied before
+        windowing.
+    window_seconds : float or None
+        If set, cut the clip into windows of this length (s) whose embeddings
+        are averaged into the clip embedding. ``None`` embeds the whole clip.
+    hop_seconds : float or None
+        Hop between windows (s); defaults to half a window (50 % overlap).
+    last_window : {"pad", "keep", "drop"}
+        What to do with the residual tail after the last full window: pad it
+        to a full window with ``pad``, keep it shorter, or drop it.
+    min_window_seconds : float
+        Windows shorter than this (s) are discarded (never the only window).
+    """
+
+    trim_silence: bool = True
+    min_seconds: float | None = None
+    pad: PadMode = "repeat"
+    max_seconds: float | None = None
+    window_seconds: float | None = None
+    hop_seconds: float | None = None
+    last_window: LastWindow = "pad"
+    min_window_seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        o = "ClipPolicy"
+        _check(self.pad in _PAD_MODES, o, f"pad must be one of {_PAD_MODES}, got {self.pad!r}")
+        _check(self.last_window in _LAST_WINDOW, o, f"last_window must be one of {_LAST_WINDOW}, got {self.last_window!r}")
+        for name in ("min_seconds", "max_seconds", "window_seconds", "hop_seconds"):
+            value = getattr(self, name)
+            _check(value is None or (math.isfinite(value) and value > 0), o, f"{name} must be positive, got {value!r}")
+        _check(self.min_window_seconds >= 0, o, "min_window_seconds must be >= 0")
+        if self.hop_seconds is not None:
+            _check(self.window_seconds is not None, o, "hop_seconds needs window_seconds")
+
+    def describe(self) -> str:
+        """One line for tables and config files, e.g. ``trim, repeat-pad>=8s``."""
+        parts = ["trim" if self.trim_silence else "no-trim"]
+        if self.min_seconds:
+            parts.append(f"{self.pad}-pad>={self.min_seconds:g}s")
+        if self.max_seconds:
+            parts.append(f"crop<={self.max_seconds:g}s")
+        if self.window_seconds:
+            hop = self.hop_seconds or self.window_seconds / 2
+            parts.append(f"windows {self.window_seconds:g}s/hop {hop:g}s ({self.last_window} last)")
+        else:
+            parts.append("whole clip")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class WeightsRef:
+    """Where an encoder's released weights live.
+
+    Resolution order (see :func:`acubench.weights.resolve_weights`): an
+    explicit path or Hub id from the user, then ``$ACUBENCH_WEIGHTS/<filename>``,
+    then the Hugging Face cache / Hub (``hf_repo`` + ``filename``).
+
+    Parameters
+    ----------
+    filename : str
+        File name of the released checkpoint (``encoder-operaGT.ckpt``) or, for
+        a whole Hugging Face repository, ``""``.
+    hf_repo : str or None
+        Hugging Face repository id, e.g. ``"evelyn0414/OPERA"``.
+    url : str or None
+        Human-facing download page, shown in messages.
+    sha256 : str or None
+        Expected digest of the released file, checked when given.
+    """
+
+    filename: str = ""
+    hf_repo: str | None = None
+    url: str | None = None
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """An audio encoder as contributed by a plugin.
+
+    Parameters
+    ----------
+    id : str
+        Canonical id used on the command line and in results (``"opera-gt"``).
+    factory : str
+        Lazy reference to ``build(spec, *, config, weights, device, seed,
+        strict, trust_checkpoint) -> AudioEncoder``.
+    sample_rate : int
+        Rate (Hz) of the waveforms the encoder expects.
+    embed_dim : int
+        Size of the clip embedding (default config).
+    clip : ClipPolicy
+        The reference default input policy, used by ``acubench embed``.
+    task_clip : {"min_seconds", "fixed"}
+        How a task's nominal ``clip_seconds`` is honoured: ``"min_seconds"``
+        pads whole clips to at least that length (OPERA-CE/CT), ``"fixed"``
+        keeps :attr:`clip` unchanged (OPERA-GT's 8.18 s windows). A task's
+        ``clip_overrides[id]`` always wins.
+    configs : tuple of str
+        Named configs the factory accepts (``"default"`` first; ``"tiny"`` for tests).
+    weights : WeightsRef or None
+        Released weights; ``None`` for encoders without weights.
+    pretrained_on : tuple of str
+        Dataset ids seen during pre-training, so the leaderboard can flag them.
+    supports_alignment : bool
+        Whether the encoder exposes trainable token features for AcuLa.
+    """
+
+    id: str
+    factory: str
+    sample_rate: int
+    embed_dim: int
+    clip: ClipPolicy = field(default_factory=ClipPolicy)
+    task_clip: Literal["min_seconds", "fixed"] = "min_seconds"
+    aliases: tuple[str, ...] = ()
+    family: str = ""
+    description: str = ""
+    configs: tuple[str, ...] = ("default",)
+    weights: WeightsRef | None = None
+    pretrained_on: tuple[str, ...] = ()
+    supports_alignment: bool = True
+    reference: str = ""
+    license: str = ""
+
+    def __post_init__(self) -> None:
+        o = f"EncoderSpec {self.id!r}"
+        _check(bool(self.id) and self.id == self.id.strip().lower() and " " not in self.id, o,
+               "id must be a non-empty lower-case token")
+        _check(":" in self.factory, o, f"factory must be a 'module:function' reference, got {self.factory!r}")
+        _check(self.sample_rate > 0, o, f"sample_rate must be positive, got {self.sample_rate}")
+        _check(self.embed_dim > 0, o, f"embed_dim must be positive, got {self.embed_dim}")
+        _check(self.task_clip in ("min_seconds", "fixed"), o, f"task_clip must be 'min_seconds' or 'fixed'")
+        _check(len(self.configs) > 0, o, "configs must name at least one config")
+
+    def clip_for(self, clip_seconds: float | None) -> ClipPolicy:
+        """The input policy for a task whose nominal clip length is ``clip_seconds`` (s)."""
+        if clip_seconds is None or self.task_clip == "fixed":
+            return self.clip
+        from dataclasses import replace
+
+        return replace(self.clip, min_seconds=clip_seconds)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A public dataset as it lies on disk under ``<data-root>/<folder>/``.
+
+    Parameters
+    ----------
+    id : str
+        Short id (``"icbhi"``), used by ``acubench data`` and the corpus builder.
+    folder : str
+        Folder name under the data root; inside it the publisher's layout.
+    check : str or None
+        Lazy reference to ``check(folder: Path) -> DataCheck``: a cheap
+        presence/completeness check for ``acubench data status``.
+    recordings : str or None
+        Lazy reference to ``recordings(folder: Path) -> pandas.DataFrame`` with
+        one row per recording and the columns of
+        :data:`acubench.manifest.RECORDING_COLUMNS`; used to build the
+        alignment corpus (reports from metadata).
+    prepare : str or None
+        Lazy reference to ``prepare(folder: Path, console) -> None`` for
+        datasets that need a conversion step (CoughVID webm/ogg → WAV).
+    layout : str
+        What the user must place under the folder, in words, for messages.
+    """
+
+    id: str
+    name: str
+    folder: str
+    url: str
+    license: str
+    layout: str
+    access: Literal["public", "on request"] = "public"
+    citation: str = ""
+    check: str | None = None
+    recordings: str | None = None
+    prepare: str | None = None
+
+    def __post_init__(self) -> None:
+        o = f"DatasetSpec {self.id!r}"
+        _check(bool(self.id) and self.id == self.id.lower() and " " not in self.id, o, "id must be a lower-case token")
+        for name in ("check", "recordings", "prepare"):
+            ref = getattr(self, name)
+            _check(ref is None or ":" in ref, o, f"{name} must be a 'module:function' reference")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One downstream task: which clips, which label, which split, which metric.
+
+    Parameters
+    ----------
+    id : str
+        Task id (``"T05"``, ``"demo-wheeze"``).
+    name : str
+        Readable slug (``"icbhi-copd"``), accepted on the command line too.
+    dataset : str
+        :class:`DatasetSpec` id the task reads from.
+    loader : str
+        Lazy reference to ``load(ctx: LoadContext) -> pandas.DataFrame`` that
+        returns the task manifest (see :mod:`acubench.manifest`).
+    kind : {"binary", "multiclass", "regression"}
+    classes : tuple of str
+        Class names in label order (label ``i`` is ``classes[i]``); empty for regression.
+    protocol : {"fixed", "loso"}
+        ``"fixed"``: the manifest's train/val/test split. ``"loso"``:
+        leave-one-subject-out over the manifest's ``subject`` column.
+    clip_seconds : float or None
+        Nominal input length (s) for whole-clip encoders (OPERA's ``min_len``).
+    clip_overrides : mapping of str to ClipPolicy
+        Encoder id → exact policy the reference used for this task.
+    protocols : tuple of str
+        Split protocols the loader offers; ``"default"`` is the corrected one,
+        ``"reference"`` reproduces the reference implementation exactly.
+    expected_counts : mapping or None
+        Published manifest counts, e.g. ``{"train": 462, "test": 366}``.
+    suites : tuple of str
+        Named groups the task belongs to (``"demo"``, ``"acula18"``).
+    opera_task : int or None
+        Task number in the OPERA benchmark's tables, for reference rows.
+    class_prompts : tuple of str
+        One clinical sentence per class, in label order, for zero-shot
+        classification with an aligned encoder (``acubench zeroshot``); empty
+        means ``"<target>: <class name>"``.
+    probe_options : mapping
+        Settings the reference used for this task's linear evaluation, read by
+        the ``reference-linear`` probe: ``epochs``, ``batch_size``,
+        ``l2_strength``, ``early_stopping_patience``, ``val_fraction``…
+    """
+
+    id: str
+    name: str
+    dataset: str
+    loader: str
+    kind: TaskKind
+    modality: str
+    target: str
+    classes: tuple[str, ...] = ()
+    protocol: Protocol = "fixed"
+    clip_seconds: float | None = None
+    clip_overrides: Mapping[str, ClipPolicy] = field(default_factory=dict)
+    protocols: tuple[str, ...] = ("default",)
+    protocol_notes: str = ""
+    expected_counts: Mapping[str, int] | None = None
+    suites: tuple[str, ...] = ()
+    opera_task: int | None = None
+    probe_options: Mapping[str, Any] = field(default_factory=dict)
+    class_prompts: tuple[str, ...] = ()
+    version: str = "1"
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        o = f"TaskSpec {self.id!r}"
+        _check(bool(self.id) and " " not in self.id, o, "id must be a token without spaces")
+        _check(":" in self.loader, o, f"loader must be a 'module:function' reference, got {self.loader!r}")
+        _check(self.kind in _TASK_KINDS, o, f"kind must be one of {_TASK_KINDS}, got {self.kind!r}")
+        _check(self.protocol in _PROTOCOLS, o, f"protocol must be one of {_PROTOCOLS}, got {self.protocol!r}")
+        if self.kind == "regression":
+            _check(not self.classes, o, "a regression task has no classes")
+        elif self.kind == "binary":
+            _check(len(self.classes) == 2, o, f"a binary task needs 2 classes, got {self.classes!r}")
+        else:
+            _check(len(self.classes) > 2, o, f"a multiclass task needs > 2 classes, got {self.classes!r}")
+        _check("default" in self.protocols, o, "protocols must include 'default'")
+        _check(self.clip_seconds is None or self.clip_seconds > 0, o, "clip_seconds must be positive")
+        _check(not self.class_prompts or len(self.class_prompts) == len(self.classes), o,
+               "class_prompts needs one sentence per class")
+
+    @property
+    def metric(self) -> str:
+        """Headline metric: ``"auroc"`` for classification, ``"mae"`` for regression."""
+        return "mae" if self.kind == "regression" else "auroc"
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.kind != "regression"
+
+    def clip_policy(self, encoder: EncoderSpec) -> ClipPolicy:
+        """The input policy this task asks of ``encoder``."""
+        if encoder.id in self.clip_overrides:
+            return self.clip_overrides[encoder.id]
+        return encoder.clip_for(self.clip_seconds)
+
+
+@dataclass(frozen=True)
+class DataCheck:
+    """Result of a dataset presence check (``acubench data status``).
+
+    ``found``/``expected`` count audio files (``expected`` is ``None`` when the
+    publisher does not fix a count); ``problems`` are one-line, actionable.
+    """
+
+    present: bool
+    found: int = 0
+    expected: int | None = None
+    problems: tuple[str, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        return self.present and not self.problems and (self.expected is None or self.found >= self.expected)
+
+
+Factory = Callable[..., Any]

@@ -1,0 +1,141 @@
+"""Small helpers shared by the dataset loaders: layout checks and seeded splits.
+
+Loaders stay declarative: they name files, columns and recipes; the checking
+and the splitting mechanics live here, once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from acubench.manifest import DatasetError
+from acubench.specs import DataCheck, DatasetSpec
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".webm")
+
+
+def dataset_folder(root: Path, spec: DatasetSpec) -> Path:
+    """``root/<spec.folder>``, or a :class:`DatasetError` saying where to get it."""
+    folder = Path(root) / spec.folder
+    if not folder.is_dir():
+        raise DatasetError(
+            f"{folder}: dataset {spec.name} not found. Download it from {spec.url} "
+            f"(licence: {spec.license}) and unpack it so that {folder} holds: {spec.layout}"
+        )
+    return folder
+
+
+def require(path: Path, spec: DatasetSpec, what: str) -> Path:
+    """``path`` if it exists, else a :class:`DatasetError` naming it and the expected layout."""
+    if not path.exists():
+        raise DatasetError(f"{path}: missing {what} of {spec.name}. Expected layout under the dataset folder: {spec.layout}")
+    return path
+
+
+def audio_files(folder: Path, pattern: str = "**/*") -> list[Path]:
+    """Audio files under ``folder`` matching ``pattern``, sorted for determinism."""
+    return sorted(p for p in folder.glob(pattern) if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+
+
+def missing_files(paths: Iterable[Path]) -> list[Path]:
+    return [p for p in paths if not Path(p).is_file()]
+
+
+def check_files(folder: Path, expected: Sequence[Path] | None, *, found: int | None = None,
+                problems: Sequence[str] = ()) -> DataCheck:
+    """A :class:`DataCheck` from the files a dataset should have."""
+    if not folder.is_dir():
+        return DataCheck(present=False)
+    probs = list(problems)
+    if expected is not None:
+        absent = missing_files(expected)
+        if absent:
+            probs.append(f"{len(absent)} of {len(expected)} audio files missing, e.g. {absent[0]}")
+        return DataCheck(present=True, found=len(expected) - len(absent), expected=len(expected), problems=tuple(probs))
+    return DataCheck(present=True, found=found or 0, expected=None, problems=tuple(probs))
+
+
+def group_split(
+    groups: Sequence[str],
+    labels: Sequence | None,
+    *,
+    test_size: float,
+    seed: int,
+) -> tuple[list[str], list[str]]:
+    """Split *groups* (subjects) into two sets, stratified by a per-group label.
+
+    Parameters
+    ----------
+    groups : sequence of str
+        One entry per group (unique subject ids), in a fixed order.
+    labels : sequence or None
+        One label per group for stratification (``None``: unstratified).
+    test_size : float
+        Fraction of groups in the second set.
+    seed : int
+        ``random_state`` of :func:`sklearn.model_selection.train_test_split`.
+    """
+    groups = list(groups)
+    strat = list(labels) if labels is not None else None
+    first, second = train_test_split(groups, test_size=test_size, random_state=seed, stratify=strat)
+    return list(first), list(second)
+
+
+def subject_labels(df: pd.DataFrame) -> pd.Series:
+    """One label per subject (the most frequent, ties to the smallest), in sorted subject order."""
+    return df.groupby("subject")["label"].agg(lambda s: s.value_counts().sort_index().idxmax()).sort_index()
+
+
+def assign_splits(df: pd.DataFrame, mapping: dict[str, str]) -> pd.DataFrame:
+    """Set ``split`` from a subject → split mapping; every subject must be mapped."""
+    out = df.copy()
+    out["split"] = out["subject"].map(mapping)
+    if out["split"].isna().any():
+        missing = out.loc[out["split"].isna(), "subject"].unique()[:5]
+        raise ValueError(f"subjects without a split: {list(missing)}")
+    return out
+
+
+def stratified_subject_split(
+    df: pd.DataFrame,
+    *,
+    test_size: float,
+    val_size: float,
+    seed: int,
+) -> pd.DataFrame:
+    """Subject-independent train/val/test split, stratified by each subject's label.
+
+    ``val_size`` is a fraction of the subjects left after the test carve-out.
+    Subjects are sorted first, so the result depends only on the data and the seed.
+    """
+    labels = subject_labels(df)
+    subjects = list(labels.index)
+    strat = labels.values if labels.value_counts().min() >= 2 else None
+    rest, test = group_split(subjects, strat, test_size=test_size, seed=seed)
+    rest_labels = labels.loc[rest]
+    strat2 = rest_labels.values if rest_labels.value_counts().min() >= 2 else None
+    train, val = group_split(rest, strat2, test_size=val_size, seed=seed)
+    mapping = {**{s: "train" for s in train}, **{s: "val" for s in val}, **{s: "test" for s in test}}
+    return assign_splits(df, mapping)
+
+
+def carve_val(df: pd.DataFrame, *, fraction: float, seed: int, by_subject: bool = True) -> pd.DataFrame:
+    """Move a stratified ``fraction`` of the train split to val (by subject by default)."""
+    out = df.copy()
+    train = out[out["split"] == "train"]
+    if by_subject:
+        labels = subject_labels(train)
+        strat = labels.values if labels.value_counts().min() >= 2 else None
+        _, val_subjects = group_split(list(labels.index), strat, test_size=fraction, seed=seed)
+        out.loc[out["subject"].isin(val_subjects) & (out["split"] == "train"), "split"] = "val"
+    else:
+        idx = train.index.to_numpy()
+        strat = train["label"].to_numpy() if train["label"].value_counts().min() >= 2 else None
+        _, val_idx = train_test_split(idx, test_size=fraction, random_state=seed, stratify=strat)
+        out.loc[np.asarray(val_idx), "split"] = "val"
+    return out
