@@ -33,6 +33,26 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be read safely, or does not fit the model."""
 
 
+def locate_weights(spec: EncoderSpec) -> Path | None:
+    """Weights already on this machine (``$ACUBENCH_WEIGHTS`` or the HF cache); never downloads."""
+    ref = spec.weights
+    if ref is None:
+        return None
+    folder = weights_dir()
+    if folder is not None and ref.filename and (folder / ref.filename).exists():
+        return folder / ref.filename
+    if ref.hf_repo:
+        try:
+            from huggingface_hub import hf_hub_download, snapshot_download
+
+            if ref.filename:
+                return Path(hf_hub_download(ref.hf_repo, ref.filename, local_files_only=True))
+            return Path(snapshot_download(ref.hf_repo, local_files_only=True))
+        except Exception:
+            return None
+    return None
+
+
 def _hub_download(repo: str, filename: str) -> Path | None:
     """A file from the Hugging Face cache, downloading it unless offline."""
     try:

@@ -1,0 +1,5 @@
+import sys
+
+from acubench.cli import main
+
+sys.exit(main())

@@ -1,0 +1,53 @@
+"""Arguments and helpers shared by several sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rich.console import Console
+
+
+def csv_list(value: str) -> list[str]:
+    """``"a,b"`` → ``["a", "b"]`` (argparse type)."""
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("expected one or more comma-separated names")
+    return items
+
+
+def console() -> Console:
+    """Progress and messages go to stderr, so stdout stays clean for tables and pipes."""
+    return Console(stderr=True)
+
+
+def add_task_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tasks", "-t", default="demo", metavar="all|demo|ID,ID",
+                   help="tasks to run: 'demo' (built-in synthetic suite, default), 'all' (every task whose data "
+                        "is present), a suite name, or task ids/names")
+    p.add_argument("--data-root", default=None, metavar="DIR",
+                   help="datasets folder (default $ACUBENCH_DATA, else ~/acubench-data); see `acubench data status`")
+    p.add_argument("--protocol", default="default", choices=("default", "reference"),
+                   help="split protocol: the corrected default, or 'reference' to reproduce the OPERA/AcuLa code exactly")
+
+
+def add_encoder_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("encoder loading")
+    g.add_argument("--weights", default=None, metavar="PATH|HF_ID",
+                   help="checkpoint file/folder or Hugging Face id (default: $ACUBENCH_WEIGHTS, then the HF cache/Hub)")
+    g.add_argument("--config", default="default", metavar="NAME", help="named encoder config (default 'default')")
+    g.add_argument("--random-init", action="store_true",
+                   help="allow a seeded random initialisation when no weights are found (always marked 'random init')")
+    g.add_argument("--non-strict", action="store_true", help="load checkpoints even with missing/unexpected keys")
+    g.add_argument("--trust-checkpoint", action="store_true",
+                   help="allow checkpoints that need full unpickling (can execute code: trusted files only)")
+    g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1… (default cpu)")
+    g.add_argument("--batch-size", type=int, default=16, metavar="N", help="model inputs per forward pass (default 16)")
+    g.add_argument("--precision", default="fp32", choices=("fp32", "bf16"),
+                   help="bf16 runs the encoder under autocast (see BENCHMARKS.md for the effect on embeddings)")
+
+
+def encoder_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    return dict(weights=args.weights, config=args.config, random_init="fallback" if args.random_init else None,
+                strict=not args.non_strict, trust_checkpoint=args.trust_checkpoint, device=args.device,
+                batch_size=args.batch_size, precision=args.precision)

@@ -1,0 +1,53 @@
+"""``acubench embed``: extract clip embeddings from your own recordings."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from acubench.cli.common import add_encoder_args, console, encoder_kwargs
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "embed",
+        help="extract one embedding per audio file (.npy or .parquet)",
+        description="Extract one clip embedding per file with the benchmark's preprocessing and pooling "
+                    "(batched and cached). Writes OUT.npy plus OUT.ids.json (row → file), or OUT.parquet.",
+        epilog="example:\n  acubench embed --encoder opera-gt recordings/ -o emb.npy",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("inputs", nargs="+", metavar="FILE|DIR", help="audio files or folders (searched recursively)")
+    p.add_argument("--encoder", "-e", default="opera", help="encoder id or alias (default opera)")
+    p.add_argument("--aligned", default=None, metavar="CKPT", help="use an AcuLa-aligned checkpoint (from `acubench align`)")
+    p.add_argument("--clip-policy", default="default", metavar="POLICY",
+                   help="default (the encoder's reference policy) | whole[:MIN_S] | windows:SEC[:HOP_S] | crop:MAX_S")
+    p.add_argument("-o", "--out", required=True, metavar="OUT.npy|OUT.parquet", help="output file")
+    p.add_argument("--skip-bad-audio", action="store_true", help="write NaN rows for unusable files instead of stopping")
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
+    add_encoder_args(p)
+    p.set_defaults(func=_embed)
+
+
+def _embed(args: argparse.Namespace) -> int:
+    from acubench.embedding import collect_files, embed, save_embeddings
+
+    kw = encoder_kwargs(args)
+    kw["random_init"] = kw["random_init"] or "never"
+    con = console()
+    total = len(collect_files(args.inputs))
+    with Progress(TextColumn("[bold]embedding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=con, transient=True) as bar:
+        job = bar.add_task("embed", total=total)
+        result = embed(args.inputs, encoder=args.encoder, aligned=args.aligned, clip_policy=args.clip_policy,
+                       skip_bad_audio=args.skip_bad_audio, use_cache=not args.no_cache,
+                       on_clip=lambda k: bar.advance(job, k), **kw)
+    paths = save_embeddings(result, args.out)
+    ext = result.extraction
+    con.print(f"{result.encoder}: {len(result.ids)} files → {result.embeddings.shape} "
+              f"({ext.cached} from cache, {ext.computed} computed, {len(ext.bad)} skipped) in {ext.seconds:.1f} s")
+    for clip_id, msg in ext.bad[:10]:
+        con.print(f"  [yellow]skipped[/] {msg}")
+    con.print("wrote " + ", ".join(map(str, paths)))
+    return 0

@@ -1,0 +1,106 @@
+"""``acubench encoders``, ``acubench tasks``, ``acubench plugins``: what is registered."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+from rich.table import Table
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("encoders", help="list registered encoders and whether their weights are present",
+                       description="Registered encoders (built-in and plugins), their input rate, embedding size, "
+                                   "and whether released weights were found locally (nothing is downloaded).")
+    p.set_defaults(func=_encoders)
+    p = sub.add_parser("tasks", help="list registered tasks and whether their data is present",
+                       description="Registered tasks with dataset, modality, target, metric and split protocol, and "
+                                   "whether the data is present under the data root.")
+    p.add_argument("--data-root", default=None, metavar="DIR", help="datasets folder (default $ACUBENCH_DATA or ~/acubench-data)")
+    p.add_argument("--suite", default=None, help="only tasks of this suite (demo, acula18, opera, extra)")
+    p.set_defaults(func=_tasks)
+    p = sub.add_parser("plugins", help="list loaded plugins and the distributions that provide them")
+    p.set_defaults(func=_plugins)
+
+
+def _encoders(args: argparse.Namespace) -> int:
+    from acubench.plugins import registries
+    from acubench.weights import locate_weights
+
+    reg = registries().encoders
+    table = Table(title="Registered encoders", title_justify="left")
+    for col in ("id", "aliases", "family", "rate (Hz)", "dim", "weights", "plugin"):
+        table.add_column(col, overflow="fold")
+    for spec in reg:
+        if spec.weights is None:
+            status = "[dim]none needed[/]"
+        else:
+            found = locate_weights(spec)
+            where = spec.weights.filename or spec.weights.hf_repo or ""
+            status = f"[green]found[/] {found}" if found else f"[yellow]not found[/] ({where}; random init only with --random-init)"
+        table.add_row(spec.id, ", ".join(spec.aliases), spec.family, str(spec.sample_rate), str(spec.embed_dim),
+                      status, reg.owners[spec.id])
+    Console().print(table)
+    return 0
+
+
+def _tasks(args: argparse.Namespace) -> int:
+    from acubench.paths import data_root
+    from acubench.plugins import registries
+    from acubench.specs import resolve_ref
+
+    reg = registries()
+    root = data_root(args.data_root)
+    checks: dict[str, str] = {}
+    table = Table(title=f"Registered tasks (data root {root})", title_justify="left")
+    for col in ("id", "name", "dataset", "modality", "target", "metric", "split", "suites", "data"):
+        table.add_column(col, overflow="fold")
+    for task in sorted(reg.tasks, key=lambda t: (t.suites[:1] != ("demo",), t.id)):
+        if args.suite and args.suite not in task.suites:
+            continue
+        if task.dataset not in checks:
+            checks[task.dataset] = _data_state(reg, task.dataset, root, resolve_ref)
+        metric = "AUROC ↑" if task.metric == "auroc" else "MAE ↓"
+        if task.kind == "multiclass":
+            metric += f" (macro OvR, {len(task.classes)} classes)"
+        split = "leave-one-subject-out" if task.protocol == "loso" else "train/val/test"
+        table.add_row(task.id, task.name, task.dataset, task.modality, task.target, metric, split,
+                      ", ".join(task.suites), checks[task.dataset])
+    Console().print(table)
+    Console(stderr=True).print("Details and download instructions: `acubench data status`.")
+    return 0
+
+
+def _data_state(reg, dataset_id: str, root, resolve_ref) -> str:
+    if dataset_id == "demo":
+        return "[green]built in[/] (generated on first use)"
+    try:
+        spec = reg.datasets.get(dataset_id)
+    except KeyError:
+        return "[red]no dataset spec[/]"
+    if spec.check is None:
+        return "[green]present[/]" if (root / spec.folder).is_dir() else "[yellow]absent[/]"
+    check = resolve_ref(spec.check)(root / spec.folder)
+    if not check.present:
+        return "[yellow]absent[/]"
+    if check.complete:
+        return f"[green]complete[/] ({check.found} files)"
+    expected = f"/{check.expected}" if check.expected else ""
+    return f"[red]incomplete[/] ({check.found}{expected} files)"
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    from acubench.plugins import plugin_manager
+
+    pm = plugin_manager()
+    table = Table(title="Loaded acubench plugins", title_justify="left")
+    table.add_column("name")
+    table.add_column("module")
+    table.add_column("distribution")
+    dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+    for name, plugin in sorted(pm.list_name_plugin(), key=lambda x: x[0]):
+        dist = dists.get(id(plugin))
+        table.add_row(name, getattr(plugin, "__name__", repr(plugin)),
+                      f"{dist.project_name} {dist.version}" if dist else "")
+    Console().print(table)
+    return 0

@@ -1,0 +1,52 @@
+"""``acubench run``: benchmark encoders on tasks."""
+
+from __future__ import annotations
+
+import argparse
+
+from acubench.cli.common import add_encoder_args, add_task_args, console, csv_list, encoder_kwargs
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="benchmark encoders on tasks (frozen embeddings + probes)",
+        description="Embed every clip of the selected tasks with each encoder (cached), fit probe heads over "
+                    "several seeds, and write config.json, results.jsonl and leaderboard.md/.csv to a run folder.",
+        epilog="examples:\n  acubench run --encoder opera --tasks demo\n"
+               "  acubench run --encoder opera --aligned\n"
+               "  acubench run --encoder opera-ct,clap --tasks all --data-root ~/data --probe linear,lightgbm",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--encoder", "-e", required=True, type=csv_list, metavar="NAME[,NAME]",
+                   help="encoder id(s) or alias(es), see `acubench encoders` (e.g. opera, logmel,opera-ct)")
+    add_task_args(p)
+    p.add_argument("--probe", default=["linear"], type=csv_list, metavar="HEAD[,HEAD]",
+                   help="probe heads: linear (default), mlp, lightgbm, reference-linear (the OPERA protocol)")
+    p.add_argument("--seeds", type=int, default=5, metavar="N", help="seeds per probe (default 5)")
+    p.add_argument("--out", "-o", default=None, metavar="DIR", help="run folder (default: a new folder under runs/)")
+    p.add_argument("--runs-dir", default="runs", metavar="DIR", help="parent of new run folders (default runs/)")
+    add_encoder_args(p)
+    p.add_argument("--skip-bad-audio", action="store_true",
+                   help="skip unreadable/empty/silent/NaN recordings with a warning (counted in the results) "
+                        "instead of stopping at the first")
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
+    p.add_argument("--reference", action="store_true", help="add the published OPERA numbers as reference rows")
+    g = p.add_argument_group("AcuLa post-training (--aligned)")
+    g.add_argument("--aligned", action="store_true",
+                   help="also evaluate each encoder after AcuLa alignment (aligns first unless a cached checkpoint exists)")
+    g.add_argument("--corpus", default="demo", help="alignment corpus: 'demo' or a corpus CSV (default demo)")
+    g.add_argument("--teacher", default=None, help="teacher language model id or path (default: offline all-MiniLM-L6-v2)")
+    g.add_argument("--align-preset", default="demo", help="alignment preset: demo (CPU-friendly) or paper")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from acubench.runner import AlignOptions, run
+
+    align = AlignOptions(corpus=args.corpus, teacher=args.teacher, preset=args.align_preset) if args.aligned else None
+    run(args.encoder, tasks=args.tasks, probes=args.probe, seeds=args.seeds, out=args.out, runs_dir=args.runs_dir,
+        data_root=args.data_root, protocol=args.protocol, skip_bad_audio=args.skip_bad_audio,
+        use_cache=not args.no_cache, aligned=args.aligned, align=align, reference_rows=args.reference,
+        console=console(), **encoder_kwargs(args))
+    return 0

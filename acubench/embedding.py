@@ -1,0 +1,165 @@
+"""``acubench embed`` and ``acubench.embed()``: clip embeddings for your own recordings.
+
+Same preprocessing, pooling, batching and cache as the benchmark, so an
+embedding extracted here equals the one the leaderboard was computed from.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from acubench.cache import EmbeddingCache
+from acubench.encoder import AudioEncoder
+from acubench.extract import Extraction, Precision, extract
+from acubench.loading import RandomInit, load_encoder
+from acubench.paths import cache_dir
+from acubench.specs import ClipPolicy
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
+
+
+@dataclass
+class EmbedResult:
+    """Embeddings of a list of files, row-aligned with ``ids``.
+
+    Attributes
+    ----------
+    ids : list of str
+        The input paths, in the order of the rows.
+    embeddings : ndarray of float32, shape (n_files, D)
+        NaN rows for files skipped as unusable (``skip_bad_audio``).
+    encoder : str
+        Encoder id and weights status.
+    extraction : Extraction
+    """
+
+    ids: list[str]
+    embeddings: np.ndarray
+    encoder: str
+    extraction: Extraction
+
+
+def parse_clip_policy(text: str, default: ClipPolicy) -> ClipPolicy:
+    """``default`` | ``whole[:MIN_S]`` | ``windows:SEC[:HOP_S]`` | ``crop:MAX_S`` (seconds)."""
+    kind, _, rest = text.partition(":")
+    nums = [float(x) for x in rest.split(":") if x] if rest else []
+    try:
+        if kind == "default":
+            return default
+        if kind == "whole":
+            return replace(default, window_seconds=None, hop_seconds=None, min_seconds=nums[0] if nums else default.min_seconds)
+        if kind == "windows" and nums:
+            return replace(default, window_seconds=nums[0], hop_seconds=nums[1] if len(nums) > 1 else None,
+                           last_window="pad" if default.pad != "none" else "keep")
+        if kind == "crop" and nums:
+            return replace(default, max_seconds=nums[0], window_seconds=None, hop_seconds=None)
+    except (ValueError, IndexError):
+        pass
+    raise ValueError(f"--clip-policy {text!r}: use default, whole[:MIN_S], windows:SEC[:HOP_S] or crop:MAX_S")
+
+
+def collect_files(inputs: Sequence[str | os.PathLike]) -> list[Path]:
+    """Audio files named directly or found (recursively, sorted) under folders."""
+    files: list[Path] = []
+    for item in inputs:
+        path = Path(item).expanduser()
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise FileNotFoundError(f"{path}: no such file or folder")
+    if not files:
+        raise FileNotFoundError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) in {', '.join(map(str, inputs))}")
+    return files
+
+
+def embed(
+    files: Sequence[str | os.PathLike],
+    *,
+    encoder: str | AudioEncoder = "opera",
+    weights: str | None = None,
+    aligned: str | os.PathLike | None = None,
+    config: str = "default",
+    clip_policy: ClipPolicy | str = "default",
+    random_init: RandomInit = "never",
+    device: str = "cpu",
+    batch_size: int = 16,
+    precision: Precision = "fp32",
+    skip_bad_audio: bool = False,
+    use_cache: bool = True,
+    strict: bool = True,
+    trust_checkpoint: bool = False,
+    on_clip=None,
+) -> EmbedResult:
+    """One clip embedding per audio file.
+
+    Parameters
+    ----------
+    files : sequence of path-like
+        Audio files and/or folders (searched recursively).
+    encoder : str or AudioEncoder
+        Encoder id/alias, or an already built encoder.
+    weights : str, optional
+        Checkpoint path or Hub id (default: the usual search).
+    aligned : path-like, optional
+        An AcuLa checkpoint (``acubench align``); overrides ``encoder``/``weights``.
+    clip_policy : ClipPolicy or str
+        Default: the encoder's reference policy (e.g. OPERA-GT's 8.18 s windows).
+
+    Examples
+    --------
+    >>> from acubench import embed                                   # doctest: +SKIP
+    >>> res = embed(["cough.wav"], encoder="opera-gt")               # doctest: +SKIP
+    >>> res.embeddings.shape                                         # doctest: +SKIP
+    (1, 384)
+    """
+    paths = collect_files(files)
+    if aligned is not None:
+        from acubench.align.api import load_aligned_encoder
+
+        model = load_aligned_encoder(Path(aligned), device=device, trust_checkpoint=trust_checkpoint)
+    elif isinstance(encoder, AudioEncoder):
+        model = encoder
+    else:
+        model = load_encoder(encoder, weights=weights, config=config, random_init=random_init, device=device,
+                             strict=strict, trust_checkpoint=trust_checkpoint)
+    policy = parse_clip_policy(clip_policy, model.spec.clip) if isinstance(clip_policy, str) else clip_policy
+    table = pd.DataFrame({"clip_id": [str(p) for p in paths], "path": [str(p) for p in paths]})
+    cache = EmbeddingCache(cache_dir(), model.fingerprint(), enabled=use_cache)
+    ext = extract(model, table, policy, cache=cache, batch_size=batch_size, skip_bad_audio=skip_bad_audio,
+                  precision=precision, on_clip=on_clip)
+    return EmbedResult([str(p) for p in paths], ext.embeddings, f"{model.spec.id} ({model.weights_info.label()})", ext)
+
+
+def save_embeddings(result: EmbedResult, out: str | os.PathLike) -> list[Path]:
+    """Write ``OUT.npy`` (+ ``OUT.ids.json``) or ``OUT.parquet`` (columns id, embedding), atomically."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp{out.suffix}")
+    if out.suffix == ".npy":
+        np.save(tmp, result.embeddings, allow_pickle=False)
+        ids_path = out.with_suffix(".ids.json")
+        ids_tmp = ids_path.with_name(f".{ids_path.name}.{os.getpid()}.tmp")
+        ids_tmp.write_text(json.dumps({"ids": result.ids, "encoder": result.encoder}, indent=1))
+        os.replace(tmp, out)
+        os.replace(ids_tmp, ids_path)
+        return [out, ids_path]
+    if out.suffix == ".parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise ValueError("writing .parquet needs pyarrow: pip install 'acubench[parquet]' (or use OUT.npy)") from None
+        df = pd.DataFrame({"id": result.ids, "embedding": list(result.embeddings)})
+        df.attrs["encoder"] = result.encoder
+        df.to_parquet(tmp, index=False)
+        os.replace(tmp, out)
+        return [out]
+    raise ValueError(f"{out}: output must end in .npy or .parquet")

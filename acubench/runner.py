@@ -1,0 +1,391 @@
+"""``acubench run``: encoders × tasks → embeddings → probes × seeds → records → leaderboard.
+
+The runner composes the services and owns the run directory. Everything it
+writes is written atomically and last, so an interrupted run leaves no
+half-written results; the embedding cache makes the re-run resume where the
+first one stopped.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import logging
+import os
+import platform
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from acubench import __version__
+from acubench.cache import EmbeddingCache
+from acubench.encoder import AudioEncoder
+from acubench.extract import Extraction, Precision, extract
+from acubench.loading import RandomInit, load_encoder
+from acubench.manifest import DatasetError, LoadContext, split_counts, validate_manifest
+from acubench.paths import cache_dir as default_cache_dir
+from acubench.paths import data_root as default_data_root
+from acubench.plugins import plugin_manager, select_tasks
+from acubench.results import ResultRecord, write_records
+from acubench.specs import TaskSpec, resolve_ref
+
+log = logging.getLogger(__name__)
+
+ALIGNED_SUFFIX = "+acula"
+
+
+@dataclass
+class AlignOptions:
+    """How ``--aligned`` post-trains an encoder before evaluation (see ``acubench align``)."""
+
+    corpus: str = "demo"
+    teacher: str | None = None
+    preset: str = "demo"
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    """What a run produced."""
+
+    out_dir: Path
+    records: list[ResultRecord]
+    skipped: dict[str, str]
+    files: dict[str, Path]
+
+
+@dataclass
+class _Prepared:
+    task: TaskSpec
+    manifest: pd.DataFrame
+
+
+def load_task(task: TaskSpec, *, data_root: Path, cache: Path, protocol: str, options: dict[str, Any] | None = None) -> pd.DataFrame:
+    """The validated manifest of ``task`` (raises :class:`DatasetError` when its data is absent)."""
+    if protocol not in task.protocols:
+        if protocol == "default":
+            raise ValueError(f"task {task.id} offers no default protocol")
+        protocol = "default"  # tasks without a reference variant follow one protocol only
+    loader = resolve_ref(task.loader)
+    ctx = LoadContext(data_root=data_root, cache_dir=cache, protocol=protocol, options=dict(options or {}))
+    df = loader(ctx)
+    return validate_manifest(df, task, allow_leakage=protocol == "reference")
+
+
+def _manifest_hash(df: pd.DataFrame) -> str:
+    cols = [c for c in ("clip_id", "path", "label", "subject", "split", "start", "end") if c in df.columns]
+    blob = df[cols].to_csv(index=False).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"acubench": __version__, "python": platform.python_version(), "platform": platform.platform()}
+    for dist in ("torch", "torchaudio", "transformers", "scikit-learn", "lightgbm", "numpy", "pandas"):
+        try:
+            out[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def _atomic_json(path: Path, payload: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
+    os.replace(tmp, path)
+
+
+def _new_run_dir(base: Path, encoders: Sequence[str]) -> Path:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    name = f"{stamp}-{'_'.join(e.replace(':', '-') for e in encoders)}"
+    path = base / name
+    k = 1
+    while path.exists():
+        k += 1
+        path = base / f"{name}-{k}"
+    return path
+
+
+def _evaluate(X: np.ndarray, df: pd.DataFrame, task: TaskSpec, probe: str, seeds: Sequence[int]):
+    from acubench import probe as probes
+
+    kwargs = dict(kind=task.kind, n_classes=len(task.classes), protocol=task.protocol, probe=probe,
+                  options=dict(task.probe_options))
+    args = (X, df["label"].to_numpy(), df["split"].to_numpy(), df["subject"].to_numpy())
+    if hasattr(probes, "evaluate_seeds"):
+        return probes.evaluate_seeds(*args, seeds=list(seeds), **kwargs)
+    return [probes.evaluate(*args, seed=s, **kwargs) for s in seeds]
+
+
+class Runner:
+    """One benchmark run. Use :func:`run` unless you need the pieces."""
+
+    def __init__(
+        self,
+        *,
+        tasks: str | Sequence[str] = "demo",
+        probes: Sequence[str] = ("linear",),
+        seeds: int = 5,
+        data_root: str | Path | None = None,
+        cache: str | Path | None = None,
+        protocol: str = "default",
+        device: str = "cpu",
+        batch_size: int = 16,
+        precision: Precision = "fp32",
+        skip_bad_audio: bool = False,
+        use_cache: bool = True,
+        console: Console | None = None,
+    ) -> None:
+        from acubench.probe import PROBES
+
+        bad = [p for p in probes if p not in PROBES]
+        if bad:
+            raise ValueError(f"unknown probe(s) {bad}; choose from {list(PROBES)}")
+        if seeds < 1:
+            raise ValueError("--seeds must be >= 1")
+        self.selection = tasks if isinstance(tasks, str) else ",".join(tasks)
+        self.probes = list(probes)
+        self.seeds = list(range(seeds))
+        self.data_root = default_data_root(data_root)
+        self.cache_root = default_cache_dir(cache)
+        self.protocol = protocol
+        self.device = device
+        self.batch_size = batch_size
+        self.precision = precision
+        self.skip_bad_audio = skip_bad_audio
+        self.use_cache = use_cache
+        self.console = console or Console(stderr=True)
+
+    # -- tasks ------------------------------------------------------------------------------
+
+    def prepare_tasks(self) -> tuple[list[_Prepared], dict[str, str]]:
+        """Load every selected task whose data is present; the rest are skipped with a reason."""
+        prepared: list[_Prepared] = []
+        skipped: dict[str, str] = {}
+        for task in select_tasks(self.selection):
+            try:
+                df = load_task(task, data_root=self.data_root, cache=self.cache_root, protocol=self.protocol)
+            except DatasetError as exc:
+                skipped[task.id] = str(exc)
+                continue
+            prepared.append(_Prepared(task, df))
+        if not prepared:
+            detail = "; ".join(f"{k}: {v}" for k, v in list(skipped.items())[:3])
+            raise DatasetError(
+                f"none of the selected tasks has its data under {self.data_root} ({detail}). "
+                f"See `acubench data status`, or run the built-in demo with --tasks demo."
+            )
+        return prepared, skipped
+
+    # -- one encoder on all tasks ----------------------------------------------------------------
+
+    def embed_task(self, encoder: AudioEncoder, prep: _Prepared, label: str) -> Extraction:
+        task, df = prep.task, prep.manifest
+        policy = task.clip_policy(encoder.spec)
+        cache = EmbeddingCache(self.cache_root, encoder.fingerprint(), enabled=self.use_cache)
+        cache.write_info({"encoder": encoder.spec.id, "config": encoder.config, "weights": encoder.weights_info.label(),
+                          "source": encoder.weights_info.source})
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=self.console, transient=True) as bar:
+            job = bar.add_task(f"{label} · {task.id} embeddings", total=len(df))
+            ext = extract(encoder, df, policy, cache=cache, batch_size=self.batch_size,
+                          skip_bad_audio=self.skip_bad_audio, precision=self.precision,
+                          on_clip=lambda k: bar.advance(job, k))
+        note = "no encoder forward" if ext.computed == 0 and not ext.bad else f"{ext.windows} windows forwarded"
+        self.console.print(
+            f"  {label} · {task.id} ({task.name}): {len(df)} clips — {ext.cached} from cache, "
+            f"{ext.computed} computed ({note}) in {ext.seconds:.1f} s"
+            + (f", [yellow]{len(ext.bad)} bad recordings skipped[/]" if ext.bad else "")
+        )
+        for clip_id, message in ext.bad[:5]:
+            self.console.print(f"    [yellow]skipped[/] {clip_id}: {message}")
+        return ext
+
+    def score(self, encoder: AudioEncoder, label: str, aligned: bool, prep: _Prepared, ext: Extraction, run_id: str) -> list[ResultRecord]:
+        task, df = prep.task, prep.manifest
+        keep = ext.ok
+        X, sub = ext.embeddings[keep], df[keep].reset_index(drop=True)
+        counts = split_counts(sub)
+        records = []
+        seen = task.dataset in encoder.spec.pretrained_on
+        random_init = encoder.weights_info.is_random or bool(getattr(encoder, "base_random_init", False))
+        for probe in self.probes:
+            for seed, outcome in zip(self.seeds, _evaluate(X, sub, task, probe, self.seeds)):
+                records.append(ResultRecord(
+                    encoder=label, encoder_id=encoder.spec.id, encoder_fingerprint=encoder.fingerprint(),
+                    weights=encoder.weights_info.label(), random_init=random_init, aligned=aligned,
+                    task=task.id, task_name=task.name, task_version=task.version, kind=task.kind,
+                    metric=task.metric, higher_is_better=task.higher_is_better, protocol=self.protocol,
+                    probe=probe, seed=seed, value=float(outcome.value), metrics=dict(outcome.metrics),
+                    fold_values=[float(v) for v in outcome.fold_values],
+                    n_train=int(outcome.n_train or counts.get("train", 0)), n_val=int(outcome.n_val or counts.get("val", 0)),
+                    n_test=int(outcome.n_test or counts.get("test", 0)), n_bad_audio=len(ext.bad),
+                    hyperparams=dict(outcome.hyperparams), seen_in_pretraining=seen, run_id=run_id,
+                ))
+        return records
+
+
+def _encoder_entry(encoder: AudioEncoder, label: str, aligned: bool) -> dict[str, Any]:
+    return {"label": label, "id": encoder.spec.id, "fingerprint": encoder.fingerprint(), "config": encoder.config,
+            "weights": encoder.weights_info.label(), "weights_source": encoder.weights_info.source,
+            "weights_sha256": encoder.weights_info.sha256, "aligned": aligned,
+            "sample_rate": encoder.sample_rate, "embed_dim": encoder.embed_dim}
+
+
+def run(
+    encoders: str | Sequence[str] = "opera",
+    *,
+    tasks: str | Sequence[str] = "demo",
+    probes: Sequence[str] = ("linear",),
+    seeds: int = 5,
+    out: str | Path | None = None,
+    runs_dir: str | Path = "runs",
+    data_root: str | Path | None = None,
+    cache: str | Path | None = None,
+    protocol: str = "default",
+    device: str = "cpu",
+    batch_size: int = 16,
+    precision: Precision = "fp32",
+    weights: str | None = None,
+    config: str = "default",
+    random_init: RandomInit | None = None,
+    strict: bool = True,
+    trust_checkpoint: bool = False,
+    skip_bad_audio: bool = False,
+    aligned: bool = False,
+    align: AlignOptions | None = None,
+    use_cache: bool = True,
+    reference_rows: bool = False,
+    console: Console | None = None,
+) -> RunResult:
+    """Benchmark encoders on tasks and write a run directory.
+
+    Parameters
+    ----------
+    encoders : str or sequence of str
+        Encoder ids/aliases (comma-separated string allowed): ``"logmel,opera"``.
+    tasks : str
+        ``"demo"``, ``"all"``, a suite, or ``"T05,T09"``.
+    probes : sequence of str
+        Probe heads (``linear``, ``mlp``, ``lightgbm``, ``reference-linear``).
+    seeds : int
+        Seeds 0…N−1 per probe.
+    out : path, optional
+        Run directory; default a new time-stamped folder under ``runs_dir``.
+    random_init : {"never", "fallback", "always"}, optional
+        Default: ``"fallback"`` when every selected task is a demo task (the
+        embedded default runs without downloads), else ``"never"``.
+    aligned : bool
+        Also evaluate each encoder after AcuLa post-training (``encoder+acula`` rows).
+
+    Returns
+    -------
+    RunResult
+    """
+    names = [e.strip() for e in (encoders.split(",") if isinstance(encoders, str) else encoders) if e.strip()]
+    if not names:
+        raise ValueError("no encoder given")
+    console = console or Console(stderr=True)
+    runner = Runner(tasks=tasks, probes=probes, seeds=seeds, data_root=data_root, cache=cache, protocol=protocol,
+                    device=device, batch_size=batch_size, precision=precision, skip_bad_audio=skip_bad_audio,
+                    use_cache=use_cache, console=console)
+    prepared, skipped = runner.prepare_tasks()
+    all_demo = all("demo" in p.task.suites for p in prepared)
+    init: RandomInit = random_init or ("fallback" if all_demo else "never")
+    out_dir = Path(out) if out else _new_run_dir(Path(runs_dir), names)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run_id = out_dir.name
+    console.print(f"[bold]acubench run[/] → {out_dir}  ({len(prepared)} task(s), probes {', '.join(runner.probes)}, "
+                  f"seeds {len(runner.seeds)})")
+    for tid, why in skipped.items():
+        console.print(f"  [yellow]skipped {tid}[/]: {why}")
+
+    records: list[ResultRecord] = []
+    entries: list[dict[str, Any]] = []
+    for name in names:
+        base = load_encoder(name, weights=weights, config=config, random_init=init, device=device,
+                            strict=strict, trust_checkpoint=trust_checkpoint)
+        variants: list[tuple[AudioEncoder, str, bool]] = [(base, base.spec.id, False)]
+        if aligned:
+            variants.append((_aligned_variant(base, name, weights, init, align or AlignOptions(), device, runner, console),
+                             base.spec.id + ALIGNED_SUFFIX, True))
+        for encoder, label, is_aligned in variants:
+            status = encoder.weights_info.label()
+            console.print(f"[bold]{label}[/] ({status}, fingerprint {encoder.fingerprint()})")
+            entries.append(_encoder_entry(encoder, label, is_aligned))
+            for prep in prepared:
+                ext = runner.embed_task(encoder, prep, label)
+                records.extend(runner.score(encoder, label, is_aligned, prep, ext, run_id))
+            if encoder is not base:
+                del encoder
+
+    config_payload = {
+        "acubench_run": 1,
+        "created": _dt.datetime.now().isoformat(timespec="seconds"),
+        "argv": sys.argv,
+        "versions": _versions(),
+        "encoders": entries,
+        "tasks": [{"id": p.task.id, "name": p.task.name, "version": p.task.version, "dataset": p.task.dataset,
+                   "protocol": protocol if protocol in p.task.protocols else "default",
+                   "split_protocol": p.task.protocol, "manifest_sha256": _manifest_hash(p.manifest),
+                   "counts": split_counts(p.manifest),
+                   "clip_policies": {e["id"]: p.task.clip_policy(_spec(e["id"])).describe() for e in entries}}
+                  for p in prepared],
+        "skipped_tasks": skipped,
+        "probes": runner.probes,
+        "seeds": runner.seeds,
+        "data_root": str(runner.data_root),
+        "cache": str(runner.cache_root),
+        "device": device,
+        "batch_size": batch_size,
+        "precision": precision,
+        "random_init": init,
+        "aligned": aligned,
+        "align": vars(align) if (aligned and align) else ({"corpus": "demo", "preset": "demo"} if aligned else None),
+    }
+    files = _write_outputs(out_dir, records, config_payload, reference_rows, console)
+    plugin_manager().hook.acubench_run_finished(run_dir=out_dir, records=[json.loads(r.to_json()) for r in records])
+    return RunResult(out_dir, records, skipped, files)
+
+
+def _spec(encoder_id: str):
+    from acubench.plugins import get_encoder
+
+    return get_encoder(encoder_id)
+
+
+def _aligned_variant(base: AudioEncoder, name: str, weights: str | None, init: RandomInit, opts: AlignOptions,
+                     device: str, runner: Runner, console: Console) -> AudioEncoder:
+    from acubench.align.api import ensure_aligned, load_aligned_encoder
+
+    ckpt = ensure_aligned(name, weights=weights, random_init=init, corpus=opts.corpus, teacher=opts.teacher,
+                          preset=opts.preset, overrides=opts.overrides, device=device, seed=0,
+                          cache_dir=runner.cache_root, console=console)
+    encoder = load_aligned_encoder(ckpt.path, device=device)
+    encoder.base_random_init = base.weights_info.is_random
+    return encoder
+
+
+def _write_outputs(out_dir: Path, records: list[ResultRecord], config_payload: dict, reference_rows: bool,
+                   console: Console) -> dict[str, Path]:
+    from acubench.leaderboard.aggregate import aggregate
+    from acubench.leaderboard.render import rich_table, write_leaderboard
+
+    files: dict[str, Path] = {}
+    _atomic_json(out_dir / "config.json", config_payload)
+    files["config"] = out_dir / "config.json"
+    write_records(out_dir / "results.jsonl", records)
+    files["results"] = out_dir / "results.jsonl"
+    dicts = [json.loads(r.to_json()) for r in records]
+    files.update(write_leaderboard(dicts, out_dir, reference=reference_rows))
+    console.print(rich_table(aggregate(dicts)))
+    console.print(f"wrote {', '.join(str(p) for p in files.values())}")
+    return files

@@ -1,0 +1,116 @@
+"""Checkpoint safety and strict fitting."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+import torch
+from safetensors.torch import save_file
+from torch import nn
+
+from acubench.specs import EncoderSpec, WeightsRef
+from acubench.weights import (CheckpointError, WeightsNotFound, file_sha256, fit_state_dict, load_checkpoint,
+                              resolve_weights, strip_prefix, unwrap_state_dict)
+
+
+class Evil:
+    """Unpickling this would run code; weights_only loading must refuse it."""
+
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+def _net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+
+
+def test_safetensors_and_tensor_pickles_load(tmp_path):
+    net = _net()
+    save_file(net.state_dict(), str(tmp_path / "w.safetensors"))
+    torch.save({"state_dict": net.state_dict(), "epoch": 3}, tmp_path / "w.ckpt")
+    a = load_checkpoint(tmp_path / "w.safetensors")
+    b = unwrap_state_dict(load_checkpoint(tmp_path / "w.ckpt"))
+    assert set(a) == set(b) == set(net.state_dict())
+
+
+def test_pickled_objects_need_trust(tmp_path, capsys):
+    torch.save({"state_dict": _net().state_dict(), "hparams": Evil()}, tmp_path / "evil.ckpt")
+    with pytest.raises(CheckpointError, match="--trust-checkpoint") as err:
+        load_checkpoint(tmp_path / "evil.ckpt")
+    assert "evil.ckpt" in str(err.value)
+    assert "pwned" not in capsys.readouterr().out
+    loaded = load_checkpoint(tmp_path / "evil.ckpt", trust=True)
+    assert "state_dict" in loaded
+
+
+def test_unreadable_file_is_named(tmp_path):
+    bad = tmp_path / "broken.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="broken.pt"):
+        load_checkpoint(bad)
+
+
+@pytest.mark.parametrize("wrapper", ["raw", "state_dict", "audio_model_state_dict", "model"])
+def test_unwrap_known_layouts(wrapper):
+    sd = _net().state_dict()
+    obj = sd if wrapper == "raw" else {wrapper: sd, "epoch": 1}
+    assert set(unwrap_state_dict(obj)) == set(sd)
+
+
+def test_unwrap_rejects_non_checkpoints():
+    with pytest.raises(CheckpointError, match="no state dict"):
+        unwrap_state_dict({"epoch": 1})
+
+
+def test_fit_strict_lists_missing_unexpected_and_shapes():
+    net = _net()
+    sd = dict(net.state_dict())
+    sd.pop("2.bias")
+    sd["extra.weight"] = torch.zeros(1)
+    with pytest.raises(CheckpointError) as err:
+        fit_state_dict(_net(), sd, source="x.ckpt")
+    msg = str(err.value)
+    assert "x.ckpt" in msg and "'2.bias'" in msg and "'extra.weight'" in msg and "--non-strict" in msg
+    warnings = fit_state_dict(_net(), sd, strict=False)
+    assert len(warnings) == 2
+    sd = dict(net.state_dict())
+    sd["0.weight"] = torch.zeros(5, 4)
+    with pytest.raises(CheckpointError, match=r"0\.weight: checkpoint \(5, 4\) vs model \(3, 4\)"):
+        fit_state_dict(_net(), sd, strict=False)
+
+
+def test_fit_loads_values_and_ignores_declared_prefixes():
+    src, dst = _net(), nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    sd = {f"encoder.{k}": v for k, v in src.state_dict().items()}
+    sd["g.weight"] = torch.zeros(2)
+    fit_state_dict(dst, strip_prefix(sd, "encoder."), source="c")
+    assert torch.equal(dst[0].weight, src[0].weight)
+    fit_state_dict(dst, {**src.state_dict(), "head.weight": torch.zeros(1)}, ignore_unexpected=("head.",))
+
+
+def test_resolution_order_and_message(tmp_path, monkeypatch):
+    spec = EncoderSpec(id="toy", factory="m:f", sample_rate=16000, embed_dim=4,
+                       weights=WeightsRef(filename="toy.ckpt", hf_repo="org/toy", url="https://example.org/toy"))
+    explicit = tmp_path / "mine.ckpt"
+    explicit.write_bytes(b"x")
+    assert resolve_weights(spec, str(explicit)) == explicit
+    with pytest.raises(WeightsNotFound) as err:
+        resolve_weights(spec)
+    assert "toy.ckpt" in str(err.value) and "--weights" in str(err.value) and "https://example.org/toy" in str(err.value)
+    folder = tmp_path / "w"
+    folder.mkdir()
+    (folder / "toy.ckpt").write_bytes(b"y")
+    monkeypatch.setenv("ACUBENCH_WEIGHTS", str(folder))
+    assert resolve_weights(spec) == folder / "toy.ckpt"
+    with pytest.raises(WeightsNotFound, match="nope.ckpt"):
+        resolve_weights(spec, str(tmp_path / "nope.ckpt"))
+
+
+def test_sha256_changes_with_content(tmp_path):
+    p = tmp_path / "a.bin"
+    p.write_bytes(b"abc")
+    assert file_sha256(p) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    p.write_bytes(b"abcd")
+    assert file_sha256(p) != "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
