@@ -10,11 +10,12 @@ path and cannot drift apart.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -44,11 +45,64 @@ class WeightsInfo:
     def is_random(self) -> bool:
         return self.status == "random-init"
 
+    @classmethod
+    def random_init(cls, seed: int) -> "WeightsInfo":
+        """The record of a seeded random initialisation (its digest differs per seed)."""
+        source = f"seed {seed}"
+        return cls("random-init", source, hashlib.sha256(f"random-init {source}".encode()).hexdigest())
+
     def label(self) -> str:
         """Short text for tables: ``pretrained``, ``random init (seed 0)``…"""
         if self.status == "random-init":
             return f"random init ({self.source})"
         return self.status
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run a model's random initialisation under ``seed`` without touching the caller's RNG state."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def resolve_config(spec: EncoderSpec, presets: Mapping[str, Mapping[str, Any]],
+                   config: Mapping[str, Any]) -> dict[str, Any]:
+    """A factory's config: the named preset with the caller's overrides applied.
+
+    Parameters
+    ----------
+    spec : EncoderSpec
+    presets : mapping of str to mapping
+        Preset name (``"default"``, ``"tiny"``…) → its settings.
+    config : mapping
+        What the factory was given: ``"name"`` picks the preset (default
+        ``"default"``), ``"arg"`` (the text after a colon in the encoder
+        name) is passed through, every other key overrides a preset value.
+
+    Returns
+    -------
+    dict
+        ``{"name": ..., **settings}``, JSON-serialisable, for ``AudioEncoder.config``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown preset or an override the preset does not have, listing the valid ones.
+    """
+    name = config.get("name", "default")
+    if name not in presets:
+        raise ValueError(f"encoder {spec.id}: unknown config {name!r}; choose from {sorted(presets)}")
+    out: dict[str, Any] = {"name": name, **presets[name]}
+    for key, value in config.items():
+        if key in ("name", "arg"):
+            continue
+        if key not in presets[name]:
+            raise ValueError(f"encoder {spec.id}: config has no setting {key!r}; settings: {sorted(presets[name])}")
+        out[key] = value
+    if "arg" in config:
+        out["arg"] = config["arg"]
+    return out
 
 
 class AudioEncoder(nn.Module, ABC):

@@ -11,12 +11,13 @@
 
 from __future__ import annotations
 
+import argparse
 import functools
 import hashlib
 import os
 import pickle
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
@@ -31,6 +32,12 @@ class WeightsNotFound(FileNotFoundError):
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be read safely, or does not fit the model."""
+
+
+#: Plain-data classes that training scripts pickle next to the weights (MAE/AudioMAE's
+#: ``misc.save_model`` stores the ``args`` Namespace). Rebuilding one only sets
+#: attributes, so ``weights_only`` loading may accept them without running code.
+SAFE_GLOBALS: tuple[type, ...] = (argparse.Namespace,)
 
 
 def locate_weights(spec: EncoderSpec) -> Path | None:
@@ -54,19 +61,24 @@ def locate_weights(spec: EncoderSpec) -> Path | None:
 
 
 def _hub_download(repo: str, filename: str) -> Path | None:
-    """A file from the Hugging Face cache, downloading it unless offline."""
+    """A file (``filename=""``: the whole repository folder) from the Hugging Face cache,
+    downloading it unless offline."""
     try:
-        from huggingface_hub import hf_hub_download
+        from huggingface_hub import hf_hub_download, snapshot_download
     except ImportError:  # pragma: no cover - transformers depends on it
         return None
+
+    def fetch(**kw: Any) -> str:
+        return hf_hub_download(repo, filename, **kw) if filename else snapshot_download(repo, **kw)
+
     try:
-        return Path(hf_hub_download(repo, filename, local_files_only=True))
+        return Path(fetch(local_files_only=True))
     except Exception:
         pass
     if os.environ.get("HF_HUB_OFFLINE") == "1":
         return None
     try:
-        return Path(hf_hub_download(repo, filename))
+        return Path(fetch())
     except Exception:
         return None
 
@@ -173,7 +185,8 @@ def load_checkpoint(path: str | os.PathLike, *, trust: bool = False) -> Any:
         except Exception as exc:
             raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
     try:
-        return torch.load(str(path), map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(list(SAFE_GLOBALS)):
+            return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if not trust:
             raise CheckpointError(
@@ -270,3 +283,112 @@ def fit_state_dict(
         )
     module.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
     return problems
+
+
+#: Weight files of a Hugging Face model folder, in the order they are preferred.
+_HF_WEIGHT_FILES = ("model.safetensors.index.json", "model.safetensors",
+                    "pytorch_model.bin.index.json", "pytorch_model.bin")
+
+
+def read_tensors(path: str | os.PathLike, prefixes: tuple[str, ...] = ("",), *,
+                 trust: bool = False) -> dict[str, torch.Tensor]:
+    """The tensors whose names start with one of ``prefixes``, and only those.
+
+    Safetensors are read tensor by tensor (``safe_open``), and of a sharded
+    checkpoint only the shards that hold a wanted tensor are opened, so the
+    audio tower of a multi-billion-parameter model is read without loading
+    its language model.
+
+    Parameters
+    ----------
+    path : path-like
+        A Hugging Face model folder (``model.safetensors[.index.json]`` or
+        ``pytorch_model.bin[.index.json]``), a shard index ``*.index.json``,
+        a ``.safetensors`` file, or a torch checkpoint file.
+    prefixes : tuple of str
+        Name prefixes to keep (the names are returned unchanged).
+    trust : bool
+        Passed to :func:`load_checkpoint` for pickled files.
+
+    Raises
+    ------
+    CheckpointError
+        If the folder holds no weight file, a shard named by the index is
+        missing, or no tensor matches ``prefixes``.
+    """
+    import json
+
+    path = Path(path)
+    if path.is_dir():
+        found = next((path / name for name in _HF_WEIGHT_FILES if (path / name).is_file()), None)
+        if found is None:
+            raise CheckpointError(
+                f"{path}: no weights in this folder (expected one of {', '.join(_HF_WEIGHT_FILES)}); "
+                f"download the complete model repository, e.g. `huggingface-cli download <repo> --local-dir {path}`"
+            )
+        path = found
+    if not path.is_file():
+        raise CheckpointError(f"{path}: not a file or model folder")
+    out: dict[str, torch.Tensor] = {}
+    if path.name.endswith(".index.json"):
+        try:
+            weight_map = json.loads(path.read_text())["weight_map"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(f"{path}: not a readable shard index ({exc})") from None
+        shards: dict[str, list[str]] = {}
+        for key, shard in weight_map.items():
+            if key.startswith(prefixes):
+                shards.setdefault(shard, []).append(key)
+        for shard, keys in sorted(shards.items()):
+            shard_path = path.parent / shard
+            if not shard_path.is_file():
+                raise CheckpointError(
+                    f"{shard_path}: shard listed in {path.name} is missing (incomplete download?); "
+                    f"download the complete model repository again"
+                )
+            wanted = set(keys)
+            tensors, names = _read_file(shard_path, wanted.__contains__, trust=trust)
+            absent = sorted(wanted - set(names))
+            if absent:
+                raise CheckpointError(f"{shard_path}: tensors that {path.name} places here are absent: {absent[:5]}")
+            out.update(tensors)
+        sample = list(weight_map)[:5]
+    else:
+        out, names = _read_file(path, lambda key: key.startswith(prefixes), trust=trust)
+        sample = names[:5]
+    if not out:
+        raise CheckpointError(
+            f"{path}: no tensor named {' or '.join(repr(p + '...') for p in prefixes)} "
+            f"(it holds e.g. {sample}). Is this the right model?"
+        )
+    return out
+
+
+def _read_file(path: Path, select: Callable[[str], bool], *, trust: bool) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """The tensors of one file whose names ``select`` accepts, and all the file's names."""
+    if path.suffix != ".safetensors":
+        state = unwrap_state_dict(load_checkpoint(path, trust=trust), path=str(path))
+        return {k: v for k, v in state.items() if select(k)}, list(state)
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            names = list(fh.keys())
+            return {k: fh.get_tensor(k) for k in names if select(k)}, names
+    except Exception as exc:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+
+
+def state_digest(state: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 of a state dict's names, dtypes, shapes and values (in name order).
+
+    Identifies the weights an encoder actually uses when they were read out
+    of a larger checkpoint, where hashing the whole multi-GB file would be
+    slow and would change with parts the encoder never reads.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(memoryview(tensor.reshape(-1).view(torch.uint8).numpy()))
+    return digest.hexdigest()
