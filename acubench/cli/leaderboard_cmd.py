@@ -1,0 +1,72 @@
+"""``acubench leaderboard``: merge run folders into one table."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from acubench.cli.common import console, csv_list
+
+#: Output suffix → what is written.
+FORMATS = (".md", ".csv", ".json", ".png")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "leaderboard",
+        help="merge run folders into one leaderboard (Markdown, CSV, JSON or PNG)",
+        description="Read results.jsonl from each run folder, merge them (identical records counted once; "
+                    "conflicting results for the same encoder, task, probe and seed are an error), print the "
+                    "table, and write it to FILE, or Markdown to stdout.",
+        epilog="examples:\n  acubench leaderboard runs/a runs/b -o board.md\n"
+               "  acubench leaderboard runs/* --reference --probe linear -o board.csv",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("runs", nargs="+", metavar="DIR", help="run folder(s) holding results.jsonl (or the files themselves)")
+    p.add_argument("-o", "--out", default=None, metavar="FILE",
+                   help="output file; the suffix picks the format: .md, .csv, .json (tidy long table) or .png")
+    p.add_argument("--reference", action="store_true", help="add the published OPERA-paper numbers as reference rows")
+    p.add_argument("--probe", default=None, type=csv_list, metavar="HEAD[,HEAD]", help="only these probes (e.g. linear)")
+    p.add_argument("--title", default=None, help="table title (default 'acubench leaderboard')")
+    p.set_defaults(func=_leaderboard)
+
+
+def _leaderboard(args: argparse.Namespace) -> int:
+    from acubench.cli import UsageError
+    from acubench.leaderboard.aggregate import LeaderboardError, aggregate, merge_runs
+    from acubench.leaderboard.plots import render_png
+    from acubench.leaderboard.render import atomic_write, rich_table, to_csv, to_json, to_markdown
+    from acubench.results import read_records
+
+    out = Path(args.out) if args.out else None
+    if out is not None and out.suffix not in FORMATS:
+        raise UsageError(f"-o {out}: unknown format {out.suffix!r}; use one of {', '.join(FORMATS)}")
+    if out is not None and not out.parent.is_dir():
+        raise UsageError(f"-o {out}: folder {out.parent} does not exist")
+    runs = []
+    for run in args.runs:
+        try:
+            runs.append((run, read_records(run)))
+        except ValueError as exc:  # a malformed line: read_records names the file and line
+            raise UsageError(str(exc)) from None
+    try:
+        records = merge_runs(runs)
+        if args.probe:
+            held = sorted({r["probe"] for r in records})
+            records = [r for r in records if r["probe"] in args.probe]
+            if not records:
+                raise LeaderboardError(f"no records for probe {', '.join(args.probe)}; the runs hold {', '.join(held)}")
+        board = aggregate(records, reference=args.reference)
+    except LeaderboardError as exc:
+        raise UsageError(str(exc)) from None
+
+    console().print(rich_table(board, title=args.title))
+    if out is None:
+        sys.stdout.write(to_markdown(board, title=args.title))
+        return 0
+    render = {".md": lambda: to_markdown(board, title=args.title), ".csv": lambda: to_csv(board),
+              ".json": lambda: to_json(board), ".png": lambda: render_png(board, title=args.title)}
+    atomic_write(out, render[out.suffix]())
+    console().print(f"wrote {out}")
+    return 0

@@ -1,0 +1,260 @@
+"""Leaderboard: hand-built records → exact cells, marks, Δ rows, merges, published rows, files, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from rich.console import Console
+
+from acubench.cli import main
+from acubench.leaderboard.aggregate import LeaderboardError, aggregate, merge_runs
+from acubench.leaderboard.reference import MODELS, OPERA_TASK, published
+from acubench.leaderboard.render import (
+    long_records,
+    read_long_table,
+    rich_table,
+    to_markdown,
+    write_leaderboard,
+)
+from acubench.results import ResultRecord, write_records
+
+TASKS = {  # id → (name, kind, metric)
+    "T03": ("coughvid-covid", "binary", "auroc"),
+    "T05": ("icbhi-copd", "binary", "auroc"),
+    "T07": ("coswara-sex", "binary", "auroc"),
+    "T10": ("mmlung-fvc-breath", "regression", "mae"),
+}
+
+
+def rec(encoder: str, task: str, seed: int, value: float, *, folds=(), run="run-a", **extra) -> dict:
+    name, kind, metric = TASKS[task]
+    aligned = encoder.endswith("+acula")
+    fields = dict(
+        encoder=encoder, encoder_id=encoder.removesuffix("+acula"), encoder_fingerprint=f"fp-{encoder}",
+        weights="aligned" if aligned else "pretrained", random_init=False, aligned=aligned, task=task,
+        task_name=name, task_version="1", kind=kind, metric=metric, higher_is_better=metric == "auroc",
+        protocol="default", probe="linear", seed=seed, value=value, fold_values=list(folds), run_id=run,
+    )
+    fields.update(extra)
+    return json.loads(ResultRecord(**fields).to_json())
+
+
+def base_records(run: str = "run-a") -> list[dict]:
+    """opera-gt (T03, T05 seen in pre-training, T07, LOSO T10) and a random-init logmel on T05, T07."""
+    return [
+        rec("opera-gt", "T03", 0, 0.60, run=run), rec("opera-gt", "T03", 1, 0.60, run=run),
+        rec("opera-gt", "T05", 0, 0.802, seen_in_pretraining=True, run=run),
+        rec("opera-gt", "T05", 1, 0.822, seen_in_pretraining=True, run=run),
+        rec("opera-gt", "T07", 0, 0.70, run=run), rec("opera-gt", "T07", 1, 0.72, run=run),
+        # value = mean over folds; the cell must use the spread across folds, not across seeds (0.100).
+        rec("opera-gt", "T10", 0, 2.0, folds=(1.0, 2.0, 3.0), run=run),
+        rec("opera-gt", "T10", 1, 2.2, folds=(1.2, 2.2, 3.2), run=run),
+        rec("logmel", "T05", 0, 0.60, random_init=True, weights="random init (seed 0)", run=run),
+        rec("logmel", "T05", 1, 0.62, random_init=True, weights="random init (seed 0)", run=run),
+        rec("logmel", "T07", 0, 0.55, random_init=True, n_bad_audio=3, run=run),
+        rec("logmel", "T07", 1, 0.55, random_init=True, n_bad_audio=3, run=run),
+    ]
+
+
+def aligned_records(run: str = "run-a") -> list[dict]:
+    return [
+        rec("opera-gt+acula", "T05", 0, 0.830, seen_in_pretraining=True, run=run),
+        rec("opera-gt+acula", "T05", 1, 0.840, seen_in_pretraining=True, run=run),
+        rec("opera-gt+acula", "T07", 0, 0.695, run=run), rec("opera-gt+acula", "T07", 1, 0.695, run=run),
+        rec("opera-gt+acula", "T10", 0, 1.9, folds=(0.9, 1.9, 2.9), run=run),
+        rec("opera-gt+acula", "T10", 1, 1.9, folds=(0.9, 1.9, 2.9), run=run),
+    ]
+
+
+def md_tables(text: str) -> list[dict[str, list[str]]]:
+    """Each pipe table of a Markdown document as {first cell: row cells}, with the header under "__header__"."""
+    tables, current = [], None
+    for line in text.splitlines():
+        if not line.startswith("|"):
+            current = None
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if set("".join(cells)) <= set(":-"):
+            continue
+        if current is None:
+            current = {"__header__": cells}
+            tables.append(current)
+        else:
+            current[cells[0]] = cells[1:]
+    return tables
+
+
+HEADER = ["encoder", "T03 coughvid-covid AUROC ↑", "T05 icbhi-copd AUROC ↑", "T07 coswara-sex AUROC ↑",
+          "T10 mmlung-fvc-breath MAE ↓", "mean AUROC ↑", "mean rank ↓"]
+
+
+def test_cells_means_ranks_marks_and_delta_by_hand():
+    text = to_markdown(aggregate(base_records() + aligned_records()))
+    (table,) = md_tables(text)
+    assert table["__header__"] == HEADER
+    # fixed split: mean ± population std over seeds; LOSO: folds averaged over seeds, std over folds
+    assert table["opera-gt"] == ["0.600 ± 0.000", "0.812 ± 0.010 ‡", "0.710 ± 0.010", "2.100 ± 0.816", "0.761", "1.50"]
+    assert table["opera-gt+acula"] == ["—", "0.835 ± 0.005 ‡", "0.695 ± 0.000", "1.900 ± 0.816", "0.765", "1.50"]
+    # AUROC: aligned − base; MAE: base − aligned (2.100 − 1.900), so + is better everywhere
+    assert table["Δ acula"] == ["—", "+0.023", "-0.015", "+0.200", "+0.004", ""]
+    assert table["logmel †"] == ["—", "0.610 ± 0.010", "0.550 ± 0.000", "—", "0.580", "3.00"]
+    rows = [line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| ")]
+    assert rows[1:] == ["opera-gt", "opera-gt+acula", "Δ acula", "logmel †"]  # Δ directly under its pair
+    assert "mean AUROC ↑ averages the 2 classification task(s) every row has (T05 icbhi-copd, T07 coswara-sex)" in text
+    assert "left out because some rows lack them: T03 coughvid-covid" in text
+    assert "† random initialisation — not a pretrained model" in text
+    assert "‡ task data seen in pre-training" in text
+    assert "logmel · T07 coswara-sex: 3" in text
+    assert "leave-one-subject-out tasks T10 mmlung-fvc-breath" in text
+
+
+def test_aligned_row_follows_its_base_whatever_the_record_order():
+    board = aggregate(aligned_records() + base_records())
+    assert [r.label for r in board.rows] == ["opera-gt", "opera-gt+acula", "logmel"]
+    assert board.rows[1].delta.base == "opera-gt"
+
+
+def test_reference_rows_are_separate_and_excluded_from_our_means():
+    plain = aggregate(base_records() + aligned_records())
+    board = aggregate(base_records() + aligned_records(), reference=True)
+    assert [(r.mean_auroc, r.mean_rank) for r in board.rows] == [(r.mean_auroc, r.mean_rank) for r in plain.rows]
+    ours, pub = md_tables(to_markdown(board))
+    assert "OPERA-GT" not in ours and list(ours) == list(md_tables(to_markdown(plain))[0])
+    assert pub["__header__"] == ["model", *HEADER[1:5], "mean AUROC ↑"]
+    # OPERA tasks 5, 7, 9, 13 (TASKS.md), mean over the same two tasks as our rows: (0.741 + 0.825) / 2
+    assert pub["OPERA-GT"] == ["0.552 ± 0.003", "0.741 ± 0.011", "0.825 ± 0.001", "0.892 ± 0.618", "0.783"]
+    assert pub["CLAP"][1] == "0.933 ± 0.005"
+    assert list(pub)[1:] == list(MODELS)
+    text = to_markdown(board)
+    assert "Published (OPERA paper)" in text and "arXiv:2406.16148" in text
+    assert "averages the same tasks as ours (T05 icbhi-copd, T07 coswara-sex)" in text
+    published_long = [r for r in long_records(board) if r["source"] == "published"]
+    assert len(published_long) == 4 * len(MODELS) and all(r["citation"] for r in published_long)
+
+
+def test_reference_table_maps_our_ids_to_opera_numbers():
+    assert [OPERA_TASK[f"T{i:02d}"] for i in range(1, 17)] == [1, 2, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19]
+    assert published("T16")["OPERA-GT"] == (2.416, 0.885)  # NoseMic respiratory rate, MAE
+    assert published("T16", metric="auroc") == {}  # a column with another metric gets no published number
+    assert published("T17") == {} and published("demo-wheeze") == {}
+    assert published("X", opera_task=3)["OPERA-CT"] == (0.603, 0.005)  # COVID-19 Sounds breath, via the record
+
+
+def test_no_published_number_is_said_not_shown():
+    board = aggregate([dict(rec("logmel", "T05", 0, 0.6), task="demo-wheeze", task_name="wheeze")], reference=True)
+    assert board.reference == []
+    text = to_markdown(board)
+    assert len(md_tables(text)) == 1 and "No task in this table has a published OPERA number" in text
+
+
+def test_merge_dedupes_identical_records_and_names_both_runs_on_conflict():
+    a = base_records("run-a")
+    b = aligned_records("run-b") + base_records("run-b")[:3]  # same fits, other run id
+    merged = merge_runs([("runs/a", a), ("runs/b", b)])
+    assert len(merged) == len(a) + 6
+    board = aggregate(merged)
+    assert board.rows[0].cells[("T05", "1", "default")].n_seeds == 2
+    clash = [dict(r) for r in base_records("run-c")[2:3]]
+    clash[0]["value"] = 0.9
+    with pytest.raises(LeaderboardError, match=r"runs/a and runs/c disagree .* T05 .* seed 0: value 0.802 vs 0.9"):
+        merge_runs([("runs/a", a), ("runs/c", clash)])
+
+
+def test_versions_probes_and_builds_are_never_averaged_together():
+    records = base_records()[2:4] + [dict(r, task_version="2", value=r["value"] - 0.1) for r in base_records()[2:4]]
+    board = aggregate(records)
+    assert [c.title for c in board.columns] == ["T05 icbhi-copd v1", "T05 icbhi-copd v2"]
+    board = aggregate(base_records()[2:4] + [dict(r, protocol="reference") for r in base_records()[2:4]])
+    assert [c.title for c in board.columns] == ["T05 icbhi-copd [default]", "T05 icbhi-copd [reference]"]
+    console = Console(record=True, width=250)
+    console.print(rich_table(board))
+    assert "T05 icbhi-copd [reference]" in console.export_text()  # literal text, not rich markup
+    two_probes = base_records() + [dict(r, probe="lightgbm") for r in base_records()[2:6]]
+    board = aggregate(two_probes)
+    assert board.probes == ["linear", "lightgbm"]
+    lin, lgb = md_tables(to_markdown(board))
+    assert "T10 mmlung-fvc-breath MAE ↓" in lin["__header__"] and "T10 mmlung-fvc-breath MAE ↓" not in lgb["__header__"]
+    assert lgb["opera-gt"] == ["0.812 ± 0.010 ‡", "0.710 ± 0.010", "0.761"]
+    other_build = [dict(r, encoder_fingerprint="0123456789abcdef", value=0.5, run_id="run-z") for r in base_records()[2:4]]
+    labels = [r.label for r in aggregate(base_records()[2:4] + other_build).rows]
+    assert labels == ["opera-gt [fp-opera]", "opera-gt [01234567]"]
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda r: r.pop("value"), "record 1: record lacks value"),
+    (lambda r: r.update(value="0.8"), "'value' must be a number"),
+    (lambda r: r.update(metric="mae", higher_is_better=False), "task T05 .* records disagree on metric"),
+])
+def test_bad_records_fail_with_one_clear_error(change, message):
+    records = base_records()[2:4]
+    change(records[0])
+    with pytest.raises(LeaderboardError, match=message):
+        aggregate(records)
+
+
+def test_files_round_trip_and_plot(tmp_path):
+    records = base_records() + aligned_records()
+    paths = write_leaderboard(records, tmp_path, reference=True, title="Table 2")
+    assert sorted(paths) == ["csv", "json", "markdown", "plot"]
+    assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert paths["markdown"].read_text().startswith("# Table 2\n")
+    assert not list(tmp_path.glob(".*.tmp"))
+    csv, js = read_long_table(paths["csv"]), read_long_table(paths["json"])
+    pd.testing.assert_frame_equal(csv, js)
+    ours = csv[csv["source"] == "acubench"].set_index(["encoder", "task"])
+    assert len(ours) == 4 + 3 + 2 and (csv["source"] == "published").sum() == 4 * len(MODELS)
+    loso = ours.loc[("opera-gt", "T10")]
+    assert (loso["split"], loso["n_seeds"], loso["n_folds"]) == ("loso", 2, 3)
+    assert loso["mean"] == pytest.approx(2.1) and loso["std"] == pytest.approx((2 / 3) ** 0.5)
+    assert ours.loc[("opera-gt+acula", "T10"), "delta_vs_base"] == pytest.approx(0.2)
+    assert ours.loc[("opera-gt+acula", "T07"), "delta_vs_base"] == pytest.approx(-0.015)
+    assert pd.isna(ours.loc[("opera-gt", "T05"), "delta_vs_base"])
+    assert bool(ours.loc[("logmel", "T05"), "random_init"]) and bool(ours.loc[("opera-gt", "T05"), "seen_in_pretraining"])
+    assert ours.loc[("logmel", "T07"), "n_bad_audio"] == 3
+    single = tmp_path / "single"
+    single.mkdir()
+    assert "plot" not in write_leaderboard(base_records()[:2], single)  # one row: nothing to compare
+
+
+def test_rich_table_shows_marks_deltas_and_published_block():
+    console = Console(record=True, width=250)
+    console.print(rich_table(aggregate(base_records() + aligned_records(), reference=True)))
+    text = console.export_text()
+    for needle in ("logmel †", "Δ acula", "+0.200", "0.812 ± 0.010 ‡", "published (OPERA paper)", "OPERA-CE"):
+        assert needle in text
+
+
+def test_cli_merges_run_dirs_end_to_end(tmp_path, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    write_records(a / "results.jsonl", base_records("a"))
+    write_records(b / "results.jsonl", aligned_records("b") + base_records("b")[2:4])
+    out = tmp_path / "board.md"
+    assert main(["leaderboard", str(a), str(b), "-o", str(out)]) == 0
+    (table,) = md_tables(out.read_text())
+    assert table["Δ acula"] == ["—", "+0.023", "-0.015", "+0.200", "+0.004", ""]
+    assert "Δ acula" in capsys.readouterr().err  # the rich table goes to stderr
+    assert main(["leaderboard", str(a), str(b), "--reference"]) == 0
+    printed = capsys.readouterr().out
+    assert len(md_tables(printed)) == 2 and printed.startswith("# acubench leaderboard")
+    csv_out = tmp_path / "board.csv"
+    assert main(["leaderboard", str(a), "--probe", "linear", "-o", str(csv_out)]) == 0
+    assert set(read_long_table(csv_out)["encoder"]) == {"opera-gt", "logmel"}
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    a, c = tmp_path / "a", tmp_path / "c"
+    a.mkdir(), c.mkdir()
+    write_records(a / "results.jsonl", base_records("a"))
+    write_records(c / "results.jsonl", [dict(base_records("c")[2], value=0.5)])
+    assert main(["leaderboard", str(a), str(c)]) == 2
+    err = capsys.readouterr().err
+    assert f"{a} and {c} disagree" in err and "Traceback" not in err
+    assert main(["leaderboard", str(a), "--probe", "mlp"]) == 2
+    assert "no records for probe mlp; the runs hold linear" in capsys.readouterr().err
+    assert main(["leaderboard", str(a), "-o", str(tmp_path / "board.xlsx")]) == 2
+    assert "unknown format '.xlsx'" in capsys.readouterr().err
+    assert main(["leaderboard", str(tmp_path / "missing")]) == 2
+    assert "no results file" in capsys.readouterr().err
