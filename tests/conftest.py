@@ -17,3 +17,19 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("ACUBENCH_CACHE", str(tmp_path_factory.mktemp("acubench-cache")))
     monkeypatch.delenv("ACUBENCH_WEIGHTS", raising=False)
     monkeypatch.delenv("ACUBENCH_DATA", raising=False)
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory):
+    """The demo suite (seed 0), generated once per test session; returns its folder.
+
+    It lives outside every test's private cache. Read it with
+    ``LoadContext(data_root=..., cache_dir=demo_dir.parents[1])`` or the loader
+    option ``{"folder": str(demo_dir)}``; a test that runs the CLI under its
+    private ``ACUBENCH_CACHE`` links it in first:
+    ``(Path(os.environ["ACUBENCH_CACHE"]) / "demo").symlink_to(demo_dir.parent)``.
+    Tests must not modify it (copy it to change it).
+    """
+    from acubench.demo import ensure_demo
+
+    return ensure_demo(tmp_path_factory.mktemp("demo-suite"))
