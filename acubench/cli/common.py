@@ -7,6 +7,8 @@ from typing import Any
 
 from rich.console import Console
 
+from acubench.cli import UsageError
+
 
 def csv_list(value: str) -> list[str]:
     """``"a,b"`` → ``["a", "b"]`` (argparse type)."""
@@ -29,6 +31,24 @@ def add_task_args(p: argparse.ArgumentParser) -> None:
                    help="datasets folder (default $ACUBENCH_DATA, else ~/acubench-data); see `acubench data status`")
     p.add_argument("--protocol", default="default", choices=("default", "reference"),
                    help="split protocol: the corrected default, or 'reference' to reproduce the OPERA/AcuLa code exactly")
+    add_task_option_arg(p)
+
+
+def add_task_option_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="task loader option (repeatable), e.g. subset=full for the UK COVID-19 tasks or "
+                        "reference_lists=DIR; `acubench data status` lists each dataset's options")
+
+
+def task_options(pairs: list[str]) -> dict[str, str]:
+    """``["key=value", …]`` from ``--task-arg`` → ``{"key": "value"}``."""
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--task-arg {pair!r}: expected KEY=VALUE")
+        options[key.strip()] = value.strip()
+    return options
 
 
 def add_encoder_args(p: argparse.ArgumentParser) -> None:

@@ -1,0 +1,353 @@
+"""ICBHI 2017 Respiratory Sound Database: COPD vs healthy (T05, OPERA task 7).
+
+Publisher layout (``<data-root>/icbhi/``): the unpacked ``ICBHI_final_database/``
+(920 recordings ``<pid>_<rec>_<loc>_<mode>_<device>.wav`` with their cycle
+annotations ``.txt``) plus the three challenge files, which the challenge page
+offers as separate downloads: ``ICBHI_Challenge_diagnosis.txt`` (patient →
+diagnosis), ``ICBHI_challenge_train_test.txt`` (recording → official split) and
+``ICBHI_Challenge_demographic_information.txt``. They may sit next to the
+audio folder or inside it.
+
+Each recording carries its patient's diagnosis; the task keeps COPD (1) and
+Healthy (0). The official split is at recording level and puts two COPD
+patients (156 and 218) in both train and test. The default protocol moves
+such patients wholly to test and carves the validation set by patient; the
+``reference`` protocol keeps the official split as published and carves the
+validation set at recording level, as the OPERA code does.
+
+The module also holds the generic layout helpers the other public-dataset
+loaders share (reading publisher tables, vocabularies, missing/extra audio).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Collection, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from acubench import hookimpl
+from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext
+from acubench.specs import DataCheck, DatasetSpec, TaskSpec
+from acubench.tasks._common import carve_val, check_files, dataset_folder, missing_files, require
+
+log = logging.getLogger(__name__)
+
+
+# --- layout helpers shared by the public-dataset loaders ------------------------------
+
+
+def first_existing(folder: Path, candidates: Sequence[str], spec: DatasetSpec, what: str) -> Path:
+    """The first of ``folder/<candidate>`` that exists, else a :class:`DatasetError` listing them all."""
+    for name in candidates:
+        path = folder / name
+        if path.exists():
+            return path
+    tried = ", ".join(str(folder / c) for c in candidates)
+    raise DatasetError(f"{folder / candidates[0]}: missing {what} of {spec.name} (looked for {tried}). "
+                       f"Get it from {spec.url}; expected layout under the dataset folder: {spec.layout}")
+
+
+def read_table(path: Path, spec: DatasetSpec, *, what: str, columns: Sequence[str] = (),
+               nonempty: Sequence[str] = (), **read_csv: object) -> pd.DataFrame:
+    """Read a publisher's metadata table strictly.
+
+    A UTF-8 byte-order mark is ignored; a malformed row, a missing column or an
+    empty value in a ``nonempty`` column raises a :class:`DatasetError` naming
+    the file (and the first offending line).
+
+    Parameters
+    ----------
+    path : Path
+        The table.
+    what : str
+        Its role, for messages ("diagnosis list").
+    columns : sequence of str
+        Columns that must be present.
+    nonempty : sequence of str
+        Columns that must have a value on every row.
+    **read_csv
+        Passed to :func:`pandas.read_csv` (``sep``, ``header``, ``names``, ``dtype``…).
+    """
+    require(path, spec, what)
+    try:
+        df = pd.read_csv(path, encoding="utf-8-sig", **read_csv)  # type: ignore[arg-type]
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+        detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise DatasetError(f"{path}: cannot read the {what} of {spec.name} ({detail}). "
+                           f"Re-download the original file from {spec.url}") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise DatasetError(f"{path}: the {what} of {spec.name} lacks column(s) {missing} (found {list(df.columns)[:12]}). "
+                           f"Use the publisher's file from {spec.url}")
+    for col in nonempty:
+        blank = df[col].isna() | (df[col].astype(str).str.strip() == "")
+        if blank.any():
+            # +2: one for the header line (when there is one), one for 1-based numbering.
+            offset = 1 if read_csv.get("header", "infer") is None else 2
+            lines = [int(i) + offset for i in np.flatnonzero(blank.to_numpy())[:5]]
+            raise DatasetError(f"{path}: {int(blank.sum())} row(s) of the {what} have no {col!r} (line(s) {lines}). "
+                               f"The file looks truncated or edited; re-download it from {spec.url}")
+    return df
+
+
+def check_vocabulary(values: Iterable[object], known: Collection[str], path: Path, column: str,
+                     spec: DatasetSpec) -> None:
+    """Raise a :class:`DatasetError` if ``values`` hold a string outside ``known``."""
+    bad = sorted({str(v) for v in values} - set(known))
+    if bad:
+        raise DatasetError(f"{path}: unknown {column} value(s) {bad[:5]} in {spec.name}; expected one of "
+                           f"{sorted(known)}. acubench will not guess a label; check the file against {spec.url}")
+
+
+def require_audio(paths: Sequence[Path], spec: DatasetSpec, *, fix: str = "") -> None:
+    """Raise a :class:`DatasetError` if any of ``paths`` is not a file."""
+    absent = missing_files(paths)
+    if absent:
+        examples = ", ".join(p.name for p in absent[:3])
+        raise DatasetError(f"{absent[0]}: {len(absent)} of {len(paths)} audio file(s) of {spec.name} are missing "
+                           f"(e.g. {examples}). {fix or f'Expected layout under the dataset folder: {spec.layout}'}")
+
+
+def reject_unexpected(found: Iterable[Path], expected_names: Collection[str], spec: DatasetSpec, folder: Path) -> None:
+    """Raise a :class:`DatasetError` for audio files the publisher's metadata does not list."""
+    extra = sorted(p for p in found if p.name not in expected_names)
+    if extra:
+        raise DatasetError(f"{extra[0]}: {len(extra)} audio file(s) in {folder} are not in the metadata of {spec.name} "
+                           f"(e.g. {', '.join(p.name for p in extra[:3])}). Remove them or restore the publisher's "
+                           f"metadata files; a mixed-up folder would give a silently different task")
+
+
+def log_dropped(task: str, counts: Mapping[str, int]) -> None:
+    """Log, per reason, how many rows a published recipe drops on purpose."""
+    for reason, n in counts.items():
+        if n:
+            log.info("%s: dropped %d row(s): %s", task, n, reason)
+
+
+# --- ICBHI ------------------------------------------------------------------------------
+
+AUDIO_DIR = "ICBHI_final_database"
+DIAGNOSIS_FILE = "ICBHI_Challenge_diagnosis.txt"
+SPLIT_FILE = "ICBHI_challenge_train_test.txt"
+DEMOGRAPHIC_FILE = "ICBHI_Challenge_demographic_information.txt"
+N_RECORDINGS = 920
+#: Listed in the official train/test file but not part of the published database (the file
+#: lists 921 ids for 920 recordings); skipped, not reported as missing audio.
+LISTED_WITHOUT_AUDIO = frozenset({"226_1b1_Pl_sc_Meditron"})
+
+#: The OPERA evaluation's validation carve-out: 20 % of train, stratified, seed 1337.
+VAL_FRACTION = 0.2
+VAL_SEED = 1337
+
+DIAGNOSES = ("COPD", "Healthy", "URTI", "Bronchiectasis", "Pneumonia", "Bronchiolitis", "LRTI", "Asthma")
+CHEST_LOCATIONS = {"Tc": "trachea", "Al": "anterior left", "Ar": "anterior right", "Pl": "posterior left",
+                   "Pr": "posterior right", "Ll": "lateral left", "Lr": "lateral right"}
+ACQUISITION = {"sc": "sequential/single channel", "mc": "simultaneous/multichannel"}
+DEVICES = {"AKGC417L": "AKG C417L microphone", "LittC2SE": "3M Littmann Classic II SE stethoscope",
+           "Litt3200": "3M Littmann 3200 electronic stethoscope",
+           "Meditron": "WelchAllyn Meditron Master Elite electronic stethoscope"}
+_NAME = re.compile(r"^(?P<pid>\d{3})_(?P<rec>[0-9a-z]+)_(?P<loc>" + "|".join(CHEST_LOCATIONS)
+                   + r")_(?P<mode>sc|mc)_(?P<device>" + "|".join(DEVICES) + r")$")
+
+DATASET = DatasetSpec(
+    id="icbhi",
+    name="ICBHI 2017 Respiratory Sound Database",
+    folder="icbhi",
+    url="https://bhichallenge.med.auth.gr/ICBHI_2017_Challenge",
+    license="CC0 1.0",
+    access="public",
+    layout=(f"{AUDIO_DIR}/ (unzipped ICBHI_final_database.zip: 920 <pid>_<rec>_<loc>_<mode>_<device>.wav "
+            f"recordings with their .txt cycle annotations) and the challenge files {DIAGNOSIS_FILE}, {SPLIT_FILE} "
+            f"and {DEMOGRAPHIC_FILE} (next to {AUDIO_DIR}/ or inside it)"),
+    citation=("Rocha BM et al. An open access database for the evaluation of respiratory sound classification "
+              "algorithms. Physiological Measurement 40(3):035001, 2019."),
+    check="acubench.tasks.icbhi:check",
+    recordings="acubench.tasks.icbhi:recordings",
+)
+
+TASKS = [
+    TaskSpec(
+        id="T05",
+        name="icbhi-copd",
+        dataset="icbhi",
+        loader="acubench.tasks.icbhi:load_copd",
+        kind="binary",
+        modality="lung sounds",
+        target="COPD vs healthy (patient diagnosis)",
+        classes=("healthy", "COPD"),
+        class_prompts=(
+            "Lung sounds of a healthy person without respiratory disease.",
+            "Lung sounds of a patient with chronic obstructive pulmonary disease (COPD).",
+        ),
+        protocol="fixed",
+        clip_seconds=8.0,
+        protocols=("default", "reference"),
+        protocol_notes=(
+            "Official ICBHI recording-level train/test split; validation = 20 % of train, stratified, seed 1337. "
+            "default: the 2 patients with recordings in both official splits (156, 218) go wholly to test and the "
+            "validation set is carved by patient, so no patient is in two splits. reference: the official split "
+            "as published (2 patients leak) and a recording-level validation carve-out as in the OPERA code; the "
+            "carve-out runs over recordings in sorted-name order (OPERA used its file system's glob order), so "
+            "the sizes match the reference (369/93/366) but not necessarily the membership."
+        ),
+        expected_counts={"train": 369, "val": 93, "test": 366},
+        suites=("acula18", "opera"),
+        opera_task=7,
+        probe_options={"epochs": 64, "batch_size": 32, "l2_strength": 1e-5, "val_fraction": VAL_FRACTION,
+                       "val_seed": VAL_SEED},
+        description="Patient-level COPD diagnosis from stethoscope recordings of the ICBHI 2017 challenge database.",
+    ),
+]
+
+
+@hookimpl
+def acubench_datasets() -> list[DatasetSpec]:
+    return [DATASET]
+
+
+@hookimpl
+def acubench_tasks() -> list[TaskSpec]:
+    return list(TASKS)
+
+
+def _challenge_file(folder: Path, name: str) -> Path:
+    return first_existing(folder, (name, f"{AUDIO_DIR}/{name}"), DATASET, f"challenge file {name}")
+
+
+def _official_table(folder: Path) -> pd.DataFrame:
+    """One row per recording: id, path, patient, name fields, official split, diagnosis (sorted by id).
+
+    Validates the layout: every listed recording present, no unlisted audio,
+    every patient diagnosed with a known diagnosis.
+    """
+    audio_dir = require(folder / AUDIO_DIR, DATASET, f"audio folder {AUDIO_DIR}/")
+    split_path = _challenge_file(folder, SPLIT_FILE)
+    splits = read_table(split_path, DATASET, what="official train/test list", sep="\t", header=None,
+                        names=["recording_id", "official_split"], dtype=str, nonempty=["recording_id", "official_split"])
+    splits = splits.apply(lambda col: col.str.strip())
+    check_vocabulary(splits["official_split"], ("train", "test"), split_path, "split", DATASET)
+    dup = splits["recording_id"][splits["recording_id"].duplicated()]
+    if len(dup):
+        raise DatasetError(f"{split_path}: recording(s) listed twice: {sorted(dup)[:5]}; re-download it from {DATASET.url}")
+    fields = splits["recording_id"].str.extract(_NAME)
+    bad = splits.loc[fields["pid"].isna(), "recording_id"].tolist()
+    if bad:
+        raise DatasetError(f"{split_path}: recording id(s) {bad[:5]} do not follow <pid>_<rec>_<loc>_<mode>_<device> "
+                           f"with the ICBHI chest locations {sorted(CHEST_LOCATIONS)} and devices {sorted(DEVICES)}")
+    table = pd.concat([splits, fields.rename(columns={"pid": "subject", "loc": "chest_location", "mode": "acquisition"})],
+                      axis=1)
+    table = table[~table["recording_id"].isin(LISTED_WITHOUT_AUDIO)]
+    table["path"] = [audio_dir / f"{r}.wav" for r in table["recording_id"]]
+    require_audio(list(table["path"]), DATASET, fix=f"Unzip ICBHI_final_database.zip from {DATASET.url} into {audio_dir}")
+    reject_unexpected(audio_dir.glob("*.wav"), {p.name for p in table["path"]}, DATASET, audio_dir)
+
+    diag_path = _challenge_file(folder, DIAGNOSIS_FILE)
+    diagnosis = read_table(diag_path, DATASET, what="diagnosis list", sep="\t", header=None,
+                           names=["subject", "diagnosis"], dtype=str, nonempty=["subject", "diagnosis"])
+    diagnosis = diagnosis.apply(lambda col: col.str.strip())
+    check_vocabulary(diagnosis["diagnosis"], DIAGNOSES, diag_path, "diagnosis", DATASET)
+    by_patient = dict(zip(diagnosis["subject"], diagnosis["diagnosis"]))
+    undiagnosed = sorted(set(table["subject"]) - set(by_patient))
+    if undiagnosed:
+        raise DatasetError(f"{diag_path}: no diagnosis for patient(s) {undiagnosed[:5]} whose recordings are in "
+                           f"{split_path.name}; re-download the challenge files from {DATASET.url}")
+    table["diagnosis"] = table["subject"].map(by_patient)
+    return table.sort_values("recording_id").reset_index(drop=True)
+
+
+def load_copd(ctx: LoadContext) -> pd.DataFrame:
+    """T05 manifest: one row per COPD or healthy recording, label 1 = COPD.
+
+    Returns
+    -------
+    DataFrame
+        clip_id (recording id), path, label, label_name, subject (patient id),
+        split, official_split, chest_location, acquisition, device, split_seed.
+    """
+    folder = dataset_folder(ctx.data_root, DATASET).resolve()
+    table = _official_table(folder)
+    keep = table["diagnosis"].isin(["COPD", "Healthy"])
+    log_dropped("T05", {f"diagnosis {d} (only COPD and Healthy are used)": int(n)
+                        for d, n in table.loc[~keep, "diagnosis"].value_counts().items()})
+    df = table[keep].copy()
+    df["label"] = (df["diagnosis"] == "COPD").astype(int)
+    df["label_name"] = df["label"].map({0: "healthy", 1: "COPD"})
+    df["clip_id"] = df["recording_id"]
+    df["path"] = df["path"].astype(str)
+    df["device"] = df["device"].map(DEVICES)
+    df["split"] = df["official_split"]
+    if ctx.protocol == "reference":
+        df = carve_val(df.reset_index(drop=True), fraction=VAL_FRACTION, seed=VAL_SEED, by_subject=False)
+    else:
+        both = df.groupby("subject")["official_split"].nunique()
+        straddling = sorted(both[both > 1].index)
+        if straddling:
+            log.info("T05: patient(s) %s have recordings in both official splits; all their recordings go to test",
+                     ", ".join(straddling))
+        df.loc[df["subject"].isin(straddling), "split"] = "test"
+        df = carve_val(df.reset_index(drop=True), fraction=VAL_FRACTION, seed=VAL_SEED, by_subject=True)
+    df["split_seed"] = VAL_SEED
+    cols = ["clip_id", "path", "label", "label_name", "subject", "split", "official_split", "diagnosis",
+            "chest_location", "acquisition", "device", "split_seed"]
+    return df[cols].reset_index(drop=True)
+
+
+def check(folder: Path) -> DataCheck:
+    """Presence check: the 920 recordings of the official list and the three challenge files."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return DataCheck(present=False)
+    problems = []
+    for name in (SPLIT_FILE, DIAGNOSIS_FILE, DEMOGRAPHIC_FILE):
+        if not any((folder / p / name).is_file() for p in (".", AUDIO_DIR)):
+            problems.append(f"missing {name} (a separate download on the challenge page)")
+    split_path = next((folder / p / SPLIT_FILE for p in (".", AUDIO_DIR) if (folder / p / SPLIT_FILE).is_file()), None)
+    if split_path is None:
+        found = len(list((folder / AUDIO_DIR).glob("*.wav")))
+        return DataCheck(present=True, found=found, expected=N_RECORDINGS, problems=tuple(problems))
+    ids = [line.split("\t")[0].strip() for line in split_path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+    ids = [i for i in ids if i not in LISTED_WITHOUT_AUDIO]
+    return check_files(folder, [folder / AUDIO_DIR / f"{i}.wav" for i in ids], problems=problems)
+
+
+def _cycle_summary(txt: Path) -> str:
+    """Adventitious sounds of one recording from its cycle annotations (start, end, crackles, wheezes)."""
+    cycles = read_table(txt, DATASET, what="cycle annotation", sep=r"\s+", header=None,
+                        names=["start", "end", "crackles", "wheezes"], nonempty=["start", "end", "crackles", "wheezes"])
+    n = len(cycles)
+    crackles, wheezes = int(cycles["crackles"].astype(int).sum()), int(cycles["wheezes"].astype(int).sum())
+    if not crackles and not wheezes:
+        return f"none ({n} respiratory cycles)"
+    parts = [f"{name} in {k} of {n} respiratory cycles" for name, k in (("crackles", crackles), ("wheezes", wheezes)) if k]
+    return "; ".join(parts)
+
+
+def recordings(folder: Path) -> pd.DataFrame:
+    """One row per recording (920) with diagnosis, demographics, device, chest location and adventitious sounds."""
+    folder = Path(folder).resolve()
+    table = _official_table(folder)
+    demo_path = _challenge_file(folder, DEMOGRAPHIC_FILE)
+    demo = read_table(demo_path, DATASET, what="demographic information", sep="\t", header=None,
+                      names=["subject", "age", "sex", "adult_bmi", "child_weight", "child_height"], dtype=str,
+                      na_values=["NA"], nonempty=["subject"])
+    demo["subject"] = demo["subject"].str.strip()
+    demo = demo.set_index("subject")
+    out = pd.DataFrame({
+        "audio_path": table["path"].astype(str),
+        "dataset": DATASET.id,
+        "subject": table["subject"],
+        "recording_id": table["recording_id"],
+        "modality": "lung sounds",
+        "age": pd.to_numeric(table["subject"].map(demo["age"]), errors="coerce"),
+        "sex": table["subject"].map(demo["sex"]).map({"M": "male", "F": "female"}),
+        "device": table["device"].map(DEVICES),
+        "site": table["chest_location"].map(CHEST_LOCATIONS),
+        "diagnosis": table["diagnosis"],
+        "adventitious": [_cycle_summary(Path(p).with_suffix(".txt")) for p in table["path"]],
+    })
+    return out.reindex(columns=list(RECORDING_COLUMNS))

@@ -1,0 +1,167 @@
+"""CoughVID loaders (T03, T04) on a miniature tree in the publisher's layout."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext, validate_manifest
+from acubench.tasks import coughvid
+
+COLUMNS = ("uuid,datetime,cough_detected,latitude,longitude,age,gender,respiratory_condition,fever_muscle_pain,status,"
+           "quality_1,cough_type_1,dyspnea_1,wheezing_1,stridor_1,choking_1,congestion_1,nothing_1,diagnosis_1,"
+           "severity_1,quality_2,cough_type_2,dyspnea_2,wheezing_2,stridor_2,choking_2,congestion_2,nothing_2,"
+           "diagnosis_2,severity_2,quality_3,dyspnea_3,wheezing_3,stridor_3,choking_3,congestion_3,nothing_3,"
+           "cough_type_3,diagnosis_3,severity_3").split(",")
+GENDERS = ["female", "male", "male", "other", "female", "male", "pnts", "", "male", "female", "male"]
+STATUSES = ["healthy", "COVID-19", "healthy", "symptomatic", "healthy", "", "Other", "healthy", "COVID-19"]
+N = 44
+SMALL = coughvid.SplitRecipe(test_female=3, test_male=4, covid_test_healthy=2, covid_test_covid=1)
+
+
+def uuid(i: int) -> str:
+    return f"{i:08x}-0000-4000-8000-{i:012x}"
+
+
+def build_coughvid(root: Path, *, in_public_dataset: bool = True, wav: bool = True) -> Path:
+    """``root/coughvid`` with metadata_compiled.csv and (optionally) the converted ``wav/`` folder.
+
+    Every 7th recording carries OPERA's ``.ogg`` naming quirk (``<uuid[:-1]>.wav``).
+    """
+    folder = root / "coughvid"
+    rows = []
+    for i in range(N):
+        row = dict.fromkeys(COLUMNS, "")
+        row.update(uuid=uuid(i), datetime="2020-04-13T21:30:59.801831+00:00",
+                   cough_detected="0.4123" if i % 9 == 0 else f"0.{95 - i % 10}",
+                   age=str(20 + i), gender=GENDERS[i % len(GENDERS)], status=STATUSES[i % len(STATUSES)],
+                   respiratory_condition="False", fever_muscle_pain="True" if i % 5 == 0 else "False")
+        if i == 2:
+            row.update(quality_1="good", cough_type_1="wet", wheezing_1="True", dyspnea_1="False",
+                       diagnosis_1="lower_infection", cough_type_2="dry", diagnosis_2="obstructive_disease")
+        rows.append(row)
+    meta_dir = folder / coughvid.SOURCE_DIR if in_public_dataset else folder
+    meta_dir.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows, columns=COLUMNS).to_csv(meta_dir / coughvid.METADATA, index=False)
+    if wav:
+        for i in range(N):
+            name = uuid(i)[:-1] if i % 7 == 3 else uuid(i)
+            path = folder / coughvid.WAV_DIR / f"{name}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(str(path), np.random.default_rng(i).normal(0, 0.1, 300).astype("float32"), 16000)
+    return folder
+
+
+@pytest.fixture
+def root(tmp_path: Path, monkeypatch) -> Path:
+    monkeypatch.setattr(coughvid, "RECIPE", SMALL)
+    build_coughvid(tmp_path)
+    return tmp_path
+
+
+def load(root: Path, task: str, protocol: str = "default") -> pd.DataFrame:
+    ctx = LoadContext(data_root=root, cache_dir=root / "cache", protocol=protocol)
+    spec = coughvid.TASKS[0] if task == "covid" else coughvid.TASKS[1]
+    df = coughvid.load_covid(ctx) if task == "covid" else coughvid.load_sex(ctx)
+    return validate_manifest(df, spec)
+
+
+def index(uuids) -> list[int]:
+    return sorted(int(u.split("-")[-1], 16) for u in uuids)
+
+
+def test_recipe_reproduces_the_split_script_and_is_pinned(root):
+    meta = coughvid.read_metadata(root / "coughvid")
+    sets = coughvid.split_uuids(meta, SMALL)
+    # the script's own calls, written out, on the rows it keeps (file order matters)
+    kept = meta[meta["cough_detected"] >= 0.8]
+    test = set(kept[kept["gender"] == "female"].sample(n=3, random_state=0)["uuid"]) | set(
+        kept[kept["gender"] == "male"].sample(n=4, random_state=0)["uuid"])
+    assert sets["test"] == test
+    assert not (sets["train"] & sets["val"]) and not ((sets["train"] | sets["val"]) & sets["test"])
+    assert len(sets["train"]) + len(sets["val"]) + len(sets["test"]) == len(kept)
+    assert sets["covid_test"] <= sets["test"]
+    # pinned outputs of the seeded draws on this fixture
+    assert index(sets["test"]) == [2, 15, 19, 22, 23, 37, 43]
+    assert index(sets["val"]) == [3, 7, 17, 25, 26, 35, 39, 40]
+    assert index(sets["covid_test"]) == [22, 37, 43]
+
+
+def test_sex_task_labels_and_drops(root, caplog):
+    with caplog.at_level(logging.INFO, logger="acubench.tasks.icbhi"):
+        df = load(root, "sex")
+    assert set(df["label_name"]) == {"female", "male"}
+    assert (df["label"] == (df["label_name"] == "female")).all()
+    assert "dropped 5 row(s): cough_detected < 0.8" in caplog.text
+    assert "gender not one of ['female', 'male'] (unlabelled)" in caplog.text
+    assert (df["clip_id"] == df["subject"]).all()
+    assert len(df) == 29 and index(df.loc[df["split"] == "test", "clip_id"]) == [2, 15, 19, 22, 23, 37, 43]
+    ogg_named = df.set_index("clip_id").loc[uuid(10), "path"]  # 10 % 7 == 3: OPERA named its WAV uuid[:-1]
+    assert Path(ogg_named).name == f"{uuid(10)[:-1]}.wav" and Path(ogg_named).is_file()
+
+
+def test_covid_default_uses_the_drawn_test_set_reference_the_whole_sex_test_set(root):
+    default, reference = load(root, "covid"), load(root, "covid", "reference")
+    assert set(default["label_name"]) == {"healthy", "COVID-19"}
+    for split in ("train", "val"):
+        assert index(default.loc[default["split"] == split, "clip_id"]) == index(
+            reference.loc[reference["split"] == split, "clip_id"])
+    assert index(default.loc[default["split"] == "test", "clip_id"]) == [22, 37, 43]
+    assert index(reference.loc[reference["split"] == "test", "clip_id"]) == [2, 19, 22, 37, 43]
+
+
+def test_metadata_at_the_dataset_root_works_too(tmp_path, monkeypatch):
+    monkeypatch.setattr(coughvid, "RECIPE", SMALL)
+    build_coughvid(tmp_path, in_public_dataset=False)
+    assert len(load(tmp_path, "sex")) == 29
+
+
+def test_bad_layouts_raise_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(coughvid, "RECIPE", SMALL)
+    folder = build_coughvid(tmp_path, wav=False)
+    with pytest.raises(DatasetError, match="acubench data prepare coughvid"):
+        load(tmp_path, "sex")
+    build_coughvid(tmp_path)
+    (folder / coughvid.WAV_DIR / f"{uuid(1)}.wav").unlink()
+    with pytest.raises(DatasetError, match=f"{uuid(1)}.wav: 1 of .*prepare coughvid"):
+        load(tmp_path, "sex")
+    build_coughvid(tmp_path)
+    (folder / coughvid.WAV_DIR / "stray.wav").write_bytes(b"")
+    with pytest.raises(DatasetError, match="stray.wav.*not in the metadata"):
+        load(tmp_path, "sex")
+    (folder / coughvid.WAV_DIR / "stray.wav").unlink()
+    meta = folder / coughvid.SOURCE_DIR / coughvid.METADATA
+    meta.write_text(meta.read_text().replace(",pnts,", ",Pnts,"))
+    with pytest.raises(DatasetError, match=f"{coughvid.METADATA}: unknown gender value.*Pnts"):
+        load(tmp_path, "sex")
+
+
+def test_check_and_recordings(root):
+    folder = root / "coughvid"
+    result = coughvid.check(folder)
+    assert result.complete and result.found == result.expected == N
+    (folder / coughvid.WAV_DIR / f"{uuid(4)}.wav").unlink()
+    result = coughvid.check(folder)
+    assert result.found == N - 1 and "prepare coughvid" in result.problems[0]
+    build_coughvid(root)
+    rec = coughvid.recordings(folder)
+    assert list(rec.columns) == list(RECORDING_COLUMNS) and len(rec) == N - 5
+    row = rec.set_index("recording_id").loc[uuid(2)]
+    assert row["diagnosis"] == "healthy (self-reported); expert assessment: lower infection, obstructive disease"
+    assert row["symptoms"] == "wet, dry cough" and row["adventitious"] == "wheezing"
+    assert rec.set_index("recording_id").loc[uuid(10), "symptoms"] == "fever or muscle pain"
+
+
+def test_specs_carry_the_published_recipe():
+    recipe = coughvid.SplitRecipe()
+    assert (recipe.test_female, recipe.test_male, recipe.test_seed, recipe.val_fraction, recipe.val_seed) == (
+        1031, 1924, 0, 0.25, 100)
+    assert (recipe.covid_test_healthy, recipe.covid_test_covid) == (2237, 172)
+    t03, t04 = coughvid.TASKS
+    assert t03.expected_counts == {"train": 2749, "val": 919, "test": 2507} and t03.opera_task == 5
+    assert t04.expected_counts == {"train": 3218, "val": 1090, "test": 2955} and t04.classes == ("male", "female")

@@ -1,0 +1,161 @@
+"""UK COVID-19 Vocal Audio loaders (T01, T02) on a miniature open-access edition."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext, validate_manifest
+from acubench.tasks import coviduk
+
+N = 36
+RESULTS = ["Negative", "Positive", "Negative", "Unknown/Void", "Negative", "Positive", "", "Negative", "Positive"]
+SPLITS = ["train", "train", "val", "test", "train", "long", "test", "", "train", "val", "test", "train"]
+SMALL = {"train": 4, "val": 2, "test": 3}
+
+
+def participant(i: int) -> str:
+    return f"{5000 + i}"
+
+
+def file_name(i: int, modality: str) -> str:
+    return f"{5000 + i}_{modality}_{'abcdefghij'[i % 10]}x.wav" if i % 4 else f"62-12-{i:04d}-{modality}.wav"
+
+
+def build_coviduk(root: Path, audio_dir: str = "audio") -> Path:
+    """The open-access edition's three metadata files and its audio folder (a few rows without a recording)."""
+    folder = root / coviduk.DATASET.folder
+    (folder / audio_dir).mkdir(parents=True)
+    people, audio, splits = [], [], []
+    for i in range(N):
+        people.append({"participant_identifier": participant(i), "covid_test_result": RESULTS[i % len(RESULTS)],
+                       "age": ["18-24", "45-54", "65-74"][i % 3], "gender": ["Female", "Male"][i % 2],
+                       "smoker_status": "Never smoked", "symptom_cough_any": int(i % 3 == 0),
+                       "symptom_shortness_of_breath": int(i % 5 == 0), "symptom_none": int(i % 3 and i % 5 > 0),
+                       "respiratory_condition_asthma": int(i == 5), "respiratory_condition_other": 0})
+        row = {"participant_identifier": participant(i)}
+        for modality in coviduk.MODALITIES:
+            row[f"{modality}_file_name"] = file_name(i, modality)
+            row[f"{modality}_size"] = 44 if (modality == "cough" and i == 8) else 9000
+        if i == 12:
+            row["exhalation_file_name"], row["exhalation_size"] = "", np.nan  # no exhalation recorded
+        audio.append(row)
+        splits.append({"participant_identifier": participant(i), "splits": SPLITS[i % len(SPLITS)],
+                       "in_matched_rebalanced_train": i % 2 == 0})
+        for modality in coviduk.MODALITIES:
+            if row[f"{modality}_file_name"] and row[f"{modality}_size"] > 44:
+                sf.write(str(folder / audio_dir / row[f"{modality}_file_name"]),
+                         np.random.default_rng(i).normal(0, 0.1, 300).astype("float32"), 48000)
+    pd.DataFrame(people).to_csv(folder / coviduk.PARTICIPANTS, index=False)
+    pd.DataFrame(audio).to_csv(folder / coviduk.AUDIO_METADATA, index=False)
+    pd.DataFrame(splits).to_csv(folder / coviduk.SPLITS_FILE, index=False)
+    return folder
+
+
+@pytest.fixture
+def root(tmp_path: Path, monkeypatch) -> Path:
+    monkeypatch.setattr(coviduk, "SUBSET_SIZES", SMALL)
+    build_coviduk(tmp_path)
+    return tmp_path
+
+
+def load(root: Path, modality: str = "exhalation", protocol: str = "default", **options) -> pd.DataFrame:
+    ctx = LoadContext(data_root=root, cache_dir=root / "cache", protocol=protocol, options=options)
+    task = coviduk.TASKS[0] if modality == "exhalation" else coviduk.TASKS[1]
+    df = coviduk.load_exhalation(ctx) if modality == "exhalation" else coviduk.load_cough(ctx)
+    return validate_manifest(df, task)
+
+
+def eligible(modality: str) -> dict[str, list[int]]:
+    """Participants per official split with a PCR result and a recording of ``modality``, by hand."""
+    out: dict[str, list[int]] = {"train": [], "val": [], "test": []}
+    for i in range(N):
+        split, result = SPLITS[i % len(SPLITS)], RESULTS[i % len(RESULTS)]
+        recorded = not ((modality == "cough" and i == 8) or (modality == "exhalation" and i == 12))
+        if split in out and result in ("Negative", "Positive") and recorded:
+            out[split].append(i)
+    return out
+
+
+def members(df: pd.DataFrame, split: str) -> list[int]:
+    return sorted(int(s) - 5000 for s in df.loc[df["split"] == split, "subject"])
+
+
+def test_full_official_split_with_pcr_labels(root, caplog):
+    with caplog.at_level(logging.INFO, logger="acubench.tasks.icbhi"):
+        df = load(root, "cough", subset="full")
+    for split, expected in eligible("cough").items():
+        assert members(df, split) == expected
+    assert "no cough recording" in caplog.text and "no PCR result" in caplog.text and "'long'" in caplog.text
+    results = df["subject"].astype(int).map(lambda p: RESULTS[(p - 5000) % len(RESULTS)])
+    assert (df["label"] == (results == "Positive")).all() and set(df["label_name"]) == {"negative", "positive"}
+    assert (df["subset"] == "full official split").all() and df["split_seed"].isna().all()
+
+
+def test_default_draws_a_seeded_subset_of_participants(root):
+    df = load(root)
+    assert {s: members(df, s) for s in ("train", "val", "test")} == {
+        "train": [0, 23, 25, 32], "val": [2, 9], "test": [10, 22, 27]}  # pinned draw, RandomState(42)
+    for split, chosen in eligible("exhalation").items():
+        assert set(members(df, split)) <= set(chosen)
+    assert (df["split_seed"] == 42).all() and df["subset"].str.startswith("seeded").all()
+    assert load(root, subset="2/1/2")["split"].value_counts().to_dict() == {"train": 2, "test": 2, "val": 1}
+    with pytest.raises(DatasetError, match="subset='half'"):
+        load(root, subset="half")
+
+
+def test_operas_subset_lists_are_used_as_they_are(root):
+    folder = root / coviduk.DATASET.folder
+    with pytest.raises(DatasetError, match="exhalation_training_files_downsample.npy"):
+        load(root, protocol="reference")
+    chosen = {"train": [0, 4], "val": [9], "test": [10, 34]}
+    for split, people in chosen.items():
+        np.save(folder / f"exhalation_{coviduk.LIST_STEMS[split]}_files_downsample.npy",
+                np.array([file_name(i, "exhalation") for i in people]))
+    for protocol in ("default", "reference"):
+        df = load(root, protocol=protocol)
+        assert {s: members(df, s) for s in chosen} == chosen and (df["subset"] == "reference lists").all()
+    np.save(folder / "exhalation_val_files_downsample.npy", np.array([file_name(12, "exhalation")]))
+    with pytest.raises(DatasetError, match="exhalation_val_files_downsample.npy: 1 listed file"):
+        load(root)
+
+
+def test_bad_layouts_raise_one_clear_error(root):
+    folder = root / coviduk.DATASET.folder
+    (folder / "audio" / file_name(0, "exhalation")).unlink()
+    with pytest.raises(DatasetError, match=f"{file_name(0, 'exhalation')}: 1 of"):
+        load(root, subset="full")
+    (folder / "audio" / "extra.wav").write_bytes(b"")
+    with pytest.raises(DatasetError, match="extra.wav.*not in the metadata"):
+        load(root, subset="full")
+    (folder / "audio" / "extra.wav").unlink()
+    people = folder / coviduk.PARTICIPANTS
+    people.write_text(people.read_text().replace("Unknown/Void", "Inconclusive"))
+    with pytest.raises(DatasetError, match="covid_test_result value.*Inconclusive"):
+        load(root, subset="full")
+    (folder / coviduk.SPLITS_FILE).unlink()
+    with pytest.raises(DatasetError, match=coviduk.SPLITS_FILE):
+        load(root, subset="full")
+
+
+def test_operas_audio_folder_name_works(tmp_path, monkeypatch):
+    monkeypatch.setattr(coviduk, "SUBSET_SIZES", SMALL)
+    build_coviduk(tmp_path, audio_dir="audio_selected")
+    assert "audio_selected" in load(tmp_path)["path"].iloc[0]
+
+
+def test_check_and_recordings(root):
+    folder = root / coviduk.DATASET.folder
+    result = coviduk.check(folder)
+    assert result.complete and result.found == result.expected == 3 * N - 2
+    rec = coviduk.recordings(folder)
+    assert list(rec.columns) == list(RECORDING_COLUMNS) and len(rec) == 3 * N - 2
+    row = rec.set_index("recording_id").loc[file_name(5, "three_cough")[:-4]]
+    assert row["modality"] == "three cough" and row["sex"] == "Male" and row["smoker"] == "Never smoked"
+    assert row["diagnosis"] == "SARS-CoV-2 PCR positive (COVID-19); respiratory conditions: asthma"
+    assert row["symptoms"] == "shortness of breath"

@@ -1,0 +1,157 @@
+"""ICBHI 2017 loader (T05) on a miniature tree in the publisher's layout."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext, ManifestError, validate_manifest
+from acubench.tasks import icbhi
+
+LOCS = ["Tc", "Al", "Ar", "Pl", "Pr", "Ll", "Lr"]
+DEVICES = ["AKGC417L", "LittC2SE", "Litt3200", "Meditron"]
+#: patient -> (diagnosis, recordings in official train, recordings in official test)
+PATIENTS = {
+    "110": ("COPD", 2, 0), "111": ("COPD", 1, 0), "112": ("COPD", 3, 0), "113": ("COPD", 1, 0),
+    "114": ("COPD", 2, 0), "115": ("COPD", 1, 0),
+    "120": ("Healthy", 1, 0), "121": ("Healthy", 2, 0), "122": ("Healthy", 1, 0), "123": ("Healthy", 1, 0),
+    "130": ("URTI", 1, 0),
+    "140": ("COPD", 0, 2), "141": ("COPD", 0, 1), "150": ("Healthy", 0, 1), "151": ("Healthy", 0, 1),
+    "156": ("COPD", 2, 1),  # like the real 156 and 218: recordings in both official splits
+}
+
+
+def tiny_wav(path: Path, seed: int = 0, sr: int = 4000) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), np.random.default_rng(seed).normal(0, 0.1, 400).astype("float32"), sr)
+
+
+def build_icbhi(root: Path) -> Path:
+    """``root/icbhi`` with audio, cycle annotations and the three challenge files (CRLF, as published)."""
+    folder = root / "icbhi"
+    db = folder / icbhi.AUDIO_DIR
+    split_lines, k = [], 0
+    for pid, (_, n_train, n_test) in PATIENTS.items():
+        for j, split in enumerate(["train"] * n_train + ["test"] * n_test):
+            device = DEVICES[k % 4]
+            rec = f"{pid}_{j + 1}b1_{LOCS[k % 7]}_{'mc' if device == 'AKGC417L' else 'sc'}_{device}"
+            k += 1
+            split_lines.append(f"{rec}\t{split}")
+            tiny_wav(db / f"{rec}.wav", seed=k)
+            (db / f"{rec}.txt").write_text("0.036\t0.579\t0\t0\n0.579\t2.450\t1\t0\n2.450\t3.893\t1\t1\n")
+    # Listed in the official file but absent from the database, as in the real release.
+    split_lines.insert(5, "226_1b1_Pl_sc_Meditron\ttrain")
+    (folder / icbhi.SPLIT_FILE).write_bytes(("\r\n".join(split_lines) + "\r\n").encode())
+    (folder / icbhi.DIAGNOSIS_FILE).write_text("".join(f"{p}\t{d}\n" for p, (d, _, _) in PATIENTS.items())
+                                               + "226\tPneumonia\n")
+    (folder / icbhi.DEMOGRAPHIC_FILE).write_bytes("".join(
+        f"{p}\t{60 + i}\t{'MF'[i % 2]}\t{'NA' if i % 3 else '24.1'}\tNA\tNA\r\n" for i, p in enumerate(PATIENTS)).encode())
+    return folder
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    build_icbhi(tmp_path)
+    return tmp_path
+
+
+def load(root: Path, protocol: str = "default") -> pd.DataFrame:
+    df = icbhi.load_copd(LoadContext(data_root=root, cache_dir=root / "cache", protocol=protocol))
+    return validate_manifest(df, icbhi.TASKS[0], allow_leakage=protocol == "reference")
+
+
+def ids(df: pd.DataFrame, split: str) -> list[str]:
+    return sorted(df.loc[df["split"] == split, "clip_id"])
+
+
+def test_reference_protocol_keeps_the_official_split_and_carves_val_by_recording(root):
+    df = load(root, "reference")
+    assert set(df["diagnosis"]) == {"COPD", "Healthy"}
+    assert (df["label"] == (df["diagnosis"] == "COPD")).all()
+    assert len(df) == 23 and (df["split"] == "test").sum() == 6
+    # 17 official train recordings -> ceil(0.2 * 17) = 4 to validation, stratified
+    assert (df["split"] == "val").sum() == 4 and (df["split"] == "train").sum() == 13
+    assert (df.loc[df["split"] != "test", "official_split"] == "train").all()
+    with pytest.raises(ManifestError, match="156"):
+        validate_manifest(df, icbhi.TASKS[0])  # the published split leaks patient 156
+    # pinned: the seeded (1337) stratified carve-out over recordings in sorted-name order
+    assert ids(df, "val") == ["111_1b1_Ar_sc_Litt3200", "123_1b1_Tc_sc_Litt3200", "156_1b1_Tc_sc_LittC2SE",
+                              "156_2b1_Al_sc_Litt3200"]
+
+
+def test_default_protocol_is_patient_independent(root, caplog):
+    with caplog.at_level(logging.INFO, logger="acubench.tasks.icbhi"):
+        df = load(root)
+    assert "patient(s) 156 have recordings in both" in caplog.text
+    assert "dropped 1 row(s): diagnosis URTI" in caplog.text
+    assert set(df.loc[df["subject"] == "156", "split"]) == {"test"}
+    assert df.groupby("subject")["split"].nunique().max() == 1
+    counts = df.groupby(["split", "label"]).size().to_dict()
+    assert counts == {("test", 0): 2, ("test", 1): 6, ("train", 0): 4, ("train", 1): 8, ("val", 0): 1, ("val", 1): 2}
+    # pinned: the seeded (1337) carve-out of 2 of the 10 train patients, stratified by diagnosis
+    assert sorted(df.loc[df["split"] == "val", "subject"].unique()) == ["110", "123"]
+    assert Path(df["path"].iloc[0]).is_absolute() and (df["split_seed"] == 1337).all()
+
+
+def test_bad_layouts_raise_one_clear_error(root):
+    folder = root / "icbhi"
+    (folder / icbhi.DIAGNOSIS_FILE).rename(folder / "diagnosis.bak")
+    with pytest.raises(DatasetError, match=icbhi.DIAGNOSIS_FILE):
+        load(root)
+    (folder / "diagnosis.bak").rename(folder / icbhi.AUDIO_DIR / icbhi.DIAGNOSIS_FILE)  # inside the folder is fine
+    assert len(load(root)) == 23
+
+    wav = folder / icbhi.AUDIO_DIR / "111_1b1_Ar_sc_Litt3200.wav"
+    wav.rename(wav.with_suffix(".bak"))
+    with pytest.raises(DatasetError, match="111_1b1_Ar_sc_Litt3200.wav: 1 of 24"):
+        load(root)
+    wav.with_suffix(".bak").rename(wav)
+
+    tiny_wav(folder / icbhi.AUDIO_DIR / "999_1b1_Tc_sc_Meditron.wav")
+    with pytest.raises(DatasetError, match="999_1b1_Tc_sc_Meditron.wav.*not in the metadata"):
+        load(root)
+    (folder / icbhi.AUDIO_DIR / "999_1b1_Tc_sc_Meditron.wav").unlink()
+
+
+def test_unknown_diagnosis_and_split_values_raise(root):
+    folder = root / "icbhi"
+    diag = folder / icbhi.DIAGNOSIS_FILE
+    diag.write_text(diag.read_text().replace("120\tHealthy", "120\tHealty"))
+    with pytest.raises(DatasetError, match="Healty"):
+        load(root)
+    diag.write_text(diag.read_text().replace("Healty", "Healthy"))
+    splits = folder / icbhi.SPLIT_FILE
+    splits.write_bytes(splits.read_bytes().replace(b"\ttest", b"\tTest", 1))
+    with pytest.raises(DatasetError, match="'Test'"):
+        load(root)
+
+
+def test_missing_folder_names_the_download(tmp_path):
+    with pytest.raises(DatasetError, match="bhichallenge"):
+        load(tmp_path)
+
+
+def test_check_counts_listed_recordings(root):
+    folder = root / "icbhi"
+    result = icbhi.check(folder)
+    assert result.complete and result.found == result.expected == 24
+    (folder / icbhi.DEMOGRAPHIC_FILE).unlink()
+    next((folder / icbhi.AUDIO_DIR).glob("*.wav")).unlink()
+    result = icbhi.check(folder)
+    assert not result.complete and result.found == 23
+    assert any(icbhi.DEMOGRAPHIC_FILE in p for p in result.problems)
+    assert not icbhi.check(root / "absent").present
+
+
+def test_recordings_have_metadata_for_the_corpus(root):
+    rec = icbhi.recordings(root / "icbhi")
+    assert list(rec.columns) == list(RECORDING_COLUMNS) and len(rec) == 24
+    row = rec.set_index("recording_id").loc["110_1b1_Tc_mc_AKGC417L"]
+    assert row["diagnosis"] == "COPD" and row["site"] == "trachea" and row["device"] == "AKG C417L microphone"
+    assert row["age"] == 60 and row["sex"] == "male"
+    assert row["adventitious"] == "crackles in 2 of 3 respiratory cycles; wheezes in 1 of 3 respiratory cycles"
