@@ -164,7 +164,8 @@ class EncoderSpec:
     sample_rate : int
         Rate (Hz) of the waveforms the encoder expects.
     embed_dim : int
-        Size of the clip embedding (default config).
+        Size of the clip embedding (default config); 0 for adapters whose size
+        is only known once the wrapped model is loaded (``hear:MODULE``).
     clip : ClipPolicy
         The reference default input policy, used by ``acubench embed``.
     task_clip : {"min_seconds", "fixed"}
@@ -204,8 +205,8 @@ class EncoderSpec:
                "id must be a non-empty lower-case token")
         _check(":" in self.factory, o, f"factory must be a 'module:function' reference, got {self.factory!r}")
         _check(self.sample_rate > 0, o, f"sample_rate must be positive, got {self.sample_rate}")
-        _check(self.embed_dim > 0, o, f"embed_dim must be positive, got {self.embed_dim}")
-        _check(self.task_clip in ("min_seconds", "fixed"), o, f"task_clip must be 'min_seconds' or 'fixed'")
+        _check(self.embed_dim >= 0, o, f"embed_dim must be >= 0 (0: set by the loaded model), got {self.embed_dim}")
+        _check(self.task_clip in ("min_seconds", "fixed"), o, "task_clip must be 'min_seconds' or 'fixed'")
         _check(len(self.configs) > 0, o, "configs must name at least one config")
 
     def clip_for(self, clip_seconds: float | None) -> ClipPolicy:

@@ -42,9 +42,9 @@ PRESETS: dict[str, dict[str, Any]] = {"default": {}}
 SPEC = EncoderSpec(
     id="hear",
     factory="acubench.encoders.hear:build",
-    # Placeholders: each instance takes its rate and size from the wrapped model.
+    # Each instance takes its rate and size from the wrapped model (16000 is a placeholder).
     sample_rate=16000,
-    embed_dim=1,
+    embed_dim=0,
     clip=ClipPolicy(trim_silence=False, pad="none"),
     task_clip="fixed",
     family="hear",

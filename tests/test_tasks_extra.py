@@ -1,0 +1,276 @@
+"""Extra-task loaders (X01-X03, X05, X06) on miniature copies of the publishers' layouts."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext, ManifestError, validate_manifest
+from acubench.tasks import covid19sounds, hflung, sprsound, ssbpr
+
+
+def wav(path: Path, seed: int = 0, sr: int = 4000) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), np.random.default_rng(seed).normal(0, 0.1, 300).astype("float32"), sr)
+
+
+def run(module, loader: str, task, root: Path, protocol: str = "default", allow_leakage: bool = False):
+    df = getattr(module, loader)(LoadContext(data_root=root, cache_dir=root / "cache", protocol=protocol))
+    return validate_manifest(df, task, allow_leakage=allow_leakage)
+
+
+# --- COVID-19 Sounds (X01, X02) ---------------------------------------------------------
+
+#: (Uid, split, label); web-form users have Uids starting with 2020
+COVID_ROWS = [("u01", 0, 0), ("2020-04-07-01", 0, 1), ("u03", 0, 0), ("u04", 0, 0), ("u05", 0, 1), ("u06", 0, 0),
+              ("2020-04-09-02", 0, 0), ("u08", 0, 1), ("u09", 1, 0), ("u10", 1, 1), ("u11", 2, 0), ("u12", 2, 1)]
+
+
+def build_covid(root: Path) -> Path:
+    folder = root / "covid19-sounds"
+    lines = ["Uid;Folder Name;Cough filename;Breath filename;split;label"]
+    for k, (uid, split, label) in enumerate(COVID_ROWS):
+        session = f"2020-05-{k + 10}-10_00_00_000000"
+        lines.append(f"{uid};{session};cough.wav;breath.wav;{split};{label}")
+        base = folder / "0426_EN_used_task1" / ("form-app-users" if uid.startswith("2020") else uid) / session
+        wav(base / "cough.wav", k)
+        wav(base / "breath.wav", 100 + k)
+    (folder / "data_0426_en_task1.csv").write_text("\ufeff" + "\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+def test_covid19sounds_official_split_and_form_users(tmp_path):
+    folder = build_covid(tmp_path)
+    df = run(covid19sounds, "load_breath", covid19sounds.TASKS[0], tmp_path)
+    assert df["split"].value_counts().to_dict() == {"train": 8, "val": 2, "test": 2}
+    row = df.set_index("subject").loc["2020-04-07-01"]
+    assert "/0426_EN_used_task1/form-app-users/2020-05-11-" in row["path"] and row["label"] == 1
+    assert row["path"].endswith("breath.wav") and row["clip_id"].endswith("/breath")
+    cough = run(covid19sounds, "load_cough", covid19sounds.TASKS[1], tmp_path)
+    assert cough["path"].str.endswith("cough.wav").all() and list(cough["label"]) == list(df["label"])
+    rec = covid19sounds.recordings(folder)
+    assert list(rec.columns) == list(RECORDING_COLUMNS) and len(rec) == 24
+    assert set(rec["diagnosis"]) == {"COVID-19 negative", "COVID-19 positive"}
+    assert covid19sounds.check(folder).complete
+
+
+def test_covid19sounds_reference_keeps_every_fifth_training_row(tmp_path):
+    build_covid(tmp_path)
+    df = run(covid19sounds, "load_cough", covid19sounds.TASKS[1], tmp_path, protocol="reference")
+    assert list(df.loc[df["split"] == "train", "subject"]) == ["u01", "u06"]  # rows 0 and 5 of the training rows
+    assert (df["split"] != "train").sum() == 4
+
+
+def test_covid19sounds_bad_layouts(tmp_path):
+    folder = build_covid(tmp_path)
+    table = folder / "data_0426_en_task1.csv"
+    text = table.read_text(encoding="utf-8")
+    table.write_text(text.replace("cough.wav;breath.wav;2;1", "cough.wav;breath.wav;2;positive"), encoding="utf-8")
+    with pytest.raises(DatasetError, match=r"data_0426_en_task1.csv: unknown label value\(s\) \['positive'\]"):
+        run(covid19sounds, "load_breath", covid19sounds.TASKS[0], tmp_path)
+    table.write_text(text, encoding="utf-8")
+    next((folder / "0426_EN_used_task1" / "form-app-users").glob("*/breath.wav")).unlink()
+    with pytest.raises(DatasetError, match="breath.wav: 1 of 12 audio file"):
+        run(covid19sounds, "load_breath", covid19sounds.TASKS[0], tmp_path)
+    assert len(run(covid19sounds, "load_cough", covid19sounds.TASKS[1], tmp_path)) == 12  # the cough is there
+    table.unlink()
+    with pytest.raises(DatasetError, match="data_0426_en_task1.csv: missing Task 1 table"):
+        run(covid19sounds, "load_cough", covid19sounds.TASKS[1], tmp_path)
+
+
+# --- SSBPR (X03) ------------------------------------------------------------------------
+
+SSBPR_PATIENTS = {"female": ["103-01", "103-02", "107-01", "111-04", "115-02"],
+                  "male": ["201-01", "201-03", "204-02", "208-01", "212-05"]}
+
+
+def build_ssbpr(root: Path) -> Path:
+    folder = root / "SSBPR"
+    k = 0
+    for sex, patients in SSBPR_PATIENTS.items():
+        for i, patient in enumerate(patients):
+            for position in range(6):
+                k += 1
+                wav(folder / sex / f"{i + 1:02d}" / f"{patient}-{position}.wav", k, 16000)
+    return folder
+
+
+def test_ssbpr_default_split_is_patient_level(tmp_path, caplog):
+    folder = build_ssbpr(tmp_path)
+    with caplog.at_level(logging.INFO, logger="acubench.tasks.icbhi"):
+        df = run(ssbpr, "load_position", ssbpr.TASKS[0], tmp_path)
+    assert "X03: dropped 10 row(s): prone position" in caplog.text
+    assert len(df) == 50 and sorted(df["label"].unique()) == [0, 1, 2, 3, 4]
+    assert df.groupby("subject")["split"].nunique().max() == 1
+    # pinned: sklearn train_test_split over sorted patients, seed 42 (20 % test, then 25 % of the rest)
+    split_of = df.groupby("subject")["split"].first()
+    assert sorted(split_of[split_of == "test"].index) == ["103-02", "208-01"]
+    assert sorted(split_of[split_of == "val"].index) == ["103-01", "115-02"]
+    row = df.set_index("clip_id").loc["male/02/201-03-4"]
+    assert row["label_name"] == "right lateral" and row["sex"] == "male"
+    rec = ssbpr.recordings(folder)
+    assert len(rec) == 60 and rec.set_index("recording_id").loc["female/01/103-01-5", "body_position"] == "prone"
+    assert ssbpr.check(folder).found == 60
+
+
+def test_ssbpr_reference_split_is_file_level_and_leaks(tmp_path):
+    build_ssbpr(tmp_path)
+    df = run(ssbpr, "load_position", ssbpr.TASKS[0], tmp_path, protocol="reference", allow_leakage=True)
+    assert df["split"].value_counts().to_dict() == {"train": 30, "val": 10, "test": 10}
+    assert (df.groupby(["split", "label"]).size() == 2).loc["test"].all()  # stratified: 2 of each position
+    with pytest.raises(ManifestError, match="more than one split"):
+        validate_manifest(df, ssbpr.TASKS[0])
+
+
+def test_ssbpr_bad_names(tmp_path):
+    with pytest.raises(DatasetError, match="SSBPR"):
+        run(ssbpr, "load_position", ssbpr.TASKS[0], tmp_path)
+    folder = build_ssbpr(tmp_path)
+    wav(folder / "female" / "01" / "103-01-7.wav")
+    with pytest.raises(DatasetError, match="body position 7"):
+        run(ssbpr, "load_position", ssbpr.TASKS[0], tmp_path)
+    (folder / "female" / "01" / "103-01-7.wav").rename(folder / "female" / "01" / "notes.wav")
+    with pytest.raises(DatasetError, match="notes.wav: 1 file name"):
+        run(ssbpr, "load_position", ssbpr.TASKS[0], tmp_path)
+
+
+# --- SPRSound (X05) ---------------------------------------------------------------------
+
+#: part -> [(file stem, record annotation, event types)]
+SPR = {
+    "train": [("41001_3.4_1_p1_1", "Normal", ["Normal", "Normal"]), ("41001_3.4_1_p2_2", "CAS", ["Wheeze", "Normal"]),
+              ("41002_5.0_0_p3_3", "DAS", ["Fine Crackle"]), ("41002_5.0_0_p4_4", "Poor Quality", []),
+              ("41003_0.8_0_p1_5", "Normal", ["Normal"]), ("41003_0.8_0_p2_6", "CAS & DAS", ["Wheeze+Crackle"]),
+              ("41004_9.1_1_p1_7", "Normal", ["Normal"]), ("41004_9.1_1_p3_8", "Normal", ["Normal"]),
+              ("41005_2.2_0_p2_9", "DAS", ["Coarse Crackle", "Normal"]), ("41005_2.2_0_p4_10", "Normal", ["Normal"])],
+    "inter_test": [("42001_4.4_1_p1_11", "Normal", ["Normal"]), ("42001_4.4_1_p2_12", "CAS", ["Rhonchi"]),
+                   ("42002_6.0_0_p1_13", "DAS", ["Fine Crackle"])],
+    "intra_test": [("41001_3.4_1_p3_14", "CAS", ["Stridor"]), ("41002_5.0_0_p1_15", "Normal", ["Normal"])],
+}
+
+
+def build_sprsound(root: Path) -> Path:
+    folder = root / "SPRSound"
+    release = folder / "BioCAS2022"
+    for part, rows in SPR.items():
+        audio, ann = sprsound.PARTS[part]
+        for k, (stem, record, events) in enumerate(rows):
+            wav(release / audio / f"{stem}.wav", k)
+            data = {"record_annotation": record,
+                    "event_annotation": [{"start": str(1000 * i), "end": str(1000 * i + 800), "type": t}
+                                         for i, t in enumerate(events)]}
+            (release / ann).mkdir(parents=True, exist_ok=True)
+            (release / ann / f"{stem}.json").write_text(json.dumps(data))
+    (folder / "Patient Summary").mkdir()
+    (folder / sprsound.SUMMARY).write_text(",patient_num,disease,age,gender\n0,41001,Asthma,3.4,F\n"
+                                           "1,42001,Pneumonia (non-severe),4.4,F\n")
+    return folder
+
+
+def test_sprsound_default_protocol(tmp_path, caplog):
+    build_sprsound(tmp_path)
+    with caplog.at_level(logging.INFO, logger="acubench.tasks.icbhi"):
+        df = run(sprsound, "load_adventitious", sprsound.TASKS[0], tmp_path)
+    assert "X05: dropped 1 row(s): Poor Quality" in caplog.text and "dropped 2 row(s): intra-patient" in caplog.text
+    assert len(df) == 12 and set(df.loc[df["split"] == "test", "subject"]) == {"42001", "42002"}
+    assert df.set_index("clip_id")["label"].to_dict()["41003_0.8_0_p2_6"] == 1
+    assert int(df["label"].sum()) == 6
+    # pinned: one of the five training patients (20 %, seed 1337) is the validation patient
+    assert sorted(df.loc[df["split"] == "val", "subject"].unique()) == ["41004"]
+    assert df.set_index("clip_id").loc["42001_4.4_1_p2_12", "location"] == "left lateral"
+
+
+def test_sprsound_challenge_protocol_leaks(tmp_path):
+    build_sprsound(tmp_path)
+    df = run(sprsound, "load_adventitious", sprsound.TASKS[0], tmp_path, protocol="challenge", allow_leakage=True)
+    assert (df["part"] == "intra_test").sum() == 2 and (df["split"] == "test").sum() == 5
+    with pytest.raises(ManifestError, match="41001"):
+        validate_manifest(df, sprsound.TASKS[0])
+
+
+def test_sprsound_recordings_and_bad_layouts(tmp_path):
+    folder = build_sprsound(tmp_path)
+    rec = sprsound.recordings(folder)
+    assert list(rec.columns) == list(RECORDING_COLUMNS) and len(rec) == 15
+    row = rec.set_index("recording_id").loc["41001_3.4_1_p2_2"]
+    assert row["adventitious"] == "continuous adventitious sounds; Wheeze in 1 of 2 respiratory events"
+    assert row["age"] == 3.4 and row["sex"] == "female" and row["diagnosis"] == "Asthma"
+    assert pd.isna(rec.set_index("recording_id").loc["41005_2.2_0_p2_9", "diagnosis"])
+    assert sprsound.check(folder).found == 15
+    ann = folder / "BioCAS2022" / "train2022_json" / "41001_3.4_1_p1_1.json"
+    ann.write_text(json.dumps({"record_annotation": "Crackles", "event_annotation": []}))
+    with pytest.raises(DatasetError, match=r"41001_3.4_1_p1_1.json: unknown record_annotation value\(s\)"):
+        sprsound.recordings(folder)
+    ann.write_text("{not json")
+    with pytest.raises(DatasetError, match="41001_3.4_1_p1_1.json: not a SPRSound annotation"):
+        sprsound.recordings(folder)
+    ann.unlink()
+    with pytest.raises(DatasetError, match="41001_3.4_1_p1_1.wav: 1 recording"):
+        sprsound.recordings(folder)
+
+
+# --- HF_Lung_V1 (X06) -------------------------------------------------------------------
+
+#: split -> {stem: event types}
+HF = {
+    "train": {"steth_20180814_09_37_11": ["I", "E", "Rhonchi"], "steth_20180814_09_37_33": ["I", "E"],
+              "steth_20180815_10_00_00": ["I", "Wheeze", "E", "Stridor"], "steth_20180815_10_01_00": ["I", "D"],
+              "trunc_2019-07-16-10-20-29-L1_1": ["I", "E", "Wheeze"], "trunc_2019-07-16-10-20-29-L1_2": ["I"],
+              "steth_20180901_08_00_00": ["E"], "steth_20180902_08_00_00": ["I", "Wheeze"],
+              "steth_20180903_08_00_00": ["I"], "steth_20180904_08_00_00": ["Rhonchi"]},
+    "test": {"steth_20190101_11_11_11": ["I", "E"], "steth_20190101_11_12_00": ["Wheeze", "Rhonchi", "D"],
+             "trunc_2019-08-21-10-35-06-L1_1": ["I", "Stridor"]},
+}
+
+
+def build_hflung(root: Path) -> Path:
+    folder = root / "hf_lung"
+    for split, recs in HF.items():
+        for k, (stem, types) in enumerate(recs.items()):
+            d = folder / "HF_Lung_V1-master" / split
+            wav(d / f"{stem}.wav", k)
+            lines = [f"{t} 00:00:{i:02d}.000 00:00:{i:02d}.800" for i, t in enumerate(types)]
+            (d / f"{stem}_label.txt").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_hflung_labels_follow_the_reference_recipe(tmp_path):
+    folder = build_hflung(tmp_path)
+    df = run(hflung, "load_cas", hflung.TASKS[0], tmp_path).set_index("clip_id")
+    assert df.loc["steth_20180814_09_37_33", "reference_label"] == "None"  # a label, not NaN
+    assert df.loc["steth_20180815_10_00_00", "reference_label"] == "Both"
+    assert df.loc["steth_20190101_11_12_00", ["reference_label", "crackles"]].tolist() == ["Both", True]
+    assert df.loc["trunc_2019-07-16-10-20-29-L1_1", "reference_label"] == "Wheeze"
+    assert df["label"].to_dict() == {s: int(hflung.reference_label(t) != "None")
+                                     for recs in HF.values() for s, t in recs.items()}
+    assert (df.loc[list(HF["test"]), "split"] == "test").all() and len(df) == 13
+    # pinned: 20 % of the 7 training dates (seed 1337) are validation; a date's recordings stay together
+    assert sorted(df.loc[df["split"] == "val", "date"].unique()) == ["20180902", "20190716"]
+    assert (df.loc[["trunc_2019-07-16-10-20-29-L1_1", "trunc_2019-07-16-10-20-29-L1_2"], "split"] == "val").all()
+    rec = hflung.recordings(folder).set_index("recording_id")
+    assert rec.loc["steth_20190101_11_12_00", "adventitious"] == (
+        "crackles in 1, rhonchi in 1 and wheeze in 1 annotated events")
+    assert rec.loc["steth_20180814_09_37_33", "adventitious"] == "none"
+    assert rec.loc["trunc_2019-07-16-10-20-29-L1_2", "device"] == "HF-Type-1 multichannel lung sound recorder"
+    assert hflung.check(folder).found == 13
+
+
+def test_hflung_bad_layouts(tmp_path):
+    folder = build_hflung(tmp_path) / "HF_Lung_V1-master" / "test"
+    label = folder / "steth_20190101_11_11_11_label.txt"
+    label.write_text("I 00:00:00.000 00:00:01.000\nCough 00:00:01.000 00:00:02.000\n")
+    with pytest.raises(DatasetError, match=r"11_11_11_label.txt: unknown event type value\(s\) \['Cough'\]"):
+        run(hflung, "load_cas", hflung.TASKS[0], tmp_path)
+    label.write_text("I 0.0 1.0\n")
+    with pytest.raises(DatasetError, match="label.txt: line 1"):
+        run(hflung, "load_cas", hflung.TASKS[0], tmp_path)
+    label.write_text("I 00:00:00.000 00:00:01.000\n")
+    (folder / "steth_20190101_11_11_11.wav").unlink()
+    with pytest.raises(DatasetError, match="steth_20190101_11_11_11.wav: missing"):
+        run(hflung, "load_cas", hflung.TASKS[0], tmp_path)
