@@ -29,12 +29,13 @@ from acubench.cache import EmbeddingCache
 from acubench.encoder import AudioEncoder
 from acubench.extract import Extraction, Precision, extract
 from acubench.loading import RandomInit, load_encoder
-from acubench.manifest import DatasetError, LoadContext, split_counts, validate_manifest
+from acubench.datastatus import effective_protocol, load_manifest
+from acubench.manifest import DatasetError, split_counts
 from acubench.paths import cache_dir as default_cache_dir
 from acubench.paths import data_root as default_data_root
 from acubench.plugins import plugin_manager, select_tasks
 from acubench.results import ResultRecord, write_records
-from acubench.specs import TaskSpec, resolve_ref
+from acubench.specs import TaskSpec
 
 log = logging.getLogger(__name__)
 
@@ -65,18 +66,6 @@ class RunResult:
 class _Prepared:
     task: TaskSpec
     manifest: pd.DataFrame
-
-
-def load_task(task: TaskSpec, *, data_root: Path, cache: Path, protocol: str, options: dict[str, Any] | None = None) -> pd.DataFrame:
-    """The validated manifest of ``task`` (raises :class:`DatasetError` when its data is absent)."""
-    if protocol not in task.protocols:
-        if protocol == "default":
-            raise ValueError(f"task {task.id} offers no default protocol")
-        protocol = "default"  # tasks without a reference variant follow one protocol only
-    loader = resolve_ref(task.loader)
-    ctx = LoadContext(data_root=data_root, cache_dir=cache, protocol=protocol, options=dict(options or {}))
-    df = loader(ctx)
-    return validate_manifest(df, task, allow_leakage=protocol == "reference")
 
 
 def _manifest_hash(df: pd.DataFrame) -> str:
@@ -142,6 +131,7 @@ class Runner:
         precision: Precision = "fp32",
         skip_bad_audio: bool = False,
         use_cache: bool = True,
+        task_options: dict[str, str] | None = None,
         console: Console | None = None,
     ) -> None:
         from acubench.probe import PROBES
@@ -157,6 +147,7 @@ class Runner:
         self.data_root = default_data_root(data_root)
         self.cache_root = default_cache_dir(cache)
         self.protocol = protocol
+        self.task_options = dict(task_options or {})
         self.device = device
         self.batch_size = batch_size
         self.precision = precision
@@ -172,7 +163,8 @@ class Runner:
         skipped: dict[str, str] = {}
         for task in select_tasks(self.selection):
             try:
-                df = load_task(task, data_root=self.data_root, cache=self.cache_root, protocol=self.protocol)
+                df = load_manifest(task, data_root=self.data_root, cache=self.cache_root, protocol=self.protocol,
+                                   options=self.task_options)
             except DatasetError as exc:
                 skipped[task.id] = str(exc)
                 continue
@@ -223,7 +215,8 @@ class Runner:
                     encoder=label, encoder_id=encoder.spec.id, encoder_fingerprint=encoder.fingerprint(),
                     weights=encoder.weights_info.label(), random_init=random_init, aligned=aligned,
                     task=task.id, task_name=task.name, task_version=task.version, kind=task.kind,
-                    metric=task.metric, higher_is_better=task.higher_is_better, protocol=self.protocol,
+                    metric=task.metric, higher_is_better=task.higher_is_better,
+                    protocol=effective_protocol(task, self.protocol),
                     probe=probe, seed=seed, value=float(outcome.value), metrics=dict(outcome.metrics),
                     fold_values=[float(v) for v in outcome.fold_values],
                     n_train=int(outcome.n_train or counts.get("train", 0)), n_val=int(outcome.n_val or counts.get("val", 0)),
@@ -251,6 +244,7 @@ def run(
     data_root: str | Path | None = None,
     cache: str | Path | None = None,
     protocol: str = "default",
+    task_options: dict[str, str] | None = None,
     device: str = "cpu",
     batch_size: int = 16,
     precision: Precision = "fp32",
@@ -274,6 +268,8 @@ def run(
         Encoder ids/aliases (comma-separated string allowed): ``"logmel,opera"``.
     tasks : str
         ``"demo"``, ``"all"``, a suite, or ``"T05,T09"``.
+    task_options : dict, optional
+        Loader options passed to every task (``--task-arg KEY=VALUE``), recorded in ``config.json``.
     probes : sequence of str
         Probe heads (``linear``, ``mlp``, ``lightgbm``, ``reference-linear``).
     seeds : int
@@ -295,7 +291,7 @@ def run(
         raise ValueError("no encoder given")
     console = console or Console(stderr=True)
     runner = Runner(tasks=tasks, probes=probes, seeds=seeds, data_root=data_root, cache=cache, protocol=protocol,
-                    device=device, batch_size=batch_size, precision=precision, skip_bad_audio=skip_bad_audio,
+                    task_options=task_options, device=device, batch_size=batch_size, precision=precision, skip_bad_audio=skip_bad_audio,
                     use_cache=use_cache, console=console)
     prepared, skipped = runner.prepare_tasks()
     all_demo = all("demo" in p.task.suites for p in prepared)
@@ -334,11 +330,12 @@ def run(
         "versions": _versions(),
         "encoders": entries,
         "tasks": [{"id": p.task.id, "name": p.task.name, "version": p.task.version, "dataset": p.task.dataset,
-                   "protocol": protocol if protocol in p.task.protocols else "default",
+                   "protocol": effective_protocol(p.task, protocol),
                    "split_protocol": p.task.protocol, "manifest_sha256": _manifest_hash(p.manifest),
                    "counts": split_counts(p.manifest),
                    "clip_policies": {e["id"]: p.task.clip_policy(_spec(e["id"])).describe() for e in entries}}
                   for p in prepared],
+        "task_options": runner.task_options,
         "skipped_tasks": skipped,
         "probes": runner.probes,
         "seeds": runner.seeds,

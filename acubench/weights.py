@@ -75,12 +75,32 @@ def _hub_download(repo: str, filename: str) -> Path | None:
         return Path(fetch(local_files_only=True))
     except Exception:
         pass
-    if os.environ.get("HF_HUB_OFFLINE") == "1":
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or not _hub_reachable():
         return None
     try:
         return Path(fetch())
     except Exception:
         return None
+
+
+@functools.lru_cache(maxsize=1)
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face endpoint answers at all (one quick request per process).
+
+    huggingface_hub retries a refused connection with back-off (~23 s per file),
+    which an offline machine would pay on every run; one short probe avoids it.
+    """
+    import urllib.error
+    import urllib.request
+
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    try:
+        urllib.request.urlopen(urllib.request.Request(endpoint, method="HEAD"), timeout=timeout).close()
+    except urllib.error.HTTPError:
+        return True  # it answered (with an error status): reachable
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def resolve_weights(spec: EncoderSpec, source: str | None = None) -> Path:

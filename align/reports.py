@@ -75,8 +75,14 @@ def facts_text(found: Mapping[str, str]) -> str:
 
 
 def recording_seed(row: Mapping[str, Any], seed: int) -> int:
-    """A per-recording seed from (seed, dataset, recording id or path, segment)."""
-    ident = [str(row.get(k, "")) for k in ("dataset", "recording_id", "audio_path", "start", "end")]
+    """A per-recording seed from (seed, dataset, recording id, segment).
+
+    The audio path counts only where a recording has no id, so moving a data
+    root does not change the wording of its reports.
+    """
+    rid = str(row.get("recording_id", "") or "")
+    where = rid if rid not in ("", "nan", "None") else str(row.get("audio_path", ""))
+    ident = [str(row.get("dataset", "")), where, str(row.get("start", "")), str(row.get("end", ""))]
     blob = json.dumps([seed, *ident]).encode()
     return int.from_bytes(hashlib.sha256(blob).digest()[:8], "big")
 

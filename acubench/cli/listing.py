@@ -29,7 +29,8 @@ def _encoders(args: argparse.Namespace) -> int:
 
     reg = registries().encoders
     table = Table(title="Registered encoders", title_justify="left")
-    for col in ("id", "aliases", "family", "rate (Hz)", "dim", "weights", "plugin"):
+    table.add_column("id", no_wrap=True)  # ids are what users copy into --encoder: never fold them
+    for col in ("aliases", "family", "rate (Hz)", "dim", "AcuLa", "weights", "plugin"):
         table.add_column(col, overflow="fold")
     for spec in reg:
         if spec.weights is None:
@@ -38,8 +39,9 @@ def _encoders(args: argparse.Namespace) -> int:
             found = locate_weights(spec)
             where = spec.weights.filename or spec.weights.hf_repo or ""
             status = f"[green]found[/] {found}" if found else f"[yellow]not found[/] ({where}; random init only with --random-init)"
-        table.add_row(spec.id, ", ".join(spec.aliases), spec.family, str(spec.sample_rate), str(spec.embed_dim),
-                      status, reg.owners[spec.id])
+        table.add_row(spec.id, ", ".join(spec.aliases), spec.family, str(spec.sample_rate),
+                      str(spec.embed_dim or "from model"),
+                      "yes" if spec.supports_alignment else "no", status, reg.owners[spec.id])
     Console().print(table)
     return 0
 
@@ -53,7 +55,8 @@ def _tasks(args: argparse.Namespace) -> int:
     root = data_root(args.data_root)
     checks: dict[str, str] = {}
     table = Table(title=f"Registered tasks (data root {root})", title_justify="left")
-    for col in ("id", "name", "dataset", "modality", "target", "metric", "split", "suites", "data"):
+    table.add_column("id", no_wrap=True)
+    for col in ("name", "dataset", "modality", "target", "metric", "split", "suites", "data"):
         table.add_column(col, overflow="fold")
     for task in sorted(reg.tasks, key=lambda t: (t.suites[:1] != ("demo",), t.id)):
         if args.suite and args.suite not in task.suites:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from acubench.cli.common import add_encoder_args, add_task_args, console, csv_list, encoder_kwargs
+from acubench.cli.common import add_encoder_args, add_task_args, console, csv_list, encoder_kwargs, task_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,7 +46,8 @@ def _run(args: argparse.Namespace) -> int:
 
     align = AlignOptions(corpus=args.corpus, teacher=args.teacher, preset=args.align_preset) if args.aligned else None
     run(args.encoder, tasks=args.tasks, probes=args.probe, seeds=args.seeds, out=args.out, runs_dir=args.runs_dir,
-        data_root=args.data_root, protocol=args.protocol, skip_bad_audio=args.skip_bad_audio,
+        data_root=args.data_root, protocol=args.protocol, task_options=task_options(args.task_arg),
+        skip_bad_audio=args.skip_bad_audio,
         use_cache=not args.no_cache, aligned=args.aligned, align=align, reference_rows=args.reference,
         console=console(), **encoder_kwargs(args))
     return 0

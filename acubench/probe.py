@@ -1,0 +1,284 @@
+"""The probe harness: frozen embeddings → a light head per split protocol → test metrics.
+
+For each task the runner calls :func:`evaluate_seeds` (or :func:`evaluate` for
+one seed) with the clip embeddings, labels, split and subject of every clip.
+
+* Features are standardised with the training split's mean and std (constant
+  features keep scale 1), except for ``reference-linear``, which reproduces a
+  protocol without standardisation.
+* Hyper-parameters are chosen on the validation split only; the chosen setting,
+  fit on the training split, is scored once on the test split. Like the
+  reference benchmark, nothing is refit on train + validation.
+* Protocols: ``fixed`` (train/val/test given by the manifest; without
+  validation rows a seeded 20 % of the training *subjects* is held out) and
+  ``loso`` (leave one subject out: every subject is the test fold once; the
+  validation set is a seeded 20 % of the remaining subjects, or with option
+  ``val_split="rows"`` a random ``val_fraction`` of the remaining rows, as the
+  reference did, which lets a subject's rows straddle train and validation).
+* Seeds drive every random choice (validation carving, MLP/LightGBM/torch
+  initialisation, batch order). The linear head is a deterministic function of
+  the data, so :func:`evaluate_seeds` fits it once and reports it for each seed.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from acubench.metrics import HEADLINE, auroc, compute_metrics
+from acubench.probe_heads import HEADS, ReferenceLinear, grid
+
+PROBES: tuple[str, ...] = tuple(HEADS)
+#: Fraction of subjects held out for validation where the protocol does not give a validation split.
+VAL_FRACTION = 0.2
+
+
+@dataclass
+class ProbeOutcome:
+    """One probe fit, scored on the test split.
+
+    Attributes
+    ----------
+    value : float
+        Headline metric: AUROC (classification) or MAE (regression); for LOSO
+        the mean over folds (classification: AUROC of the pooled fold predictions).
+    metrics : dict
+        ``auroc`` or ``mae``, ``mape``, ``rmse``; for LOSO fold means plus ``<m>_std``.
+    fold_values : list of float
+        Per-fold headline values (LOSO), else empty.
+    n_train, n_val, n_test : int
+        Rows used (LOSO: per-fold means, rounded).
+    hyperparams : dict
+        What validation chose, and how validation was formed.
+    """
+
+    value: float
+    metrics: dict[str, float]
+    fold_values: list[float] = field(default_factory=list)
+    n_train: int = 0
+    n_val: int = 0
+    n_test: int = 0
+    hyperparams: dict[str, Any] = field(default_factory=dict)
+
+
+def _check_inputs(X: np.ndarray, y: np.ndarray, split: np.ndarray, subject: np.ndarray, kind: str,
+                  n_classes: int, protocol: str, probe: str) -> tuple[np.ndarray, np.ndarray]:
+    if probe not in HEADS:
+        raise ValueError(f"unknown probe {probe!r}; choose from {list(PROBES)}")
+    if kind not in HEADLINE:
+        raise ValueError(f"kind must be one of {list(HEADLINE)}, got {kind!r}")
+    if protocol not in ("fixed", "loso"):
+        raise ValueError(f"protocol must be 'fixed' or 'loso', got {protocol!r}")
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        raise ValueError(f"X must be (n_clips, D), got shape {X.shape}")
+    bad = int((~np.isfinite(X).all(axis=1)).sum())
+    if bad:
+        raise ValueError(f"{bad} embedding row(s) hold NaN or Inf; the encoder produced non-finite values")
+    n = len(X)
+    if not (len(y) == len(split) == len(subject) == n):
+        raise ValueError(f"X has {n} rows but y/split/subject have {len(y)}/{len(split)}/{len(subject)}")
+    y = np.asarray(y)
+    if kind == "regression":
+        y = y.astype(np.float64)
+    else:
+        if n_classes < 2:
+            raise ValueError(f"a {kind} task needs n_classes >= 2, got {n_classes}")
+        y = y.astype(np.int64)
+    return X, y
+
+
+def _standardise(X: np.ndarray, train: np.ndarray) -> np.ndarray:
+    mean = X[train].mean(axis=0)
+    std = X[train].std(axis=0)
+    std[std < 1e-12] = 1.0  # constant on train: centred, not scaled (no NaN)
+    return (X - mean) / std
+
+
+def _carve_subjects(subject: np.ndarray, y: np.ndarray, rows: np.ndarray, fraction: float, rng: np.random.Generator,
+                    stratify: bool) -> np.ndarray:
+    """A boolean mask over ``rows`` (indices) choosing ~``fraction`` of their subjects (≥ 1), per label if stratified."""
+    subs = subject[rows]
+    unique = np.unique(subs)
+    if stratify:
+        # A subject's label for stratification: its most frequent one.
+        label = {s: np.bincount(y[rows][subs == s]).argmax() for s in unique}
+        groups = [np.array([s for s in unique if label[s] == c]) for c in sorted(set(label.values()))]
+    else:
+        groups = [unique]
+    chosen: list[str] = []
+    for group in groups:
+        if len(group) < 2:
+            continue
+        k = max(1, int(round(fraction * len(group))))
+        chosen.extend(rng.permutation(group)[:k].tolist())
+    if not chosen and len(unique) >= 2:
+        chosen = [rng.permutation(unique)[0]]
+    return np.isin(subs, chosen)
+
+
+def _score(kind: str, y: np.ndarray, pred: np.ndarray, n_classes: int) -> float:
+    """Validation score, higher is better: AUROC, or minus MAE (plain numpy: it runs per grid setting and fold)."""
+    if kind == "regression":
+        return -float(np.mean(np.abs(pred - y)))
+    return auroc(y, pred, n_classes)
+
+
+def _select_and_fit(probe: str, X: np.ndarray, y: np.ndarray, tr: np.ndarray, va: np.ndarray, *, kind: str,
+                    n_classes: int, seed: int, options: Mapping[str, Any]):
+    """Fit each grid setting on ``tr``, keep the best on ``va``; returns (fitted head, params, val score)."""
+    cls = HEADS[probe]
+    Xtr, ytr = X[tr], y[tr]
+    Xva, yva = (X[va], y[va]) if va.any() else (None, None)
+    usable_val = Xva is not None and (kind == "regression" or len(np.unique(yva)) >= 2)
+    best = None
+    for params in grid(probe, kind):
+        head = cls(kind, n_classes, params, seed, options).fit(Xtr, ytr, Xva, yva)
+        if not usable_val:
+            return head, params, float("nan")  # nothing to choose with: the first (documented) setting
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            score = _score(kind, yva, head.predict(Xva), n_classes)
+        if best is None or score > best[2]:
+            best = (head, params, score)
+    return best
+
+
+def _fixed(X, y, split, subject, *, kind, n_classes, probe, seed, options) -> ProbeOutcome:
+    tr, va, te = split == "train", split == "val", split == "test"
+    if not tr.any() or not te.any():
+        raise ValueError(f"a fixed-split task needs train and test rows, got splits {sorted(set(split.tolist()))}")
+    carved = False
+    if not va.any():
+        rng = np.random.default_rng([seed, 1])
+        idx = np.flatnonzero(tr)
+        mask = _carve_subjects(subject, y, idx, VAL_FRACTION, rng, stratify=kind != "regression")
+        va = np.zeros_like(tr)
+        va[idx[mask]] = True
+        tr = tr & ~va
+        carved = True
+    Xs = X if probe == "reference-linear" else _standardise(X, tr)
+    head, params, val_score = _select_and_fit(probe, Xs, y, tr, va, kind=kind, n_classes=n_classes, seed=seed,
+                                              options=options)
+    metrics = compute_metrics(kind, y[te], head.predict(Xs[te]), n_classes)
+    hyper = {**params, "validation": "carved: 20 % of train subjects" if carved else "given"}
+    if isinstance(head, ReferenceLinear):
+        hyper["best_epoch"] = head.best_epoch
+    if not np.isnan(val_score):
+        hyper["val_score"] = val_score
+    name = HEADLINE[kind][0]
+    return ProbeOutcome(metrics[name], metrics, [], int(tr.sum()), int(va.sum()), int(te.sum()), hyper)
+
+
+def _loso(X, y, split, subject, *, kind, n_classes, probe, seed, options) -> ProbeOutcome:
+    subjects = np.unique(subject)
+    if len(subjects) < 3:
+        raise ValueError(f"leave-one-subject-out needs at least 3 subjects, got {len(subjects)}")
+    by_rows = options.get("val_split") == "rows"
+    fraction = float(options.get("val_fraction", VAL_FRACTION))
+    fold_values: list[float] = []
+    fold_metrics: list[dict[str, float]] = []
+    pooled_y, pooled_pred = [], []
+    chosen: list[str] = []
+    sizes = np.zeros(3)
+    for k, held in enumerate(subjects):
+        te = subject == held
+        rest = np.flatnonzero(~te)
+        rng = np.random.default_rng([seed, k])
+        if by_rows:
+            pick = rng.permutation(len(rest))[: max(1, int(round(fraction * len(rest))))]
+            mask = np.zeros(len(rest), dtype=bool)
+            mask[pick] = True
+        else:
+            mask = _carve_subjects(subject, y, rest, fraction, rng, stratify=False)
+        va = np.zeros(len(X), dtype=bool)
+        va[rest[mask]] = True
+        tr = ~te & ~va
+        Xs = X if probe == "reference-linear" else _standardise(X, tr)
+        head, params, _ = _select_and_fit(probe, Xs, y, tr, va, kind=kind, n_classes=n_classes, seed=seed,
+                                          options=options)
+        pred = head.predict(Xs[te])
+        chosen.append(", ".join(f"{a}={b}" for a, b in params.items()) or "-")
+        sizes += (tr.sum(), va.sum(), te.sum())
+        if kind == "regression":
+            m = compute_metrics(kind, y[te], pred, n_classes)
+            fold_metrics.append(m)
+            fold_values.append(m["mae"])
+        else:
+            pooled_y.append(y[te])
+            pooled_pred.append(pred)
+    sizes = np.rint(sizes / len(subjects)).astype(int)
+    hyper: dict[str, Any] = {"validation": "rows" if by_rows else "subjects", "val_fraction": fraction,
+                             "folds": len(subjects),
+                             "chosen": {c: chosen.count(c) for c in dict.fromkeys(chosen)}}
+    if kind == "regression":
+        metrics = {m: float(np.mean([f[m] for f in fold_metrics])) for m in fold_metrics[0]}
+        metrics.update({f"{m}_std": float(np.std([f[m] for f in fold_metrics])) for m in fold_metrics[0]})
+        return ProbeOutcome(metrics["mae"], metrics, fold_values, *map(int, sizes), hyper)
+    # One subject's fold rarely holds both classes: AUROC per fold is undefined, so pool the folds.
+    value = auroc(np.concatenate(pooled_y), np.concatenate(pooled_pred), n_classes)
+    hyper["auroc"] = "pooled over folds"
+    return ProbeOutcome(value, {"auroc": value}, [], *map(int, sizes), hyper)
+
+
+def evaluate(X: np.ndarray, y: np.ndarray, split: np.ndarray, subject: np.ndarray, *, kind: str, n_classes: int,
+             protocol: str, probe: str, seed: int, options: Mapping[str, Any] | None = None) -> ProbeOutcome:
+    """Fit and score one probe head with one seed.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_clips, D)
+        Frozen clip embeddings.
+    y : ndarray, shape (n_clips,)
+        Class labels 0…C−1, or regression targets (task units).
+    split : ndarray of str, shape (n_clips,)
+        ``train``/``val``/``test`` (fixed protocol) or anything (LOSO: ignored).
+    subject : ndarray of str, shape (n_clips,)
+        Subject of each clip (LOSO folds; validation carving).
+    kind : {"binary", "multiclass", "regression"}
+    n_classes : int
+        0 for regression.
+    protocol : {"fixed", "loso"}
+    probe : {"linear", "mlp", "lightgbm", "reference-linear"}
+    seed : int
+    options : mapping, optional
+        Task probe options (``epochs``, ``batch_size``, ``l2_strength``,
+        ``early_stopping_patience`` for ``reference-linear``; ``val_split``,
+        ``val_fraction`` for LOSO validation). Unknown keys are ignored.
+
+    Returns
+    -------
+    ProbeOutcome
+
+    Raises
+    ------
+    ValueError
+        NaN/Inf embeddings, mismatched lengths, an unknown probe/kind/protocol,
+        a fixed split without train or test rows, or fewer than 3 LOSO subjects.
+    """
+    X, y = _check_inputs(X, y, split, subject, kind, n_classes, protocol, probe)
+    run = _loso if protocol == "loso" else _fixed
+    return run(X, y, np.asarray(split).astype(str), np.asarray(subject).astype(str), kind=kind,
+               n_classes=n_classes, probe=probe, seed=seed, options=dict(options or {}))
+
+
+def evaluate_seeds(X: np.ndarray, y: np.ndarray, split: np.ndarray, subject: np.ndarray, *, seeds: Sequence[int],
+                   kind: str, n_classes: int, protocol: str, probe: str,
+                   options: Mapping[str, Any] | None = None) -> list[ProbeOutcome]:
+    """:func:`evaluate` for each seed, fitting a deterministic head only once.
+
+    The linear head on a fixed split uses no randomness (a given validation
+    split, deterministic solvers), so every seed gets the same outcome; it is
+    computed once. Everything else runs per seed.
+    """
+    shared = (HEADS[probe].DETERMINISTIC and protocol == "fixed"
+              and "val" in set(np.asarray(split).astype(str).tolist()))
+    if shared and seeds:
+        outcome = evaluate(X, y, split, subject, kind=kind, n_classes=n_classes, protocol=protocol, probe=probe,
+                           seed=seeds[0], options=options)
+        return [outcome for _ in seeds]
+    return [evaluate(X, y, split, subject, kind=kind, n_classes=n_classes, protocol=protocol, probe=probe,
+                     seed=s, options=options) for s in seeds]

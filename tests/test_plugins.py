@@ -1,0 +1,81 @@
+"""The plugin path: entry points, registry rules, and a third-party encoder used end to end."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from acubench import plugins
+from acubench.cli import main
+from acubench.plugins import DuplicateNameError, Registry, UnknownNameError
+from acubench.specs import EncoderSpec, SpecError, TaskSpec
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "acubench-example-encoder"
+
+
+def _spec(id_, aliases=()):
+    return EncoderSpec(id=id_, factory="m:f", sample_rate=16000, embed_dim=8, aliases=aliases)
+
+
+def test_registry_aliases_duplicates_and_suggestions():
+    reg = Registry.build("encoder", [("a", _spec("opera-gt", ("opera",))), ("b", _spec("clap"))])
+    assert reg.get("opera").id == "opera-gt" and reg.get("OPERA-GT").id == "opera-gt"
+    with pytest.raises(UnknownNameError, match="Did you mean opera"):
+        reg.get("oprea")
+    with pytest.raises(DuplicateNameError, match="'a'.*'c'"):
+        Registry.build("encoder", [("a", _spec("opera-gt", ("opera",))), ("c", _spec("opera-ct", ("opera",)))])
+
+
+def test_specs_validate_on_construction():
+    with pytest.raises(SpecError, match="factory"):
+        EncoderSpec(id="x", factory="nocolon", sample_rate=1, embed_dim=1)
+    with pytest.raises(SpecError, match="binary task needs 2 classes"):
+        TaskSpec(id="t", name="t", dataset="d", loader="m:f", kind="binary", modality="m", target="t", classes=("a",))
+    with pytest.raises(SpecError, match="one sentence per class"):
+        TaskSpec(id="t", name="t", dataset="d", loader="m:f", kind="binary", modality="m", target="t",
+                 classes=("a", "b"), class_prompts=("only one",))
+
+
+def test_builtins_arrive_through_entry_points():
+    pm = plugins.plugin_manager()
+    names = {name for name, _ in pm.list_name_plugin()}
+    assert {"logmel", "opera-gt", "demo"} <= names
+    dists = {d.project_name for _, d in pm.list_plugin_distinfo()}
+    assert "acubench" in dists
+
+
+@pytest.fixture
+def example_plugin(tmp_path, monkeypatch):
+    """Make the README's example plugin discoverable as an installed distribution."""
+    site = tmp_path / "site"
+    site.mkdir()
+    shutil.copy(EXAMPLE / "acubench_example_encoder.py", site)
+    info = site / "acubench_example_encoder-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acubench-example-encoder\nVersion: 0.1.0\n")
+    # The same entry point the example's pyproject.toml declares.
+    assert 'mfcc-stats = "acubench_example_encoder"' in (EXAMPLE / "pyproject.toml").read_text()
+    (info / "entry_points.txt").write_text("[acubench]\nmfcc-stats = acubench_example_encoder\n")
+    monkeypatch.syspath_prepend(str(site))
+    plugins.reset()
+    yield
+    plugins.reset()
+
+
+def test_third_party_encoder_is_listed_and_runs(example_plugin, tmp_path, capsys):
+    assert plugins.get_encoder("mfcc-stats").embed_dim == 40
+    assert main(["encoders"]) == 0
+    assert "mfcc-stats" in capsys.readouterr().out
+    out = tmp_path / "run"
+    assert main(["run", "--encoder", "mfcc-stats", "--tasks", "demo-wheeze", "--seeds", "1", "--out", str(out)]) == 0
+    assert "mfcc-stats" in (out / "leaderboard.md").read_text()
+
+
+def test_disable_plugin_blocks_it(example_plugin, capsys):
+    plugins.set_blocked(("mfcc-stats",))
+    try:
+        assert "mfcc-stats" not in plugins.registries().encoders
+    finally:
+        plugins.set_blocked(())

@@ -1,0 +1,101 @@
+"""`acubench run` end to end: files, cache reuse, determinism, skipped tasks, bad audio."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+import toy_task
+from acubench import plugins
+from acubench.cli import main
+from acubench.results import read_records
+
+
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("runner-cache")
+
+
+def _metrics(run_dir):
+    return sorted((r["task"], r["probe"], r["seed"], r["value"], json.dumps(r["metrics"], sort_keys=True))
+                  for r in read_records(run_dir))
+
+
+def test_demo_run_writes_everything_and_reruns_from_cache(tmp_path, shared_cache, monkeypatch, capsys):
+    monkeypatch.setenv("ACUBENCH_CACHE", str(shared_cache))
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["run", "--encoder", "logmel", "--tasks", "demo", "--seeds", "2", "--out", str(a)]) == 0
+    capsys.readouterr()
+    assert main(["run", "--encoder", "logmel", "--tasks", "demo", "--seeds", "2", "--out", str(b)]) == 0
+    err = capsys.readouterr().err
+    assert "computed (no encoder forward)" in err and "0 computed" in err
+    for name in ("config.json", "results.jsonl", "leaderboard.md", "leaderboard.csv"):
+        assert (b / name).is_file(), name
+    assert _metrics(a) == _metrics(b)
+    config = json.loads((b / "config.json").read_text())
+    assert config["seeds"] == [0, 1] and config["versions"]["torch"]
+    assert config["encoders"][0]["id"] == "logmel" and len(config["encoders"][0]["fingerprint"]) == 16
+    tasks = {t["id"]: t for t in config["tasks"]}
+    assert all(t["manifest_sha256"] for t in tasks.values())
+    records = read_records(b)
+    kinds = {r["kind"] for r in records}
+    assert kinds == {"binary", "multiclass", "regression"}
+    for r in records:
+        assert r["n_test"] > 0 and np.isfinite(r["value"])
+        if r["metric"] == "auroc":
+            assert 0.0 <= r["value"] <= 1.0
+
+
+@pytest.fixture
+def toy_plugin(tmp_path, monkeypatch):
+    root = tmp_path / "data"
+    (root / "toyset").mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    rows = []
+    for i in range(24):
+        loud = i % 2
+        path = root / "toyset" / f"c{i}.wav"
+        sf.write(str(path), ((0.5 if loud else 0.02) * rng.standard_normal(8000)).astype(np.float32), 16000)
+        rows.append({"clip_id": f"c{i}", "path": str(path), "label": loud, "subject": f"s{i}",
+                     "split": ["train", "train", "val", "test"][(i // 2) % 4]})  # both classes in every split
+    bad = root / "toyset" / "bad.wav"
+    bad.write_bytes(b"RIFF0000WAVEjunk")
+    rows.append({"clip_id": "bad", "path": str(bad), "label": 1, "subject": "s99", "split": "train"})
+    pd.DataFrame(rows).to_csv(root / "toyset" / "labels.csv", index=False)
+    plugins.plugin_manager().register(toy_task, name="toy-task-plugin")
+    plugins.registries.cache_clear()
+    yield root
+    plugins.reset()
+
+
+def test_bad_audio_stops_the_run_or_is_counted(toy_plugin, tmp_path, capsys):
+    out = tmp_path / "r"
+    code = main(["run", "--encoder", "logmel", "--tasks", "toy-task", "--data-root", str(toy_plugin),
+                 "--seeds", "1", "--out", str(out)])
+    assert code == 2 and "bad.wav" in capsys.readouterr().err
+    assert not (out / "results.jsonl").exists()
+    assert main(["run", "--encoder", "logmel", "--tasks", "toy-task", "--data-root", str(toy_plugin),
+                 "--seeds", "1", "--out", str(out), "--skip-bad-audio"]) == 0
+    (rec,) = read_records(out)
+    assert rec["n_bad_audio"] == 1 and rec["value"] > 0.9
+
+
+def test_tasks_without_data_are_skipped_with_a_reason(toy_plugin, tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["run", "--encoder", "logmel", "--tasks", "toy-task,demo-wheeze", "--data-root",
+                 str(tmp_path / "empty"), "--seeds", "1", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "skipped toy-task" in err
+    config = json.loads((out / "config.json").read_text())
+    assert "toy-task" in config["skipped_tasks"]
+
+
+def test_no_task_with_data_is_one_clear_error(toy_plugin, tmp_path, capsys):
+    code = main(["run", "--encoder", "logmel", "--tasks", "toy-task", "--data-root", str(tmp_path / "empty"),
+                 "--seeds", "1", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2 and "acubench data status" in err and err.count("\n") <= 2

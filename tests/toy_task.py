@@ -1,0 +1,30 @@
+"""A task plugin defined in the tests, registered like a third party's (see test_runner)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from acubench import hookimpl
+from acubench.manifest import LoadContext
+from acubench.specs import DatasetSpec, TaskSpec
+from acubench.tasks._common import dataset_folder
+
+DATASET = DatasetSpec(id="toyset", name="Toy set", folder="toyset", url="https://example.org", license="CC0",
+                      layout="clips/*.wav and labels.csv")
+TASK = TaskSpec(id="toy-task", name="toy-loudness", dataset="toyset", loader="toy_task:load", kind="binary",
+                modality="noise", target="loud", classes=("quiet", "loud"), clip_seconds=0.5)
+
+
+def load(ctx: LoadContext) -> pd.DataFrame:
+    folder = dataset_folder(ctx.data_root, DATASET)
+    return pd.read_csv(folder / "labels.csv")
+
+
+@hookimpl
+def acubench_datasets():
+    return [DATASET]
+
+
+@hookimpl
+def acubench_tasks():
+    return [TASK]
