@@ -22,8 +22,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+## make bench: the CPU figures of BENCHMARKS.md (JSON into benchmarks/results/)
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py
+	cd benchmarks && ../$(BIN)/python bench_extract.py --encoder logmel --clips 200 --seconds 8
+	cd benchmarks && ../$(BIN)/python bench_extract.py --encoder opera-gt --clips 24 --seconds 8 --bf16
+	cd benchmarks && ../$(BIN)/python bench_memory.py --encoder opera-gt --minutes 1 10
+	cd benchmarks && ../$(BIN)/python bench_probe.py
+	cd benchmarks && ../$(BIN)/python bench_align.py --encoder opera-gt --preset demo
 
 clean:
 	rm -rf $(VENV) build *.egg-info
