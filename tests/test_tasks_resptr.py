@@ -1,0 +1,151 @@
+"""RespiratoryDatabase@TR loader (T09) on a miniature copy of the publisher's download."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext, validate_manifest
+from acubench.tasks import resptr
+
+#: A synthetic Labels.csv: the publisher's patient ids and grade counts (4 x17, 3 x7, 2 x7, 0 x6, 1 x5),
+#: with grades assigned by us (no dataset rows are copied into the project). On the real Labels.csv the
+#: loader reproduces the published split (REFERENCE.md §1.7); here the split it draws is pinned.
+PATIENTS = ("H002 H003 H004 H005 H006 H007 H008 H009 H010 H011 H012 H013 H014 H015 H016 H017 H018 H021 H022 H023 "
+            "H024 H025 H026 H028 H029 H030 H031 H032 H033 H034 H035 H036 H037 H038 H039 H040 H041 H042 H043 H044 "
+            "H045 H050").split()
+GRADES = "434241434324130440404442420441340232103412"
+#: What the recipe (seed 1337, stratified two-stage split in row order) draws on this fixture.
+DRAWN_VAL = ["H003", "H012", "H023", "H025", "H032", "H036", "H045"]
+DRAWN_TEST = ["H004", "H005", "H015", "H018", "H026", "H029", "H034", "H039", "H042"]
+
+
+def build_resptr(root: Path, *, nested: bool = True) -> Path:
+    folder = root / "RespiratoryDatabase@TR"
+    audio = folder / "RespiratoryDatabase@TR" if nested else folder
+    audio.mkdir(parents=True)
+    # the publisher's export: UTF-8 BOM, CRLF line ends, a trailing empty column on every line
+    lines = ["Patient ID,Diagnosis,"] + [f"{p},COPD{g}," for p, g in zip(PATIENTS, GRADES)]
+    (folder / "Labels.csv").write_bytes(("\ufeff" + "\r\n".join(lines) + "\r\n").encode("utf-8"))
+    noise = np.random.default_rng(0).normal(0, 0.1, 64).astype("float32")
+    for p in PATIENTS:
+        for c in resptr.CHANNELS:
+            sf.write(str(audio / f"{p}_{c}.wav"), noise, 4000)
+    return folder
+
+
+def load(root: Path) -> pd.DataFrame:
+    df = resptr.load_severity(LoadContext(data_root=root, cache_dir=root / "cache"))
+    return validate_manifest(df, resptr.TASKS[0])
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("resptr")
+    build_resptr(root)
+    return root
+
+
+def test_fixture_has_the_real_grade_counts():
+    assert len(PATIENTS) == len(GRADES) == 42
+    assert pd.Series(list(GRADES)).value_counts().to_dict() == {"4": 17, "3": 7, "2": 7, "0": 6, "1": 5}
+
+
+def test_split_is_the_recipe_and_reproduces_the_published_counts(full):
+    df = load(full)
+    assert len(df) == 504 and df["clip_id"].is_unique
+    assert df["split"].value_counts().to_dict() == {"train": 312, "test": 108, "val": 84}
+    assert df.groupby("split")["subject"].nunique().to_dict() == {"train": 26, "val": 7, "test": 9}
+    assert sorted(df.loc[df["split"] == "val", "subject"].unique()) == DRAWN_VAL
+    assert sorted(df.loc[df["split"] == "test", "subject"].unique()) == DRAWN_TEST
+    per_split = {s: g["label"].value_counts().to_dict() for s, g in df.groupby("split")}
+    assert per_split == {"train": {4: 120, 2: 60, 0: 48, 3: 48, 1: 36},
+                         "val": {4: 36, 0: 12, 1: 12, 2: 12, 3: 12},
+                         "test": {4: 48, 3: 24, 0: 12, 1: 12, 2: 12}}
+    assert resptr.TASKS[0].expected_counts == df["split"].value_counts().to_dict()
+    assert (df.groupby("subject")["split"].nunique() == 1).all()
+    assert (df["split_seed"] == 1337).all()
+
+
+def test_labels_and_channels(full):
+    df = load(full).set_index("clip_id")
+    assert df.loc["H016_R6", ["label", "label_name", "subject", "location"]].tolist() == [0, "COPD0", "H016", "R6"]
+    assert df.loc["H002_L1", "label"] == 4 and df.loc["H045_L3", "label"] == 1
+    assert df.groupby("subject").size().eq(12).all()
+    assert Path(df.loc["H002_L1", "path"]).is_file() and Path(df.loc["H002_L1", "path"]).is_absolute()
+
+
+def test_flat_layout_and_check_and_recordings(tmp_path):
+    folder = build_resptr(tmp_path, nested=False)
+    assert sorted(load(tmp_path).loc[lambda d: d["split"] == "val", "subject"].unique()) == DRAWN_VAL
+    assert resptr.check(folder).complete and resptr.check(folder).found == 504
+    (folder / "H002_L1.wav").unlink()
+    assert not resptr.check(folder).complete and resptr.check(folder).found == 503
+    assert resptr.check(tmp_path / "absent").present is False
+
+
+def test_recordings_table(full):
+    rec = resptr.recordings(full / "RespiratoryDatabase@TR")
+    assert list(rec.columns) == list(RECORDING_COLUMNS) and len(rec) == 504
+    row = rec.set_index("recording_id").loc["H016_R6"]
+    assert (row["subject"], row["site"], row["diagnosis"]) == ("H016", "right chest-wall channel R6",
+                                                               "COPD severity grade 0 of 0-4")
+    assert (rec["dataset"] == "resptr").all() and (rec["modality"] == "lung sounds").all()
+
+
+def test_bad_layouts_raise_one_clear_error(tmp_path):
+    with pytest.raises(DatasetError, match="RespiratoryDatabase@TR"):
+        load(tmp_path)
+    folder = build_resptr(tmp_path)
+    audio = folder / "RespiratoryDatabase@TR"
+    labels = folder / "Labels.csv"
+    original = labels.read_bytes()
+
+    labels.write_bytes(original.replace(b"H030,COPD2,", b"H030,COPD5,"))
+    with pytest.raises(DatasetError, match=r"Labels\.csv.*COPD5"):
+        load(tmp_path)
+    labels.write_bytes(original.replace(b"H030,COPD2,", b"H029,COPD2,"))
+    with pytest.raises(DatasetError, match=r"Labels\.csv.*H029"):
+        load(tmp_path)
+    labels.write_bytes(original.replace(b"H030,COPD2,", b"H030,,"))
+    with pytest.raises(DatasetError, match=r"Labels\.csv.*Diagnosis"):
+        load(tmp_path)
+    labels.write_bytes(original)
+
+    (audio / "H030_R4.wav").rename(tmp_path / "H030_R4.wav")
+    with pytest.raises(DatasetError, match="H030_R4.wav"):
+        load(tmp_path)
+    (tmp_path / "H030_R4.wav").rename(audio / "H030_R4.wav")
+    (audio / "H099_L1.wav").write_bytes((audio / "H002_L1.wav").read_bytes())
+    with pytest.raises(DatasetError, match="H099_L1.wav"):
+        load(tmp_path)
+    (audio / "H099_L1.wav").unlink()
+
+    labels.unlink()
+    with pytest.raises(DatasetError, match=r"Labels\.csv"):
+        load(tmp_path)
+
+
+def test_too_few_patients_to_stratify_is_a_dataset_error(tmp_path):
+    folder = build_resptr(tmp_path)
+    lines = (folder / "Labels.csv").read_bytes().split(b"\r\n")
+    # the first 16 patients: grade 0 only once (H016), too rare to stratify
+    (folder / "Labels.csv").write_bytes(b"\r\n".join(lines[:17]))
+    for p in PATIENTS[16:]:
+        for c in resptr.CHANNELS:
+            (folder / "RespiratoryDatabase@TR" / f"{p}_{c}.wav").unlink()
+    with pytest.raises(DatasetError, match=r"Labels\.csv.*stratified"):
+        load(tmp_path)
+
+
+def test_xlsx_without_openpyxl_says_how_to_fix(tmp_path, monkeypatch):
+    folder = build_resptr(tmp_path)
+    (folder / "Labels.csv").rename(folder / "Labels.xlsx")
+    monkeypatch.setitem(sys.modules, "openpyxl", None)  # makes `import openpyxl` fail
+    with pytest.raises(DatasetError, match=r"Labels\.xlsx.*openpyxl"):
+        load(tmp_path)
