@@ -15,21 +15,28 @@ one seed) with the clip embeddings, labels, split and subject of every clip.
   validation set is a seeded 20 % of the remaining subjects, or with option
   ``val_split="rows"`` a random ``val_fraction`` of the remaining rows, as the
   reference did, which lets a subject's rows straddle train and validation).
+* Where validation cannot rank settings (a one-class validation split), each
+  head's documented default setting is used and no ``val_score`` is recorded.
 * Seeds drive every random choice (validation carving, MLP/LightGBM/torch
   initialisation, batch order). The linear head is a deterministic function of
   the data, so :func:`evaluate_seeds` fits it once and reports it for each seed.
+* Fits run single-threaded (BLAS, OpenMP, torch): these problems are too small
+  for a thread pool to pay, and results then do not depend on the core count.
 """
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
+import torch
+from threadpoolctl import threadpool_limits
 
 from acubench.metrics import HEADLINE, auroc, compute_metrics
-from acubench.probe_heads import HEADS, ReferenceLinear, grid
+from acubench.probe_heads import HEADS, ReferenceLinear, default, grid
 
 PROBES: tuple[str, ...] = tuple(HEADS)
 #: Fraction of subjects held out for validation where the protocol does not give a validation split.
@@ -84,11 +91,33 @@ def _check_inputs(X: np.ndarray, y: np.ndarray, split: np.ndarray, subject: np.n
     y = np.asarray(y)
     if kind == "regression":
         y = y.astype(np.float64)
-    else:
-        if n_classes < 2:
-            raise ValueError(f"a {kind} task needs n_classes >= 2, got {n_classes}")
-        y = y.astype(np.int64)
-    return X, y
+        bad = int((~np.isfinite(y)).sum())
+        if bad:
+            raise ValueError(f"{bad} regression target(s) are NaN or Inf; drop or fix those rows in the manifest")
+        return X, y
+    if n_classes < 2:
+        raise ValueError(f"a {kind} task needs n_classes >= 2, got {n_classes}")
+    if not np.issubdtype(y.dtype, np.number) or np.any(y != np.round(y)) or y.min() < 0 or y.max() >= n_classes:
+        raise ValueError(f"class labels must be integers 0..{n_classes - 1}, got values {np.unique(y)[:10].tolist()}")
+    return X, y.astype(np.int64)
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run BLAS/OpenMP and torch on one thread for the duration.
+
+    The heads fit (n ≲ 10⁴, D ≲ 10³) problems, where a thread pool costs more in
+    start-up and contention than it saves: on a shared 2-core machine the
+    logistic-regression grid ran ~10× faster single-threaded. It also makes
+    results independent of the core count.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1):
+            yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _standardise(X: np.ndarray, train: np.ndarray) -> np.ndarray:
@@ -129,16 +158,20 @@ def _score(kind: str, y: np.ndarray, pred: np.ndarray, n_classes: int) -> float:
 
 def _select_and_fit(probe: str, X: np.ndarray, y: np.ndarray, tr: np.ndarray, va: np.ndarray, *, kind: str,
                     n_classes: int, seed: int, options: Mapping[str, Any]):
-    """Fit each grid setting on ``tr``, keep the best on ``va``; returns (fitted head, params, val score)."""
+    """Fit each grid setting on ``tr``, keep the best on ``va``; returns (fitted head, params, val score).
+
+    Without a validation split that can rank settings (none, or one class only),
+    the head's documented default setting is fit and the score is NaN.
+    """
     cls = HEADS[probe]
     Xtr, ytr = X[tr], y[tr]
     Xva, yva = (X[va], y[va]) if va.any() else (None, None)
-    usable_val = Xva is not None and (kind == "regression" or len(np.unique(yva)) >= 2)
+    if Xva is None or (kind != "regression" and len(np.unique(yva)) < 2):
+        params = default(probe, kind)
+        return cls(kind, n_classes, params, seed, options).fit(Xtr, ytr, Xva, yva), params, float("nan")
     best = None
     for params in grid(probe, kind):
         head = cls(kind, n_classes, params, seed, options).fit(Xtr, ytr, Xva, yva)
-        if not usable_val:
-            return head, params, float("nan")  # nothing to choose with: the first (documented) setting
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             score = _score(kind, yva, head.predict(Xva), n_classes)
@@ -246,7 +279,8 @@ def evaluate(X: np.ndarray, y: np.ndarray, split: np.ndarray, subject: np.ndarra
     seed : int
     options : mapping, optional
         Task probe options (``epochs``, ``batch_size``, ``l2_strength``,
-        ``early_stopping_patience`` for ``reference-linear``; ``val_split``,
+        ``early_stopping_patience``, ``early_stopping_min_delta``,
+        ``checkpoint_every_n_epochs`` for ``reference-linear``; ``val_split``,
         ``val_fraction`` for LOSO validation). Unknown keys are ignored.
 
     Returns
@@ -256,13 +290,15 @@ def evaluate(X: np.ndarray, y: np.ndarray, split: np.ndarray, subject: np.ndarra
     Raises
     ------
     ValueError
-        NaN/Inf embeddings, mismatched lengths, an unknown probe/kind/protocol,
+        NaN/Inf embeddings or targets, labels outside 0…C−1, mismatched lengths,
+        an unknown probe/kind/protocol,
         a fixed split without train or test rows, or fewer than 3 LOSO subjects.
     """
     X, y = _check_inputs(X, y, split, subject, kind, n_classes, protocol, probe)
     run = _loso if protocol == "loso" else _fixed
-    return run(X, y, np.asarray(split).astype(str), np.asarray(subject).astype(str), kind=kind,
-               n_classes=n_classes, probe=probe, seed=seed, options=dict(options or {}))
+    with _one_thread():
+        return run(X, y, np.asarray(split).astype(str), np.asarray(subject).astype(str), kind=kind,
+                   n_classes=n_classes, probe=probe, seed=seed, options=dict(options or {}))
 
 
 def evaluate_seeds(X: np.ndarray, y: np.ndarray, split: np.ndarray, subject: np.ndarray, *, seeds: Sequence[int],
@@ -272,7 +308,8 @@ def evaluate_seeds(X: np.ndarray, y: np.ndarray, split: np.ndarray, subject: np.
 
     The linear head on a fixed split uses no randomness (a given validation
     split, deterministic solvers), so every seed gets the same outcome; it is
-    computed once. Everything else runs per seed.
+    computed once. Everything else runs per seed. The runner calls this when
+    present; the outcomes equal ``[evaluate(..., seed=s) for s in seeds]``.
     """
     shared = (HEADS[probe].DETERMINISTIC and protocol == "fixed"
               and "val" in set(np.asarray(split).astype(str).tolist()))

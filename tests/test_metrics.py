@@ -57,3 +57,21 @@ def test_equal_to_sklearn_on_random_data():
 def test_non_finite_scores_are_refused():
     with pytest.raises(ValueError, match="NaN"):
         auroc(np.array([0, 1]), np.array([0.1, np.nan]), 2)
+
+
+def test_multiclass_and_rmse_equal_sklearn_on_random_data():
+    from sklearn.metrics import root_mean_squared_error
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 4, 300)
+    p = rng.dirichlet(np.ones(4), 300)
+    assert auroc(y, p, 4) == roc_auc_score(y, p, multi_class="ovr", average="macro")
+    yr, pr = rng.normal(size=50), rng.normal(size=50)
+    assert rmse(yr, pr) == root_mean_squared_error(yr, pr)
+
+
+def test_mape_guards_a_zero_target_with_machine_epsilon():
+    # |0.5 − 0| / eps is huge but finite; the reference (no guard) would divide by zero.
+    value = mape(np.array([0.0, 2.0]), np.array([0.5, 1.0]))
+    assert value == pytest.approx(100 * (0.5 / np.finfo(np.float64).eps + 0.5) / 2)
+    assert np.isfinite(value)
