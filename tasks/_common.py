@@ -6,8 +6,9 @@ and the splitting mechanics live here, once.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Collection, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,8 @@ from sklearn.model_selection import train_test_split
 
 from acubench.manifest import DatasetError
 from acubench.specs import DataCheck, DatasetSpec
+
+log = logging.getLogger("acubench.tasks")
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".webm")
 
@@ -139,3 +142,95 @@ def carve_val(df: pd.DataFrame, *, fraction: float, seed: int, by_subject: bool 
         _, val_idx = train_test_split(idx, test_size=fraction, random_state=seed, stratify=strat)
         out.loc[np.asarray(val_idx), "split"] = "val"
     return out
+
+
+# --- reading publisher layouts strictly ------------------------------
+
+
+def first_existing(folder: Path, candidates: Sequence[str], spec: DatasetSpec, what: str) -> Path:
+    """The first of ``folder/<candidate>`` that exists, else a :class:`DatasetError` listing them all."""
+    for name in candidates:
+        path = folder / name
+        if path.exists():
+            return path
+    tried = ", ".join(str(folder / c) for c in candidates)
+    raise DatasetError(f"{folder / candidates[0]}: missing {what} of {spec.name} (looked for {tried}). "
+                       f"Get it from {spec.url}; expected layout under the dataset folder: {spec.layout}")
+
+
+def read_table(path: Path, spec: DatasetSpec, *, what: str, columns: Sequence[str] = (),
+               nonempty: Sequence[str] = (), **read_csv: object) -> pd.DataFrame:
+    """Read a publisher's metadata table strictly.
+
+    A UTF-8 byte-order mark is ignored; a malformed row, a missing column or an
+    empty value in a ``nonempty`` column raises a :class:`DatasetError` naming
+    the file (and the first offending line).
+
+    Parameters
+    ----------
+    path : Path
+        The table.
+    what : str
+        Its role, for messages ("diagnosis list").
+    columns : sequence of str
+        Columns that must be present.
+    nonempty : sequence of str
+        Columns that must have a value on every row.
+    **read_csv
+        Passed to :func:`pandas.read_csv` (``sep``, ``header``, ``names``, ``dtype``…).
+    """
+    require(path, spec, what)
+    try:
+        df = pd.read_csv(path, encoding="utf-8-sig", **read_csv)  # type: ignore[arg-type]
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+        detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise DatasetError(f"{path}: cannot read the {what} of {spec.name} ({detail}). "
+                           f"Re-download the original file from {spec.url}") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise DatasetError(f"{path}: the {what} of {spec.name} lacks column(s) {missing} (found {list(df.columns)[:12]}). "
+                           f"Use the publisher's file from {spec.url}")
+    for col in nonempty:
+        blank = df[col].isna() | (df[col].astype(str).str.strip() == "")
+        if blank.any():
+            # +2: one for the header line (when there is one), one for 1-based numbering.
+            offset = 1 if read_csv.get("header", "infer") is None else 2
+            lines = [int(i) + offset for i in np.flatnonzero(blank.to_numpy())[:5]]
+            raise DatasetError(f"{path}: {int(blank.sum())} row(s) of the {what} have no {col!r} (line(s) {lines}). "
+                               f"The file looks truncated or edited; re-download it from {spec.url}")
+    return df
+
+
+def check_vocabulary(values: Iterable[object], known: Collection[str], path: Path, column: str,
+                     spec: DatasetSpec) -> None:
+    """Raise a :class:`DatasetError` if ``values`` hold a string outside ``known``."""
+    bad = sorted({str(v) for v in values} - set(known))
+    if bad:
+        raise DatasetError(f"{path}: unknown {column} value(s) {bad[:5]} in {spec.name}; expected one of "
+                           f"{sorted(known)}. acubench will not guess a label; check the file against {spec.url}")
+
+
+def require_audio(paths: Sequence[Path], spec: DatasetSpec, *, fix: str = "") -> None:
+    """Raise a :class:`DatasetError` if any of ``paths`` is not a file."""
+    absent = missing_files(paths)
+    if absent:
+        examples = ", ".join(p.name for p in absent[:3])
+        raise DatasetError(f"{absent[0]}: {len(absent)} of {len(paths)} audio file(s) of {spec.name} are missing "
+                           f"(e.g. {examples}). {fix or f'Expected layout under the dataset folder: {spec.layout}'}")
+
+
+def reject_unexpected(found: Iterable[Path], expected_names: Collection[str], spec: DatasetSpec, folder: Path) -> None:
+    """Raise a :class:`DatasetError` for audio files the publisher's metadata does not list."""
+    extra = sorted(p for p in found if p.name not in expected_names)
+    if extra:
+        raise DatasetError(f"{extra[0]}: {len(extra)} audio file(s) in {folder} are not in the metadata of {spec.name} "
+                           f"(e.g. {', '.join(p.name for p in extra[:3])}). Remove them or restore the publisher's "
+                           f"metadata files; a mixed-up folder would give a silently different task")
+
+
+def log_dropped(task: str, counts: Mapping[str, int]) -> None:
+    """Log, per reason, how many rows a published recipe drops on purpose."""
+    for reason, n in counts.items():
+        if n:
+            log.info("%s: dropped %d row(s): %s", task, n, reason)

@@ -32,8 +32,8 @@ import pandas as pd
 from acubench import hookimpl
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext
 from acubench.specs import ClipPolicy, DataCheck, DatasetSpec, TaskSpec
-from acubench.tasks._common import carve_val, dataset_folder, require
-from acubench.tasks.icbhi import check_vocabulary, log_dropped, read_table, require_audio
+from acubench.tasks._common import (carve_val, check_vocabulary, dataset_folder, log_dropped, read_table, require,
+                                    require_audio)
 
 log = logging.getLogger(__name__)
 

@@ -40,8 +40,8 @@ from sklearn.model_selection import train_test_split
 from acubench import hookimpl
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext
 from acubench.specs import DataCheck, DatasetSpec, TaskSpec
-from acubench.tasks._common import dataset_folder
-from acubench.tasks.icbhi import check_vocabulary, first_existing, log_dropped, read_table, reject_unexpected, require_audio
+from acubench.tasks._common import (check_vocabulary, dataset_folder, first_existing, log_dropped, read_table,
+                                    reject_unexpected, require_audio)
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,7 @@ import pandas as pd
 from acubench import hookimpl
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext
 from acubench.specs import DataCheck, DatasetSpec, TaskSpec
-from acubench.tasks._common import check_files, dataset_folder, require
-from acubench.tasks.icbhi import check_vocabulary, read_table, require_audio
+from acubench.tasks._common import check_files, check_vocabulary, dataset_folder, read_table, require, require_audio
 
 log = logging.getLogger(__name__)
 

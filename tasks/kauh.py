@@ -39,8 +39,7 @@ import pandas as pd
 from acubench import hookimpl
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext
 from acubench.specs import DataCheck, DatasetSpec, TaskSpec
-from acubench.tasks._common import carve_val, dataset_folder, stratified_subject_split
-from acubench.tasks.icbhi import first_existing, log_dropped
+from acubench.tasks._common import carve_val, dataset_folder, first_existing, log_dropped, stratified_subject_split
 
 log = logging.getLogger(__name__)
 

@@ -36,8 +36,7 @@ import pandas as pd
 from acubench import hookimpl
 from acubench.manifest import POOL, RECORDING_COLUMNS, DatasetError, LoadContext
 from acubench.specs import ClipPolicy, DataCheck, DatasetSpec, TaskSpec
-from acubench.tasks._common import dataset_folder
-from acubench.tasks.icbhi import log_dropped, read_table, require_audio
+from acubench.tasks._common import dataset_folder, log_dropped, read_table, require_audio
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,7 @@ import pandas as pd
 from acubench import hookimpl
 from acubench.manifest import POOL, RECORDING_COLUMNS, DatasetError, LoadContext
 from acubench.specs import ClipPolicy, DataCheck, DatasetSpec, TaskSpec
-from acubench.tasks._common import dataset_folder
-from acubench.tasks.icbhi import first_existing
+from acubench.tasks._common import dataset_folder, first_existing
 
 log = logging.getLogger(__name__)
 

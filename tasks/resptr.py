@@ -33,8 +33,8 @@ import pandas as pd
 from acubench import hookimpl
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext
 from acubench.specs import DataCheck, DatasetSpec, TaskSpec
-from acubench.tasks._common import assign_splits, dataset_folder, group_split
-from acubench.tasks.icbhi import check_vocabulary, read_table, reject_unexpected, require_audio
+from acubench.tasks._common import (assign_splits, check_vocabulary, dataset_folder, group_split, read_table,
+                                    reject_unexpected, require_audio)
 
 log = logging.getLogger(__name__)
 

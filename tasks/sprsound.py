@@ -37,8 +37,7 @@ import pandas as pd
 from acubench import hookimpl
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext
 from acubench.specs import DataCheck, DatasetSpec, TaskSpec
-from acubench.tasks._common import carve_val, dataset_folder, require
-from acubench.tasks.icbhi import check_vocabulary, log_dropped, read_table
+from acubench.tasks._common import carve_val, check_vocabulary, dataset_folder, log_dropped, read_table, require
 
 log = logging.getLogger(__name__)
 

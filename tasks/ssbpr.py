@@ -28,8 +28,7 @@ from sklearn.model_selection import train_test_split
 from acubench import hookimpl
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext
 from acubench.specs import DataCheck, DatasetSpec, TaskSpec
-from acubench.tasks._common import assign_splits, dataset_folder, group_split
-from acubench.tasks.icbhi import first_existing, log_dropped
+from acubench.tasks._common import assign_splits, dataset_folder, first_existing, group_split, log_dropped
 
 log = logging.getLogger(__name__)
 

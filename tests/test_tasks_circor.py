@@ -113,7 +113,7 @@ def test_patient_file_parsing(root):
 
 
 def test_murmur_task_drops_unknown_and_splits_by_patient(root, caplog):
-    with caplog.at_level(logging.INFO, logger="acubench.tasks.icbhi"):
+    with caplog.at_level(logging.INFO, logger="acubench.tasks"):
         df = load(root)
     assert "T17: dropped 8 row(s): Murmur 'Unknown'" in caplog.text  # patients 9983, 9985, 9986
     assert not {"9983", "9985", "9986"} & set(df["subject"]) and len(df) == 44

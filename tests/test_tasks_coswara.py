@@ -102,7 +102,7 @@ def test_google_split_is_the_reference_global_seed_recipe():
 
 
 def test_smoker_task_keeps_aligned_rated_labelled_participants(root, caplog):
-    with caplog.at_level(logging.INFO, logger="acubench.tasks.icbhi"):
+    with caplog.at_level(logging.INFO, logger="acubench.tasks"):
         df = load(root, "smoker")
     expected = [i for i in range(N) if SMOKERS[i % 9] and i % 11 != 5 and i % 13 != 6]
     assert numbers(df["subject"]) == expected

@@ -93,7 +93,7 @@ def test_recipe_reproduces_the_split_script_and_is_pinned(root):
 
 
 def test_sex_task_labels_and_drops(root, caplog):
-    with caplog.at_level(logging.INFO, logger="acubench.tasks.icbhi"):
+    with caplog.at_level(logging.INFO, logger="acubench.tasks"):
         df = load(root, "sex")
     assert set(df["label_name"]) == {"female", "male"}
     assert (df["label"] == (df["label_name"] == "female")).all()

@@ -87,7 +87,7 @@ def members(df: pd.DataFrame, split: str) -> list[int]:
 
 
 def test_full_official_split_with_pcr_labels(root, caplog):
-    with caplog.at_level(logging.INFO, logger="acubench.tasks.icbhi"):
+    with caplog.at_level(logging.INFO, logger="acubench.tasks"):
         df = load(root, "cough", subset="full")
     for split, expected in eligible("cough").items():
         assert members(df, split) == expected

@@ -103,7 +103,7 @@ def build_ssbpr(root: Path) -> Path:
 
 def test_ssbpr_default_split_is_patient_level(tmp_path, caplog):
     folder = build_ssbpr(tmp_path)
-    with caplog.at_level(logging.INFO, logger="acubench.tasks.icbhi"):
+    with caplog.at_level(logging.INFO, logger="acubench.tasks"):
         df = run(ssbpr, "load_position", ssbpr.TASKS[0], tmp_path)
     assert "X03: dropped 10 row(s): prone position" in caplog.text
     assert len(df) == 50 and sorted(df["label"].unique()) == [0, 1, 2, 3, 4]
@@ -175,7 +175,7 @@ def build_sprsound(root: Path) -> Path:
 
 def test_sprsound_default_protocol(tmp_path, caplog):
     build_sprsound(tmp_path)
-    with caplog.at_level(logging.INFO, logger="acubench.tasks.icbhi"):
+    with caplog.at_level(logging.INFO, logger="acubench.tasks"):
         df = run(sprsound, "load_adventitious", sprsound.TASKS[0], tmp_path)
     assert "X05: dropped 1 row(s): Poor Quality" in caplog.text and "dropped 2 row(s): intra-patient" in caplog.text
     assert len(df) == 12 and set(df.loc[df["split"] == "test", "subject"]) == {"42001", "42002"}

@@ -85,7 +85,7 @@ def test_reference_protocol_keeps_the_official_split_and_carves_val_by_recording
 
 
 def test_default_protocol_is_patient_independent(root, caplog):
-    with caplog.at_level(logging.INFO, logger="acubench.tasks.icbhi"):
+    with caplog.at_level(logging.INFO, logger="acubench.tasks"):
         df = load(root)
     assert "patient(s) 156 have recordings in both" in caplog.text
     assert "dropped 1 row(s): diagnosis URTI" in caplog.text

@@ -70,7 +70,7 @@ def test_location_codes_in_all_published_orders():
 
 
 def test_default_protocol_is_a_patient_level_split(root, caplog):
-    with caplog.at_level(logging.INFO, logger="acubench.tasks.icbhi"):
+    with caplog.at_level(logging.INFO, logger="acubench.tasks"):
         df = load(root)
     assert "diagnosis 'pneumonia'" in caplog.text and "diagnosis 'heart failure'" in caplog.text
     assert sorted(int(p) for p in df["subject"].unique()) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13, 14, 15, 16]
