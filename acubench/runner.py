@@ -22,6 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from acubench import __version__
@@ -187,13 +188,13 @@ class Runner:
                           "source": encoder.weights_info.source})
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=self.console, transient=True) as bar:
-            job = bar.add_task(f"{label} · {task.id} embeddings", total=len(df))
+            job = bar.add_task(f"{escape(label)} · {task.id} embeddings", total=len(df))
             ext = extract(encoder, df, policy, cache=cache, batch_size=self.batch_size,
                           skip_bad_audio=self.skip_bad_audio, precision=self.precision,
                           on_clip=lambda k: bar.advance(job, k))
         note = "no encoder forward" if ext.computed == 0 and not ext.bad else f"{ext.windows} windows forwarded"
         self.console.print(
-            f"  {label} · {task.id} ({task.name}): {len(df)} clips — {ext.cached} from cache, "
+            f"  {escape(label)} · {task.id} ({task.name}): {len(df)} clips — {ext.cached} from cache, "
             f"{ext.computed} computed ({note}) in {ext.seconds:.1f} s"
             + (f", [yellow]{len(ext.bad)} bad recordings skipped[/]" if ext.bad else "")
         )
@@ -309,13 +310,16 @@ def run(
     for name in names:
         base = load_encoder(name, weights=weights, config=config, random_init=init, device=device,
                             strict=strict, trust_checkpoint=trust_checkpoint)
-        variants: list[tuple[AudioEncoder, str, bool]] = [(base, base.spec.id, False)]
+        # A non-default config (``--config tiny``) is part of the row's name, so it cannot pass for the real model.
+        preset = base.config.get("name", "default") if isinstance(base.config, dict) else "default"
+        label = base.spec.id if preset == "default" else f"{base.spec.id}[{preset}]"
+        variants: list[tuple[AudioEncoder, str, bool]] = [(base, label, False)]
         if aligned:
             variants.append((_aligned_variant(base, name, weights, init, align or AlignOptions(), device, runner, console),
-                             base.spec.id + ALIGNED_SUFFIX, True))
+                             label + ALIGNED_SUFFIX, True))
         for encoder, label, is_aligned in variants:
             status = encoder.weights_info.label()
-            console.print(f"[bold]{label}[/] ({status}, fingerprint {encoder.fingerprint()})")
+            console.print(f"[bold]{escape(label)}[/] ({status}, fingerprint {encoder.fingerprint()})")
             entries.append(_encoder_entry(encoder, label, is_aligned))
             for prep in prepared:
                 ext = runner.embed_task(encoder, prep, label)
@@ -365,7 +369,7 @@ def _aligned_variant(base: AudioEncoder, name: str, weights: str | None, init: R
 
     ckpt = ensure_aligned(name, weights=weights, random_init=init, corpus=opts.corpus, teacher=opts.teacher,
                           preset=opts.preset, overrides=opts.overrides, device=device, seed=0,
-                          cache_dir=runner.cache_root, console=console)
+                          cache_dir=runner.cache_root, console=console, config=dict(base.config))
     encoder = load_aligned_encoder(ckpt.path, device=device)
     encoder.base_random_init = base.weights_info.is_random
     return encoder
