@@ -120,12 +120,13 @@ def dataset_statuses(root: Path, datasets: Mapping[str, DatasetSpec], tasks: lis
     for ds_id in sorted(set(datasets) | set(by_dataset)):
         its_tasks = tuple(by_dataset.get(ds_id, ()))
         spec = datasets.get(ds_id)
+        if its_tasks and all(BUILT_IN_SUITE in t.suites for t in its_tasks):
+            # Generated into the cache on first use: never "missing" under the data root.
+            out.append(DatasetStatus(ds_id, spec, None, its_tasks, "built-in"))
+            continue
         if spec is None:
-            if its_tasks and all(BUILT_IN_SUITE in t.suites for t in its_tasks):
-                out.append(DatasetStatus(ds_id, None, None, its_tasks, "built-in"))
-            else:
-                out.append(DatasetStatus(ds_id, None, None, its_tasks, "error",
-                                         problems=(f"no plugin registers a dataset spec for {ds_id!r}",)))
+            out.append(DatasetStatus(ds_id, None, None, its_tasks, "error",
+                                     problems=(f"no plugin registers a dataset spec for {ds_id!r}",)))
             continue
         folder = (Path(root) / spec.folder).absolute()
         state, result, problems = _check(spec, folder)

@@ -123,7 +123,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _task_list(tasks) -> str:
-    return "\n".join(f"{t.id} {t.name}" for t in tasks) or "[dim]none[/]"
+    return "\n".join(t.id if t.name == t.id else f"{t.id} {t.name}" for t in tasks) or "[dim]none[/]"
 
 
 def _where_table(statuses) -> Table:
