@@ -9,12 +9,12 @@ download are not used), and ``spirometry_ground_truth/<idx>_*.xls``, one
 spirometer report per participant whose cells B23, B24 and B25 hold FVC (L),
 FEV1 (L) and FEV1/FVC (as printed, a '*' flag removed).
 
-Ground truth table. The ``.xls`` reports are legacy Excel (BIFF) files that
-only ``xlrd`` reads, and acubench does not depend on it. The loader reads the
-table OPERA's ``datasets/mmlung/extract_mmlung.py`` writes from them,
-``All_path.xlsx`` (columns ``Spirometry_file``, ``FVC``, ``FEV1``,
-``FEV1/FVC``; read with ``openpyxl`` when that is installed), or the same
-table saved as ``All_path.csv``. The participant of a row is the file-name
+Ground truth, first found of: the table ``All_path.csv``; the table OPERA's
+``datasets/mmlung/extract_mmlung.py`` writes, ``All_path.xlsx`` (columns
+``Spirometry_file``, ``FVC``, ``FEV1``, ``FEV1/FVC``; read with ``openpyxl``
+when installed); or the publisher's ``.xls`` reports themselves, cells B23–B25,
+read with ``xlrd`` (legacy Excel; ``pip install 'acubench[xls]'``), so a user
+with the download as shipped needs no conversion step. The participant of a row is the file-name
 prefix of ``Spirometry_file`` (``./spirometry_ground_truth/12_x.xls`` → 12);
 the audio is found from the participant and the layout above, as OPERA's
 script derives it.
@@ -166,15 +166,45 @@ def _read_xlsx(path: Path) -> pd.DataFrame:
     return df
 
 
+def _reports(folder: Path) -> list[Path]:
+    reports = folder / SPIROMETRY_DIR
+    return sorted(reports.glob("*.xls")) if reports.is_dir() else []
+
+
+def read_reports(folder: Path) -> pd.DataFrame:
+    """The spirometry table read from the publisher's ``.xls`` reports (first sheet, cells B23, B24, B25).
+
+    Returns the columns of OPERA's ``All_path`` table, values as printed
+    (strings; :func:`read_ground_truth` parses them and drops '*' flags).
+
+    Raises
+    ------
+    DatasetError
+        A report that xlrd cannot read, or one too short to hold B25.
+    """
+    import xlrd
+
+    rows = []
+    for path in _reports(folder):
+        try:
+            sheet = xlrd.open_workbook(str(path)).sheet_by_index(0)
+            cells = [str(sheet.cell_value(rowx=int(cell[1:]) - 1, colx=1)) for _, cell, _ in TARGETS.values()]
+        except (xlrd.XLRDError, OSError, IndexError, ValueError) as exc:
+            raise DatasetError(f"{path}: cannot read cells B23-B25 of this spirometer report "
+                               f"({type(exc).__name__}: {exc}); re-download it, or provide {TABLE_CSV}") from None
+        rows.append([f"./{SPIROMETRY_DIR}/{path.name}", *cells])
+    return pd.DataFrame(rows, columns=["Spirometry_file", *(c for c, _, _ in TARGETS.values())])
+
+
 def _no_table_error(folder: Path) -> DatasetError:
-    reports = sorted((folder / SPIROMETRY_DIR).glob("*.xls")) if (folder / SPIROMETRY_DIR).is_dir() else []
-    found = (f"{len(reports)} .xls spirometer reports are in {folder / SPIROMETRY_DIR}, but acubench does not read "
-             "legacy .xls (that needs xlrd). " if reports else "")
+    reports = _reports(folder)
+    found = (f"{len(reports)} .xls spirometer reports are in {folder / SPIROMETRY_DIR}, and reading them needs "
+             "xlrd, which is not installed. " if reports else "")
     return DatasetError(
-        f"{folder / TABLE_CSV}: missing the spirometry ground-truth table of {DATASET.name} (looked for {TABLE_CSV} "
-        f"and {TABLE_XLSX}). {found}Fix: in {folder}, run OPERA's datasets/mmlung/extract_mmlung.py (needs "
-        f"`pip install xlrd openpyxl`) to write {TABLE_XLSX}, or write {TABLE_CSV} with the columns "
-        f"Spirometry_file, FVC, FEV1, FEV1/FVC (cells B23, B24, B25 of each report, '*' removed)")
+        f"{folder / TABLE_CSV}: missing the spirometry ground truth of {DATASET.name} (looked for {TABLE_CSV}, "
+        f"{TABLE_XLSX} and {SPIROMETRY_DIR}/*.xls). {found}Fix: `pip install 'acubench[xls]'` to read the reports "
+        f"as shipped, or write {TABLE_CSV} with the columns Spirometry_file, FVC, FEV1, FEV1/FVC (cells B23, B24, "
+        f"B25 of each report, '*' removed)")
 
 
 def _number(value: object) -> float:
@@ -210,6 +240,9 @@ def read_ground_truth(folder: Path) -> pd.DataFrame:
         if missing:
             raise DatasetError(f"{table}: the spirometry table lacks column(s) {missing} (found {list(df.columns)}); "
                                "re-create it with OPERA's datasets/mmlung/extract_mmlung.py")
+    elif _reports(folder) and importlib.util.find_spec("xlrd") is not None:
+        table = folder / SPIROMETRY_DIR
+        df = read_reports(folder)
     else:
         raise _no_table_error(folder)
     out = pd.DataFrame({

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import logging
 from pathlib import Path
 
@@ -140,12 +142,33 @@ def test_missing_recording_raises_naming_it(tmp_path):
     load(tmp_path, "T14")  # the vowel tasks do not need the breath recording
 
 
-def test_only_xls_reports_give_the_fix(tmp_path):
+def test_only_xls_reports_without_xlrd_give_the_fix(tmp_path, monkeypatch):
     folder = build_mmlung(tmp_path)
     (folder / mmlung.TABLE_CSV).unlink()
-    with pytest.raises(DatasetError, match=r"All_path\.csv.*40 \.xls.*xlrd.*extract_mmlung\.py"):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "xlrd" else real(name, *a))
+    with pytest.raises(DatasetError, match=r"All_path\.csv.*40 \.xls.*xlrd.*acubench\[xls\]"):
         load(tmp_path, "T10")
     assert "All_path.csv" in mmlung.check(folder).problems[0]
+
+
+REPORT = Path(__file__).parent / "data" / "mmlung_report.xls"  # a real BIFF file: B23 "3.21", B24 2.65, B25 "82*"
+
+
+def test_the_publishers_xls_reports_are_read_directly(tmp_path):
+    pytest.importorskip("xlrd")
+    folder = build_mmlung(tmp_path)
+    (folder / mmlung.TABLE_CSV).unlink()
+    for report in (folder / mmlung.SPIROMETRY_DIR).glob("*.xls"):
+        report.write_bytes(REPORT.read_bytes())
+    df = load(tmp_path, "T12")
+    assert len(df) == 40 and (df["label"] == 82.0).all()  # FEV1/FVC, the '*' flag removed
+    truth = mmlung.read_ground_truth(folder)
+    assert (truth["fvc"] == 3.21).all() and (truth["fev1"] == 2.65).all()
+    broken = folder / mmlung.SPIROMETRY_DIR / "7_spirometry.xls"
+    broken.write_bytes(b"not an excel file")
+    with pytest.raises(DatasetError, match=r"7_spirometry\.xls.*B23-B25"):
+        mmlung.read_ground_truth(folder)
 
 
 def test_xlsx_without_openpyxl_names_the_fix(tmp_path, monkeypatch):
