@@ -127,7 +127,9 @@ def validate_manifest(df: pd.DataFrame, task: TaskSpec, *, allow_leakage: bool =
     dup = out["clip_id"][out["clip_id"].duplicated()]
     if len(dup):
         raise ManifestError(f"{where}: duplicate clip_id(s) {list(dup.unique()[:5])}")
-    allowed = set(SPLITS) if task.protocol == "fixed" else {POOL}
+    # LOSO: every "pool" subject is a test fold once; "train" rows belong to subjects that only ever train
+    # (as the reference's fixed fold lists leave some participants out of the folds).
+    allowed = set(SPLITS) if task.protocol == "fixed" else {POOL, "train"}
     bad = sorted(set(out["split"]) - allowed)
     if bad:
         raise ManifestError(f"{where}: split values {bad} not allowed for protocol {task.protocol!r}; use {sorted(allowed)}")
@@ -164,6 +166,12 @@ def validate_manifest(df: pd.DataFrame, task: TaskSpec, *, allow_leakage: bool =
         except ManifestError:
             if not allow_leakage:
                 raise
+    else:
+        both = sorted(set(out.loc[out["split"] == POOL, "subject"]) & set(out.loc[out["split"] == "train", "subject"]))
+        if both:
+            raise ManifestError(f"{where}: subject(s) {both[:5]} are both folds ('pool') and training-only ('train')")
+        if not (out["split"] == POOL).any():
+            raise ManifestError(f"{where}: no 'pool' clips: leave-one-subject-out needs subjects to hold out")
     return out.reset_index(drop=True)
 
 

@@ -12,7 +12,8 @@ one seed) with the clip embeddings, labels, split and subject of every clip.
 * Protocols: ``fixed`` (train/val/test given by the manifest; without
   validation rows a seeded 20 % of the training *subjects* is held out) and
   ``loso`` (leave one subject out: every subject is the test fold once; the
-  validation set is a seeded 20 % of the remaining subjects, or with option
+  validation set is a seeded 20 % of the remaining subjects (subjects whose
+  rows are marked ``train`` only ever train: they are never a fold), or with option
   ``val_split="rows"`` a random ``val_fraction`` of the remaining rows, as the
   reference did, which lets a subject's rows straddle train and validation).
 * Where validation cannot rank settings (a one-class validation split), each
@@ -207,9 +208,11 @@ def _fixed(X, y, split, subject, *, kind, n_classes, probe, seed, options) -> Pr
 
 
 def _loso(X, y, split, subject, *, kind, n_classes, probe, seed, options) -> ProbeOutcome:
-    subjects = np.unique(subject)
-    if len(subjects) < 3:
-        raise ValueError(f"leave-one-subject-out needs at least 3 subjects, got {len(subjects)}")
+    # Rows marked "train" belong to training-only subjects: never a test fold, always available for fitting.
+    subjects = np.unique(subject[split != "train"])
+    if len(np.unique(subject)) < 3 or not len(subjects):
+        raise ValueError(f"leave-one-subject-out needs at least 3 subjects and one fold, got "
+                         f"{len(np.unique(subject))} subject(s), {len(subjects)} fold(s)")
     by_rows = options.get("val_split") == "rows"
     fraction = float(options.get("val_fraction", VAL_FRACTION))
     fold_values: list[float] = []

@@ -10,14 +10,16 @@ target. No metadata table.
 
 Protocol: leave-one-subject-out over participants (manifest split ``pool``).
 OPERA folds over the 16 uids 4–14 and 17–21; every one of them must be
-present. A uid outside that list would be a training-only subject in OPERA
-but is a fold of its own here (the loader logs it).
+present. A uid outside that list is a training-only subject, as in OPERA
+(manifest split ``train``: never a test fold; the loader logs it).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+
+import numpy as np
 from pathlib import Path
 
 import pandas as pd
@@ -163,12 +165,13 @@ def load_rate(ctx: LoadContext) -> pd.DataFrame:
     df = read_files(folder)
     extra = sorted(set(df["uid"]) - set(REFERENCE_UIDS), key=lambda u: (len(u), u))
     if extra:
-        log.info("T16: participant(s) %s are not among OPERA's 16 LOSO folds; each is a fold here", extra)
+        log.info("T16: participant(s) %s are not among OPERA's 16 LOSO folds: training-only, as in OPERA", extra)
     df["clip_id"] = df["stem"]
     df["path"] = df["path"].astype(str)
     df["label"] = df["rate"]
     df["subject"] = df["uid"]
-    df["split"] = POOL
+    # Outside the reference's 16 folds a participant only ever trains, as in OPERA.
+    df["split"] = np.where(df["uid"].isin(REFERENCE_UIDS), POOL, "train")
     cols = ["clip_id", "path", "label", "subject", "split", "recording"]
     return df[cols].reset_index(drop=True)
 

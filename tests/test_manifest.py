@@ -50,4 +50,12 @@ def test_loso_manifest_uses_pool():
     out = validate_manifest(df, REG)
     assert out["label"].dtype == "float64"
     with pytest.raises(ManifestError, match="not allowed"):
-        validate_manifest(_df(label=[1.0, 2.0, 3.0, 4.0]), REG)
+        validate_manifest(_df(split=["pool", "val", "pool", "pool"], label=[1.0, 2.0, 3.0, 4.0]), REG)
+
+
+def test_loso_training_only_subjects_cannot_also_be_folds():
+    ok = _df(split=["pool", "pool", "train", "train"], label=[1.0, 2.0, 3.0, 4.0])
+    assert validate_manifest(ok, REG)["split"].tolist() == ["pool", "pool", "train", "train"]
+    clash = ok.assign(subject=["s1", "s2", "s1", "s3"])
+    with pytest.raises(ManifestError, match=r"\['s1'\].*both"):
+        validate_manifest(clash, REG)

@@ -233,3 +233,22 @@ def test_loso_classification_pools_folds_and_row_validation_option():
                     seed=0, options={"val_split": "rows", "val_fraction": 0.25})
     assert rows.hyperparams["validation"] == "rows" and rows.n_val == 10  # round(0.25 · 40)
     assert rows.n_train + rows.n_val + rows.n_test == 48
+
+
+def test_loso_training_only_subjects_are_never_a_fold(monkeypatch):
+    rng = np.random.default_rng(0)
+    subject = np.repeat([f"p{i}" for i in range(6)], 4)
+    split = np.where(np.isin(subject, ["p4", "p5"]), "train", "pool")
+    X = rng.normal(size=(24, 5))
+    target = X[:, 0] + 3
+    seen = []
+    real = probe_mod._select_and_fit
+
+    def spy(probe, X_, y_, tr, va, **kw):
+        seen.append(set(subject[tr]) | set(subject[va]))
+        return real(probe, X_, y_, tr, va, **kw)
+
+    monkeypatch.setattr(probe_mod, "_select_and_fit", spy)
+    out = evaluate(X, target, split, subject, kind="regression", n_classes=0, protocol="loso", probe="linear", seed=0)
+    assert len(out.fold_values) == 4 and out.hyperparams["folds"] == 4
+    assert all({"p4", "p5"} <= fitted for fitted in seen)

@@ -45,11 +45,13 @@ def test_rate_from_the_file_name_and_one_pool_over_participants(tmp_path):
     assert Path(df.loc[0, "path"]).is_absolute() and Path(df.loc[0, "path"]).is_file()
 
 
-def test_extra_participant_is_a_fold_and_logged(tmp_path, caplog):
+def test_extra_participant_only_trains_and_is_logged(tmp_path, caplog):
     build_nosemic(tmp_path, FILES + ["2_1_a_20.25.wav"])
     with caplog.at_level(logging.INFO, logger="acubench.tasks.nosemic"):
         df = load(tmp_path)
-    assert df["subject"].nunique() == 17 and df.set_index("clip_id").loc["2_1_a_20.25", "label"] == 20.25
+    row = df.set_index("clip_id").loc["2_1_a_20.25"]
+    assert df["subject"].nunique() == 17 and row["label"] == 20.25 and row["split"] == "train"
+    assert set(df.loc[df["subject"] != "2", "split"]) == {"pool"}
     assert "['2']" in caplog.text
 
 
