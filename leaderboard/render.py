@@ -139,6 +139,9 @@ def notes(board: Leaderboard) -> list[str]:
     elif loso:
         out.append("All tasks are leave-one-subject-out: mean over held-out subjects (each fold averaged over "
                    "seeds) ± std over folds (population std).")
+    if fixed and any(g.probe == "linear" for g in board.groups):
+        out.append("The linear probe is deterministic on a fixed split (one fit serves every seed), so its "
+                   "fixed-split cells show ± 0.000.")
     if any(c.kind == "multiclass" for c in board.columns):
         out.append("Multiclass AUROC is the macro average of one-vs-rest AUROCs.")
     multi = len(board.groups) > 1
