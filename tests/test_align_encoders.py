@@ -14,7 +14,7 @@ from acubench.align.corpus import check_corpus
 from acubench.align.losses import linear_cka
 from acubench.align.presets import resolve_config
 from acubench.align.teacher import Teacher
-from acubench.align.trainer import PairAudio, alignment_policy, build_model, split_by_subject
+from acubench.align.trainer import PairAudio, alignment_policy, build_model, recalibrate_batchnorm, split_by_subject
 from acubench.loading import load_encoder
 from acubench.plugins import registries
 from test_align_fixtures import bert_teacher, make_corpus  # noqa: F401
@@ -40,25 +40,14 @@ def _inputs(encoder, rows):
 
 
 def _settle_batchnorm(model, inputs) -> None:
-    """Recompute BatchNorm running statistics on the training inputs (no-op without BatchNorm).
+    """Recalibrate BatchNorm statistics on the training inputs, as the trainer does before saving.
 
     OPERA-CE's BatchNorms use momentum 0.01, so 24 steps move their running
     statistics only ~20 % of the way; eval-mode numbers would then measure the
-    stale statistics, not what was learnt. Standard BN recalibration fixes that.
+    stale statistics, not what was learnt.
     """
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    if not norms:
-        return
-    momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average over the recalibration batches
-    model.train()
     with torch.no_grad(), torch.random.fork_rng(devices=[]):  # leave the training's random stream alone
-        for start in range(0, len(inputs), BATCH):
-            model.embed(inputs[start:start + BATCH])
-    for m, momentum in zip(norms, momenta):
-        m.momentum = momentum
+        recalibrate_batchnorm(model.encoder, inputs.split(BATCH))
 
 
 def _has_batchnorm(model) -> bool:
