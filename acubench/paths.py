@@ -1,4 +1,4 @@
-"""Where acubench keeps state: cache, data root, runs.
+"""Where acubench keeps state (cache, data root, runs), and how it writes files there.
 
 Every location has a flag, then an environment variable, then a documented
 default, so that CI, clusters and laptops can all point it somewhere sensible.
@@ -39,3 +39,20 @@ def data_root(override: str | os.PathLike | None = None) -> Path:
 def weights_dir() -> Path | None:
     value = os.environ.get(WEIGHTS_ENV)
     return Path(value).expanduser() if value else None
+
+
+def atomic_write(path: str | os.PathLike, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file renamed into place.
+
+    A reader, or a run killed mid-write, never sees a half-written file.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        if isinstance(data, bytes):
+            tmp.write_bytes(data)
+        else:
+            tmp.write_text(data, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -119,3 +119,20 @@ def read_records(path: str | os.PathLike) -> list[dict[str, Any]]:
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{path}:{lineno}: not a JSON record ({exc.msg})") from None
     return records
+
+
+def versions(dists: Iterable[str] = ("torch", "torchaudio", "transformers", "scikit-learn", "lightgbm", "numpy",
+                                      "pandas")) -> dict[str, str]:
+    """acubench, Python, the platform and the installed versions of ``dists`` (for reproducibility records)."""
+    import importlib.metadata as md
+    import platform
+
+    from acubench import __version__
+
+    out = {"acubench": __version__, "python": platform.python_version(), "platform": platform.platform()}
+    for dist in dists:
+        try:
+            out[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            pass
+    return out

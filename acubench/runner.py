@@ -12,8 +12,6 @@ import datetime as _dt
 import hashlib
 import json
 import logging
-import os
-import platform
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +23,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from acubench import __version__
 from acubench.cache import EmbeddingCache
 from acubench.encoder import AudioEncoder
 from acubench.extract import Extraction, Precision, extract
@@ -33,9 +30,10 @@ from acubench.loading import RandomInit, load_encoder
 from acubench.datastatus import effective_protocol, load_manifest
 from acubench.manifest import DatasetError, split_counts
 from acubench.paths import cache_dir as default_cache_dir
+from acubench.paths import atomic_write
 from acubench.paths import data_root as default_data_root
 from acubench.plugins import plugin_manager, select_tasks
-from acubench.results import ResultRecord, write_records
+from acubench.results import ResultRecord, versions, write_records
 from acubench.specs import TaskSpec
 
 log = logging.getLogger(__name__)
@@ -73,24 +71,6 @@ def _manifest_hash(df: pd.DataFrame) -> str:
     cols = [c for c in ("clip_id", "path", "label", "subject", "split", "start", "end") if c in df.columns]
     blob = df[cols].to_csv(index=False).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
-
-
-def _versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    out = {"acubench": __version__, "python": platform.python_version(), "platform": platform.platform()}
-    for dist in ("torch", "torchaudio", "transformers", "scikit-learn", "lightgbm", "numpy", "pandas"):
-        try:
-            out[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            pass
-    return out
-
-
-def _atomic_json(path: Path, payload: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, path)
 
 
 def _new_run_dir(base: Path, encoders: Sequence[str]) -> Path:
@@ -331,7 +311,7 @@ def run(
         "acubench_run": 1,
         "created": _dt.datetime.now().isoformat(timespec="seconds"),
         "argv": sys.argv,
-        "versions": _versions(),
+        "versions": versions(),
         "encoders": entries,
         "tasks": [{"id": p.task.id, "name": p.task.name, "version": p.task.version, "dataset": p.task.dataset,
                    "protocol": effective_protocol(p.task, protocol),
@@ -381,7 +361,7 @@ def _write_outputs(out_dir: Path, records: list[ResultRecord], config_payload: d
     from acubench.leaderboard.render import rich_table, write_leaderboard
 
     files: dict[str, Path] = {}
-    _atomic_json(out_dir / "config.json", config_payload)
+    atomic_write(out_dir / "config.json", json.dumps(config_payload, indent=2, sort_keys=True, default=str))
     files["config"] = out_dir / "config.json"
     write_records(out_dir / "results.jsonl", records)
     files["results"] = out_dir / "results.jsonl"

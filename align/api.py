@@ -23,17 +23,14 @@ are left out.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata as md
 import json
 import os
-import platform
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 
-from acubench import __version__
 from acubench.align.corpus import Corpus, build_corpus, check_corpus, corpus_hash, read_corpus
 from acubench.align.heads import ProjectionMLP, fit_space_map
 from acubench.align.presets import AlignConfig, resolve_config
@@ -41,8 +38,10 @@ from acubench.align.teacher import Teacher
 from acubench.align.trainer import ENCODER_NAME, FINAL_NAME, RUN_NAME, AlignError, train
 from acubench.encoder import AudioEncoder, WeightsInfo
 from acubench.loading import RandomInit, load_encoder
+from acubench.paths import atomic_write
 from acubench.paths import cache_dir as default_cache_dir
 from acubench.plugins import registries
+from acubench.results import versions
 from acubench.weights import CheckpointError, load_checkpoint, state_digest, unwrap_state_dict
 
 FORMAT = 1
@@ -75,16 +74,6 @@ class AlignedCheckpoint:
     fingerprint: str
     metadata: dict[str, Any]
     trained: bool
-
-
-def _versions() -> dict[str, str]:
-    out = {"acubench": __version__, "python": platform.python_version()}
-    for dist in ("torch", "transformers", "numpy"):
-        try:
-            out[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            pass
-    return out
 
 
 def load_corpus(corpus: str | os.PathLike, *, cache_dir: Path, skip_bad: bool = False) -> Corpus:
@@ -191,7 +180,7 @@ def align(
         console.print(f"aligned checkpoint {done} is up to date (key {key})")
         return AlignedCheckpoint(done, out_dir / ENCODER_NAME, key, metadata, trained=False)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_json(out_dir / RUN_NAME, metadata)
+    atomic_write(out_dir / RUN_NAME, json.dumps(metadata, indent=2, sort_keys=True, default=str))
 
     def rebuild(path: Path) -> AudioEncoder:
         return load_encoder(encoder, weights=path, config=dict(base.config), device="cpu", seed=seed, strict=True)
@@ -220,14 +209,8 @@ def _metadata(name: str, base: AudioEncoder, data: Corpus, teacher: Teacher, pre
         "overrides": {k: v for k, v in settings.to_dict().items() if preset_values[k] != v},
         "align_config": settings.to_dict(),
         "seed": int(seed),
-        "versions": _versions(),
+        "versions": versions(),
     }
-
-
-def _write_json(path: Path, payload: Mapping[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, path)
 
 
 def _existing_run(out_dir: Path, key: str) -> Path | None:

@@ -81,6 +81,7 @@ from acubench.align.presets import AlignConfig
 from acubench.align.teacher import Teacher, TeacherCache
 from acubench.audio import AudioError, iter_windows, load_clip
 from acubench.encoder import AudioEncoder
+from acubench.paths import atomic_write
 from acubench.specs import ClipPolicy
 from acubench.weights import CheckpointError, load_checkpoint
 
@@ -328,12 +329,6 @@ def _atomic_save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def checkpoint_path(out_dir: Path, epoch: int) -> Path:
     return out_dir / CHECKPOINT_DIR / f"acula_epoch_{epoch}.pt"
 
@@ -359,7 +354,7 @@ def _truncate_log(path: Path, epoch: int) -> None:
                 kept.append(line)
         except ValueError:
             continue  # a line cut by the interruption
-    _atomic_text(path, "".join(k + "\n" for k in kept))
+    atomic_write(path, "".join(k + "\n" for k in kept))
 
 
 # --- the loop --------------------------------------------------------------------------------------

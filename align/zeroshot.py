@@ -37,6 +37,7 @@ from acubench.align.teacher import Teacher, TeacherCache
 from acubench.align.trainer import AlignError
 from acubench.datastatus import load_manifest
 from acubench.manifest import POOL, DatasetError
+from acubench.paths import atomic_write
 from acubench.paths import cache_dir as default_cache_dir
 from acubench.paths import data_root as default_data_root
 from acubench.plugins import select_tasks
@@ -168,8 +169,6 @@ def write_json(path: str | os.PathLike, results: Sequence[ZeroShotResult], skipp
     """Write results atomically as JSON (``{"checkpoint": …, "results": […], "skipped": {…}}``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({**info, "results": [asdict(r) for r in results], "skipped": skipped},
-                              indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps({**info, "results": [asdict(r) for r in results], "skipped": skipped},
+                                  indent=2, sort_keys=True))
     return path

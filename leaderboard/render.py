@@ -22,6 +22,7 @@ from tabulate import tabulate
 
 from acubench.leaderboard.aggregate import Cell, Column, Leaderboard, ProbeGroup, PublishedRow, Row, aggregate
 from acubench.leaderboard.reference import CITATION, LABEL, SOURCE
+from acubench.paths import atomic_write
 
 RANDOM_MARK = "†"
 SEEN_MARK = "‡"
@@ -333,19 +334,6 @@ def rich_table(board: Leaderboard, *, title: str | None = None) -> Table:
 
 
 # -- files ------------------------------------------------------------------------------------------------------
-
-
-def atomic_write(path: Path, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file renamed into place."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        if isinstance(data, bytes):
-            tmp.write_bytes(data)
-        else:
-            tmp.write_text(data, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_leaderboard(records: list[dict], out_dir: Path, *, reference: bool = False,

@@ -36,7 +36,8 @@ def _leaderboard(args: argparse.Namespace) -> int:
     from acubench.cli import UsageError
     from acubench.leaderboard.aggregate import LeaderboardError, aggregate, merge_runs
     from acubench.leaderboard.plots import render_png
-    from acubench.leaderboard.render import atomic_write, rich_table, to_csv, to_json, to_markdown
+    from acubench.leaderboard.render import rich_table, to_csv, to_json, to_markdown
+    from acubench.paths import atomic_write
     from acubench.results import read_records
 
     out = Path(args.out) if args.out else None
