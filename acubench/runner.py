@@ -85,14 +85,11 @@ def _new_run_dir(base: Path, encoders: Sequence[str]) -> Path:
 
 
 def _evaluate(X: np.ndarray, df: pd.DataFrame, task: TaskSpec, probe: str, seeds: Sequence[int]):
-    from acubench import probe as probes
+    from acubench.probe import evaluate_seeds
 
-    kwargs = dict(kind=task.kind, n_classes=len(task.classes), protocol=task.protocol, probe=probe,
-                  options=dict(task.probe_options))
-    args = (X, df["label"].to_numpy(), df["split"].to_numpy(), df["subject"].to_numpy())
-    if hasattr(probes, "evaluate_seeds"):
-        return probes.evaluate_seeds(*args, seeds=list(seeds), **kwargs)
-    return [probes.evaluate(*args, seed=s, **kwargs) for s in seeds]
+    return evaluate_seeds(X, df["label"].to_numpy(), df["split"].to_numpy(), df["subject"].to_numpy(),
+                          seeds=list(seeds), kind=task.kind, n_classes=len(task.classes), protocol=task.protocol,
+                          probe=probe, options=dict(task.probe_options))
 
 
 class Runner:
