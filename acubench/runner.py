@@ -275,7 +275,6 @@ def run(
     all_demo = all("demo" in p.task.suites for p in prepared)
     init: RandomInit = random_init or ("fallback" if all_demo else "never")
     out_dir = Path(out) if out else _new_run_dir(Path(runs_dir), names)
-    out_dir.mkdir(parents=True, exist_ok=True)
     run_id = out_dir.name
     console.print(f"[bold]acubench run[/] → {out_dir}  ({len(prepared)} task(s), probes {', '.join(runner.probes)}, "
                   f"seeds {len(runner.seeds)})")
@@ -356,6 +355,8 @@ def _write_outputs(out_dir: Path, records: list[ResultRecord], config_payload: d
                    console: Console) -> dict[str, Path]:
     from acubench.leaderboard.aggregate import aggregate
     from acubench.leaderboard.render import rich_table, write_leaderboard
+
+    out_dir.mkdir(parents=True, exist_ok=True)  # only now: a run that fails earlier leaves no empty folder
 
     files: dict[str, Path] = {}
     atomic_write(out_dir / "config.json", json.dumps(config_payload, indent=2, sort_keys=True, default=str))
