@@ -71,17 +71,18 @@ def prediction_frame(*, encoder: str, task: str, probe: str, seed: int, clip_id:
         columns.update({f"{SCORE_PREFIX}{name}": score[:, c] for c, name in enumerate(classes)})
     else:
         columns["score"] = score
-    frame = pd.DataFrame(columns)
-    return frame.astype({k: v for k, v in PREDICTION_COLUMNS.items()})
+    # Plain object columns here; :func:`concat` gives the whole table its dtypes once.
+    return pd.DataFrame(columns)
 
 
 def concat(frames: Sequence["pd.DataFrame"]) -> "pd.DataFrame":
-    """Stack fits' rows into one table (the union of their ``score_<class>`` columns)."""
+    """Stack fits' rows into one table (the union of their ``score_<class>`` columns), typed as
+    :data:`PREDICTION_COLUMNS`."""
     import pandas as pd
 
     if not frames:
         return pd.DataFrame({k: pd.Series(dtype=v) for k, v in PREDICTION_COLUMNS.items()})
-    return pd.concat(frames, ignore_index=True, sort=False)
+    return pd.concat(frames, ignore_index=True, sort=False).astype(dict(PREDICTION_COLUMNS))
 
 
 def to_parquet(frame: "pd.DataFrame") -> bytes:

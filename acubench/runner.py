@@ -196,14 +196,18 @@ class Runner:
         seen = task.dataset in encoder.spec.pretrained_on
         random_init = encoder.weights_info.is_random or bool(getattr(encoder, "base_random_init", False))
         for probe in self.probes:
-            intervals: dict[int, stats.Interval] = {}  # a deterministic head shares one outcome across seeds
+            # A deterministic head shares one outcome across seeds: its rows and interval are made once.
+            shared: dict[int, tuple[pd.DataFrame, stats.Interval]] = {}
             for seed, outcome in zip(self.seeds, _evaluate(X, sub, task, probe, self.seeds)):
-                frame = _prediction_frame(sub, outcome, task, label, probe, seed)
-                frames.append(frame)
-                if id(outcome) not in intervals:
+                if id(outcome) in shared:
+                    frame, interval = shared[id(outcome)]
+                    frame = frame.assign(seed=seed)
+                else:
+                    frame = _prediction_frame(sub, outcome, task, label, probe, seed)
                     scores = clip_scores(frame, kind=task.kind, classes=task.classes, split_scheme=task.protocol)
-                    intervals[id(outcome)] = stats.bootstrap(scores, resamples=self.bootstrap)
-                interval = intervals[id(outcome)]
+                    interval = stats.bootstrap(scores, resamples=self.bootstrap)
+                    shared[id(outcome)] = (frame, interval)
+                frames.append(frame)
                 records.append(ResultRecord(
                     encoder=label, encoder_id=encoder.spec.id, encoder_fingerprint=encoder.fingerprint(),
                     weights=encoder.weights_info.label(), random_init=random_init, aligned=aligned,

@@ -24,9 +24,11 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from acubench.leaderboard.compare import Comparison, ComparisonError, compare_rows, replicate_cache
 from acubench.leaderboard.evidence import (
     BootstrapPlan,
     CellEvidence,
+    Draws,
     EvidenceError,
     cell_evidence,
     mean_interval,
@@ -104,12 +106,17 @@ class Cell:
 class Delta:
     """AcuLa effect under an aligned row: per column, positive = the aligned encoder is better.
 
-    For ↑ metrics ``aligned − base``; for ↓ metrics ``base − aligned``.
+    For ↑ metrics ``aligned − base``; for ↓ metrics ``base − aligned``. With
+    per-clip predictions, ``comparisons`` holds each column's paired test
+    (its Δ from the compared scores, interval and p-value) and ``mean`` the
+    mean AUROC's.
     """
 
     base: str
     values: dict[ColumnKey, float]
     mean_auroc: float | None
+    comparisons: dict[ColumnKey, Comparison] = field(default_factory=dict)
+    mean: Comparison | None = None
 
 
 @dataclass
@@ -173,6 +180,9 @@ class Leaderboard:
     bootstrap: BootstrapPlan = field(default_factory=BootstrapPlan)
     #: Sources (run folders) whose records came without predictions.parquet.
     without_predictions: list[str] = field(default_factory=list)
+    #: ``--compare ROW``: the baseline row label, and every other row's comparisons with it.
+    compare_with: str | None = None
+    comparisons: list[Comparison] = field(default_factory=list)
 
     @property
     def rows(self) -> list[Row]:
@@ -184,6 +194,16 @@ class Leaderboard:
 
     def column(self, key: ColumnKey) -> Column:
         return next(c for c in self.columns if c.key == key)
+
+    @property
+    def all_comparisons(self) -> list[Comparison]:
+        """The ``--compare`` comparisons, then each aligned pair's Δ tests (per task, then the mean AUROC)."""
+        out = list(self.comparisons)
+        for row in self.rows:
+            if row.delta is not None:
+                out.extend(row.delta.comparisons.values())
+                out.extend([row.delta.mean] if row.delta.mean else [])
+        return out
 
 
 # -- records ----------------------------------------------------------------------------------------------------
@@ -323,7 +343,7 @@ def _columns(records: list[ResultRecord]) -> list[Column]:
     return columns
 
 
-def _cell(recs: list[ResultRecord], rows: list["pd.DataFrame"] | None, plan: BootstrapPlan, where: str) -> Cell:
+def _cell(recs: list[ResultRecord], rows: list["pd.DataFrame"] | None, draws: Draws, where: str) -> Cell:
     folds = [r.fold_values for r in recs]
     if folds[0]:
         if len({len(f) for f in folds}) > 1:
@@ -336,7 +356,7 @@ def _cell(recs: list[ResultRecord], rows: list["pd.DataFrame"] | None, plan: Boo
     evidence, ci, reason = None, None, ""
     if rows is not None and math.isfinite(mean):
         try:
-            evidence = cell_evidence(recs, rows, plan, where)
+            evidence = cell_evidence(recs, rows, draws, where)
         except EvidenceError as exc:
             raise LeaderboardError(str(exc)) from None
         ci, reason = evidence.ci, evidence.reason or ""
@@ -347,7 +367,7 @@ def _cell(recs: list[ResultRecord], rows: list["pd.DataFrame"] | None, plan: Boo
                 n_bad_audio=max(r.n_bad_audio for r in recs), ci=ci, ci_reason=reason, evidence=evidence)
 
 
-def _rows(merged: Merged, columns: list[Column], plan: BootstrapPlan) -> list[Row]:
+def _rows(merged: Merged, columns: list[Column], draws: Draws) -> list[Row]:
     fingerprints: dict[str, set[str]] = {}
     for rec in merged.records:
         fingerprints.setdefault(rec.encoder, set()).add(rec.encoder_fingerprint)
@@ -364,7 +384,7 @@ def _rows(merged: Merged, columns: list[Column], plan: BootstrapPlan) -> list[Ro
             if in_col:
                 found = [merged.predictions.get(r.key) for r in in_col]
                 rows_ = None if any(f is None for f in found) else found
-                cells[col.key] = _cell(in_col, rows_, plan, f"{label} · {col.title} · probe {probe}")
+                cells[col.key] = _cell(in_col, rows_, draws, f"{label} · {col.title} · probe {probe}")
         rows.append(Row(label=label, encoder=encoder, encoder_id=recs[0].encoder_id, fingerprint=fp, probe=probe,
                         aligned=any(r.aligned for r in recs), random_init=any(r.random_init for r in recs),
                         weights=recs[0].weights, run_ids=tuple(dict.fromkeys(r.run_id for r in recs if r.run_id)),
@@ -399,7 +419,7 @@ def _mean_over(means: dict[ColumnKey, float], keys: list[ColumnKey]) -> float | 
     return float(np.mean([means[k] for k in keys])) if keys else None
 
 
-def _group(probe: str, rows: list[Row], columns: list[Column], plan: BootstrapPlan) -> ProbeGroup:
+def _group(probe: str, rows: list[Row], columns: list[Column], plan: BootstrapPlan, cache) -> ProbeGroup:
     cols = [c for c in columns if any(c.key in r.cells for r in rows)]
     common = [c for c in cols if all(_has(r, c.key) for r in rows)]
     mean_keys = [c.key for c in common if c.metric == "auroc"]
@@ -428,7 +448,10 @@ def _group(probe: str, rows: list[Row], columns: list[Column], plan: BootstrapPl
                 diff = row.cells[col.key].mean - base.cells[col.key].mean
                 values[col.key] = diff if col.higher_is_better else -diff
         mean = row.mean_auroc - base.mean_auroc if row.mean_auroc is not None and base.mean_auroc is not None else None
-        row.delta = Delta(base=base.label, values=values, mean_auroc=mean)
+        tests = compare_rows(row, base, cols, mean_keys, cache, strict=False)
+        by_column = {c.column: c for c in tests if c.column is not None and c.test is not None}
+        mean_test = next((c for c in tests if c.column is None), None)
+        row.delta = Delta(base=base.label, values=values, mean_auroc=mean, comparisons=by_column, mean=mean_test)
     return ProbeGroup(probe=probe, columns=cols, rows=rows, mean_columns=mean_keys, rank_columns=rank_keys)
 
 
@@ -445,8 +468,26 @@ def _published_rows(columns: list[Column], mean_keys: list[ColumnKey]) -> list[P
     return rows
 
 
+def _comparisons(board: Leaderboard, baseline: str, cache) -> list[Comparison]:
+    labels = [r.label for r in board.rows]
+    if baseline not in labels:
+        raise LeaderboardError(f"--compare {baseline}: no such row; the rows are {', '.join(dict.fromkeys(labels))}")
+    out: list[Comparison] = []
+    for group in board.groups:
+        base = next((r for r in group.rows if r.label == baseline), None)
+        if base is None:
+            continue
+        for row in group.rows:
+            if row is not base:
+                try:
+                    out.extend(compare_rows(row, base, group.columns, group.mean_columns, cache, strict=True))
+                except ComparisonError as exc:
+                    raise LeaderboardError(str(exc)) from None
+    return out
+
+
 def aggregate(records: Sequence[ResultRecord | Mapping[str, Any]] | Merged, *, reference: bool = False,
-              bootstrap: int | None = None) -> Leaderboard:
+              bootstrap: int | None = None, compare: str | None = None) -> Leaderboard:
     """Tabulate result records.
 
     Parameters
@@ -460,6 +501,10 @@ def aggregate(records: Sequence[ResultRecord | Mapping[str, Any]] | Merged, *, r
         an OPERA task (``published_as``); they never enter our means or ranks.
     bootstrap : int, optional
         Resamples for the intervals; default what the runs recorded (1000).
+    compare : str, optional
+        A row label: compare every other row of its probe group with it on each
+        task (see :mod:`acubench.leaderboard.compare`). Aligned rows are always
+        compared with their base.
 
     Returns
     -------
@@ -472,7 +517,8 @@ def aggregate(records: Sequence[ResultRecord | Mapping[str, Any]] | Merged, *, r
     ------
     LeaderboardError
         No records, malformed records, conflicting duplicates, one task with two
-        metrics, or predictions that do not reproduce their records.
+        metrics, predictions that do not reproduce their records, or a
+        ``compare`` row that is absent or does not share a task's test clips.
     """
     if isinstance(records, Merged):
         merged = records
@@ -483,10 +529,15 @@ def aggregate(records: Sequence[ResultRecord | Mapping[str, Any]] | Merged, *, r
         raise LeaderboardError("no result records to tabulate (is results.jsonl empty?)")
     plan = BootstrapPlan.from_records(merged.records, bootstrap)
     columns = _columns(merged.records)
-    rows = _rows(merged, columns, plan)
+    draws = Draws(plan)
+    rows = _rows(merged, columns, draws)
     probes = list(dict.fromkeys(r.probe for r in rows))
-    groups = [_group(p, [r for r in rows if r.probe == p], columns, plan) for p in probes]
+    cache = replicate_cache(draws)
+    groups = [_group(p, [r for r in rows if r.probe == p], columns, plan, cache) for p in probes]
     board = Leaderboard(columns=columns, groups=groups, reference_requested=reference, bootstrap=plan)
+    if compare is not None:
+        board.compare_with = compare
+        board.comparisons = _comparisons(board, compare, cache)
     board.without_predictions = sorted({merged.sources.get(r.key, r.run_id) for r in merged.records
                                         if r.key not in merged.predictions})
     if reference:
@@ -498,7 +549,7 @@ def aggregate(records: Sequence[ResultRecord | Mapping[str, Any]] | Merged, *, r
 
 
 def board_from_runs(runs: Sequence[RunResults], *, reference: bool = False, bootstrap: int | None = None,
-                    probes: Sequence[str] | None = None) -> Leaderboard:
+                    probes: Sequence[str] | None = None, compare: str | None = None) -> Leaderboard:
     """Merge run folders' results and tabulate them (see :func:`merge_runs`, :func:`aggregate`).
 
     ``probes`` keeps only those probe heads (an error names the probes the runs hold when none is left).
@@ -509,4 +560,4 @@ def board_from_runs(runs: Sequence[RunResults], *, reference: bool = False, boot
         merged.records = [r for r in merged.records if r.probe in probes]
         if not merged.records:
             raise LeaderboardError(f"no records for probe {', '.join(probes)}; the runs hold {', '.join(held)}")
-    return aggregate(merged, reference=reference, bootstrap=bootstrap)
+    return aggregate(merged, reference=reference, bootstrap=bootstrap, compare=compare)

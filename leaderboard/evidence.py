@@ -53,6 +53,25 @@ class BootstrapPlan:
                    seed=int(info.get("seed", 0)), level=float(info.get("level", stats.LEVEL)))
 
 
+class Draws:
+    """Subject draws of one plan, one per distinct set of strata: every row of a task shares its task's draw.
+
+    Sharing is what pairs the rows (resample b holds the same subjects for all of
+    them), and it spares drawing the same counts once per cell.
+    """
+
+    def __init__(self, plan: BootstrapPlan) -> None:
+        self.plan = plan
+        self._draws: dict[bytes, np.ndarray] = {}
+
+    def __call__(self, scores: stats.ClipScores) -> np.ndarray:
+        strata = scores.strata()
+        key = strata.tobytes() + str(strata.dtype).encode()
+        if key not in self._draws:
+            self._draws[key] = stats.draw(strata, self.plan.resamples, self.plan.seed)
+        return self._draws[key]
+
+
 @dataclass(eq=False)
 class CellEvidence:
     """What a cell's predictions give.
@@ -79,11 +98,7 @@ class CellEvidence:
     reason: str | None
 
 
-def _rows_in_clip_order(rows: "pd.DataFrame") -> "pd.DataFrame":
-    return rows.sort_values("clip_id", kind="mergesort").reset_index(drop=True)
-
-
-def cell_evidence(records: Sequence[ResultRecord], rows: Sequence["pd.DataFrame"], plan: BootstrapPlan,
+def cell_evidence(records: Sequence[ResultRecord], rows: Sequence["pd.DataFrame"], draws: Draws,
                   where: str) -> CellEvidence:
     """Evidence of one cell from its records and each record's prediction rows (same order).
 
@@ -94,14 +109,14 @@ def cell_evidence(records: Sequence[ResultRecord], rows: Sequence["pd.DataFrame"
     """
     first = records[0]
     kind, classes, scheme = first.kind, first.classes, first.split_scheme
-    per_seed, clip_ids = [], None
+    per_seed, written, order = [], None, None
     for rec, seed_rows in zip(records, rows):
-        seed_rows = _rows_in_clip_order(seed_rows)
-        ids = seed_rows["clip_id"].astype(str).to_numpy()
-        if clip_ids is None:
-            clip_ids = ids
-        elif not np.array_equal(ids, clip_ids):
+        ids = seed_rows["clip_id"].to_numpy()
+        if written is None:  # every seed of a fit writes its clips in one order: sort once
+            written, order = ids, np.argsort(ids, kind="stable")
+        elif not np.array_equal(ids, written):
             raise EvidenceError(f"{where}: seeds {first.seed} and {rec.seed} were scored on different test clips")
+        seed_rows = seed_rows.iloc[order]
         cs = clip_scores(seed_rows, kind=kind, classes=classes, split_scheme=scheme)
         recomputed = stats.point(cs)
         if not math.isclose(recomputed, rec.value, rel_tol=_MATCH, abs_tol=1e-12):
@@ -118,6 +133,7 @@ def cell_evidence(records: Sequence[ResultRecord], rows: Sequence["pd.DataFrame"
         else:
             c, t, k = distinct[match]
             distinct[match] = (c, t, k + 1)
+    clip_ids = written[order].astype(str)
     base = distinct[0][0]
     if len(distinct) == 1:
         combined, how = base, "first seed"
@@ -125,10 +141,11 @@ def cell_evidence(records: Sequence[ResultRecord], rows: Sequence["pd.DataFrame"
         mean = sum(k * s for _, s, k in distinct) / len(per_seed)
         combined = stats.ClipScores(base.kind, base.y, mean, base.unit, base.n_classes, base.per_unit)
         how = "mean over seeds"
+    plan = draws.plan
     reason = stats.no_interval_reason(base) if plan.resamples else "bootstrap turned off (--bootstrap 0)"
     if reason:
         return CellEvidence(clip_ids, combined, how, None, None, reason)
-    counts = stats.draw(base.strata(), plan.resamples, plan.seed)
+    counts = draws(base)
     reps = sum(k * stats.replicates(cs, counts) for cs, _, k in distinct) / len(per_seed)
     return CellEvidence(clip_ids, combined, how, reps, stats.percentile_interval(reps, plan.level), None)
 

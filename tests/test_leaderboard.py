@@ -19,8 +19,9 @@ from acubench.leaderboard.render import (
     to_markdown,
     write_leaderboard,
 )
+from acubench.leaderboard.render import to_json as render_json
 from acubench import stats
-from acubench.predictions import concat, prediction_frame
+from acubench.predictions import clip_scores, concat, prediction_frame
 from acubench.results import ResultRecord, RunResults, write_records, write_run_results
 
 TASKS = {  # id → (name, kind, metric, OPERA task number)
@@ -304,34 +305,41 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
 
 def fit(encoder: str, seed: int, score: np.ndarray, *, y: np.ndarray, subject: np.ndarray, run: str = "run-p",
         task: str = "T05") -> tuple[dict, pd.DataFrame]:
-    """A record and its predictions.parquet rows, the record's value computed from the scores."""
-    cs = stats.ClipScores.from_groups("binary", y, score, subject)
-    interval = stats.bootstrap(cs)
-    record = rec(encoder, task, seed, stats.point(cs), run=run, classes=["healthy", "COPD"],
-                 ci95=list(interval.ci), bootstrap=interval.info)
+    """A record and its predictions.parquet rows, the record's value and interval computed from the scores."""
+    loso = TASKS[task][1] == "regression"
     rows = prediction_frame(encoder=encoder, task=task, probe="linear", seed=seed,
                             clip_id=[f"c{i:03d}" for i in range(len(y))], subject=list(subject), label=y,
-                            score=score, fold=None)
+                            score=score, fold=list(subject) if loso else None)
+    cs = clip_scores(rows, kind=TASKS[task][1], classes=() if loso else ("neg", "pos"),
+                     split_scheme="loso" if loso else "fixed")
+    interval = stats.bootstrap(cs)
+    folds = [float(np.mean(np.abs(score - y)[subject == s])) for s in np.unique(subject)] if loso else ()
+    record = rec(encoder, task, seed, stats.point(cs), folds=folds, run=run, ci95=list(interval.ci),
+                 bootstrap=interval.info, classes=[] if loso else ["neg", "pos"])
     return record, rows
 
 
-def evidence_run(source="runs/p", shift=0.0, seeds_differ=False):
-    rng = np.random.default_rng(0)
-    subject = np.repeat([f"p{i:02d}" for i in range(16)], 3)
-    y = np.repeat(np.arange(16) % 2, 3)
-    base = rng.normal(size=48) + y
+def evidence_run(source="runs/p", *, shift=0.0, seeds_differ=False, tasks=("T05",), n_subjects=16, seed=0):
+    """opera-gt (deterministic unless ``seeds_differ``) and a noisier logmel, two seeds, on ``tasks``."""
+    rng = np.random.default_rng(seed)
+    subject = np.repeat([f"p{i:02d}" for i in range(n_subjects)], 3)
     records, frames = [], []
-    for seed in (0, 1):
-        noise = rng.normal(scale=0.3, size=48) if seeds_differ else 0.0
-        r, f = fit("opera-gt", seed, base + noise, y=y, subject=subject, run=source)
-        records.append(r), frames.append(f)
-        r, f = fit("logmel", seed, base + shift * y + rng.normal(scale=0.8, size=48), y=y, subject=subject, run=source)
-        records.append(r), frames.append(f)
-    return RunResults(source, as_records(records), concat(frames)), y, subject
+    for task in tasks:
+        y = np.repeat(np.arange(n_subjects) % 2, 3).astype(float)
+        if TASKS[task][1] == "regression":
+            y = np.repeat(rng.normal(3, 1, n_subjects), 3)
+        base = y + rng.normal(size=len(y))
+        for seed_ in (0, 1):
+            noise = rng.normal(scale=0.3, size=len(y)) if seeds_differ else 0.0
+            for enc, score in (("opera-gt", base + noise),
+                               ("logmel", base - shift * (2 * y - 1) + rng.normal(scale=0.8, size=len(y)))):
+                r, f = fit(enc, seed_, score, y=y, subject=subject, run=source, task=task)
+                records.append(r), frames.append(f)
+    return RunResults(source, as_records(records), concat(frames)), subject
 
 
 def test_cells_get_intervals_from_predictions():
-    run, y, subject = evidence_run()
+    run, subject = evidence_run()
     board = board_from_runs([run])
     cell = board.rows[0].cells[("T05", "1", "default")]
     # one distinct fit (a deterministic head): the interval is that fit's own bootstrap interval
@@ -341,9 +349,9 @@ def test_cells_get_intervals_from_predictions():
     assert "95% percentile interval over 1000 bootstrap resamples (seed 0) of the test subjects" in to_markdown(board)
     # two fits (a stochastic head): the interval of the seed mean, from the same subject resamples
     logmel = board.rows[1].cells[("T05", "1", "default")]
-    logmel_rows = run.predictions[run.predictions["encoder"] == "logmel"]
-    cs = [stats.ClipScores.from_groups("binary", y, g["score"].to_numpy(), subject)
-          for _, g in logmel_rows.groupby("seed")]
+    rows = run.predictions[run.predictions["encoder"] == "logmel"]
+    cs = [stats.ClipScores.from_groups("binary", g["label"].astype(int), g["score"], subject)
+          for _, g in rows.groupby("seed")]
     counts = stats.draw(cs[0].strata(), 1000, 0)
     reps = (stats.replicates(cs[0], counts) + stats.replicates(cs[1], counts)) / 2
     assert logmel.evidence.how == "mean over seeds"
@@ -352,8 +360,8 @@ def test_cells_get_intervals_from_predictions():
     assert board_from_runs([run], bootstrap=0).rows[0].cells[("T05", "1", "default")].ci is None
 
 
-def test_predictions_that_do_not_reproduce_their_records_are_refused(tmp_path):
-    run, _, _ = evidence_run()
+def test_predictions_that_do_not_reproduce_their_records_are_refused():
+    run, _ = evidence_run()
     run.records[0].value += 0.01
     with pytest.raises(LeaderboardError, match=r"opera-gt · T05 icbhi-copd · probe linear · seed 0: predictions"
                                                r".parquet gives .* but results.jsonl says"):
@@ -361,7 +369,7 @@ def test_predictions_that_do_not_reproduce_their_records_are_refused(tmp_path):
 
 
 def test_run_folders_with_and_without_predictions_render_together(tmp_path, capsys):
-    run, _, _ = evidence_run()
+    run, _ = evidence_run()
     new, old = tmp_path / "new", tmp_path / "old"
     new.mkdir(), old.mkdir()
     write_run_results(new, run.records, run.predictions)
@@ -369,9 +377,108 @@ def test_run_folders_with_and_without_predictions_render_together(tmp_path, caps
                                                           encoder_fingerprint="fp-clap", ci95=None, bootstrap={})
                                                      for r in base_records("old")[2:4]]))
     out = tmp_path / "board.json"
-    assert main(["leaderboard", str(new), str(old), "-o", str(out)]) == 0
+    assert main(["leaderboard", str(new), str(old), "-o", str(out), "--compare", "opera-gt"]) == 0
     table = read_long_table(out).set_index("encoder")
     assert table.loc["opera-gt", "ci_low"] < table.loc["opera-gt", "mean"] < table.loc["opera-gt", "ci_high"]
     assert pd.isna(table.loc["clap", "ci_low"])
+    (untested,) = [c for c in json.loads(out.read_text())["comparisons"] if c["a"] == "clap"]
+    assert untested["test"] is None and "without predictions.parquet" in untested["reason"]
     assert main(["leaderboard", str(new), str(old)]) == 0
     assert f"No per-clip predictions in {old}" in capsys.readouterr().out
+
+
+def test_compare_gives_delong_and_bootstrap_tests_holm_adjusted(tmp_path):
+    run, subject = evidence_run(shift=0.8, tasks=("T03", "T05", "T07", "T10"), n_subjects=24)
+    board = board_from_runs([run], compare="opera-gt")
+    tests = {c.task: c for c in board.comparisons}
+    assert sorted(tests) == ["T03", "T05", "T07", "T10", "mean AUROC"]
+    assert {t: c.test for t, c in tests.items()} == {"T03": "delong", "T05": "delong", "T07": "delong",
+                                                     "T10": "paired-bootstrap", "mean AUROC": "paired-bootstrap"}
+    # DeLong on the compared per-clip scores: opera-gt's first seed (deterministic), logmel's mean over seeds
+    rows = run.predictions[run.predictions["task"] == "T05"]
+    a = rows[(rows["encoder"] == "logmel")].groupby("clip_id")["score"].mean().to_numpy()
+    b = rows[(rows["encoder"] == "opera-gt") & (rows["seed"] == 0)].sort_values("clip_id")["score"].to_numpy()
+    y = rows[(rows["encoder"] == "opera-gt") & (rows["seed"] == 0)].sort_values("clip_id")["label"].to_numpy()
+    expected = stats.delong(y, a, b, np.unique(subject, return_inverse=True)[1])
+    assert tests["T05"].delta == pytest.approx(expected.delta) and tests["T05"].p_value == pytest.approx(expected.p)
+    assert tests["T05"].how == ("mean over seeds", "first seed") and tests["T05"].n_subjects == 24
+    assert [tests[t].p_holm for t in ("T03", "T05", "T07", "T10")] == pytest.approx(
+        stats.holm([tests[t].p_value for t in ("T03", "T05", "T07", "T10")]))
+    assert tests["T10"].delta < 0 and tests["T10"].ci95[1] < tests["T10"].ci95[0] + 10  # MAE: + means better
+    assert all(c.ci95[0] <= c.delta <= c.ci95[1] for c in tests.values())
+    text = to_markdown(board)
+    marked = {cells[2].strip(): cells[3].strip() for cells in (line.split("|") for line in text.splitlines())
+              if len(cells) > 3 and cells[1].strip() == "logmel" and cells[3].strip()[:1] in "+-"}
+    assert len(marked) == 5 and any(c.significant for c in tests.values())
+    for c in tests.values():
+        header = "mean AUROC" if c.column is None else board.column(c.column).header
+        assert marked[header] == f"{c.delta:+.3f}" + ("*" if c.significant else "")
+    assert "* marks p (Holm) < 0.05" in text and "DeLong's test for binary AUROC" in text
+    out = tmp_path / "board.json"
+    out.write_text(render_json(board))
+    entries = json.loads(out.read_text())["comparisons"]
+    assert {tuple(sorted(e)) for e in entries} == {tuple(sorted(["task", "task_version", "protocol", "probe", "a",
+                                                                 "b", "delta", "ci95", "p_value", "p_holm", "test",
+                                                                 "scores", "n_clips", "n_subjects", "reason"]))}
+    assert {(e["a"], e["b"]) for e in entries} == {("logmel", "opera-gt")}
+
+
+def test_identical_rows_compare_with_delta_zero_and_p_one():
+    run, _ = evidence_run(tasks=("T05", "T10"))
+    twin = [dict(r.to_dict(), encoder="twin", encoder_id="twin", encoder_fingerprint="fp-twin")
+            for r in run.records if r.encoder == "opera-gt"]
+    rows = run.predictions[run.predictions["encoder"] == "opera-gt"].assign(encoder="twin")
+    both = RunResults("runs/p", run.records + as_records(twin), concat([run.predictions, rows]))
+    tests = [c for c in board_from_runs([both], compare="opera-gt").comparisons if c.a == "twin"]
+    assert [(c.delta, c.p_value, c.ci95) for c in tests] == [(0.0, 1.0, (0.0, 0.0))] * 3
+
+
+def test_rows_without_shared_test_clips_cannot_be_compared():
+    a, _ = evidence_run("runs/a")
+    b, _ = evidence_run("runs/b", seed=1)
+    b.predictions["clip_id"] = "x" + b.predictions["clip_id"]
+    moved = [dict(r.to_dict(), encoder=f"{r.encoder}-b", encoder_fingerprint="fp-b") for r in b.records]
+    b = RunResults("runs/b", as_records(moved), b.predictions.assign(encoder=b.predictions["encoder"] + "-b"))
+    with pytest.raises(LeaderboardError, match=r"cannot compare opera-gt-b \(run runs/b\) with opera-gt \(run "
+                                               r"runs/a\) on T05 icbhi-copd: they do not share test clips \(0 in "
+                                               r"common of 48 and 48\)"):
+        board_from_runs([a, b], compare="opera-gt")
+    with pytest.raises(LeaderboardError, match="--compare clap: no such row; the rows are opera-gt, logmel"):
+        board_from_runs([a], compare="clap")
+
+
+def test_aligned_rows_are_tested_against_their_base_and_published_rows_never():
+    run, _ = evidence_run(shift=-0.8, tasks=("T05", "T07"))
+    aligned = [dict(r.to_dict(), encoder="opera-gt+acula", encoder_id="opera-gt", aligned=True,
+                    encoder_fingerprint="fp-aligned")
+               for r in run.records if r.encoder == "logmel"]
+    rows = run.predictions[run.predictions["encoder"] == "logmel"].assign(encoder="opera-gt+acula")
+    keep = [r for r in run.records if r.encoder == "opera-gt"]
+    run = RunResults("runs/p", keep + as_records(aligned), concat([run.predictions[run.predictions["encoder"]
+                                                                                   == "opera-gt"], rows]))
+    board = board_from_runs([run], reference=True)
+    delta = board.rows[1].delta
+    assert set(delta.comparisons) == {("T05", "1", "default"), ("T07", "1", "default")} and delta.mean is not None
+    (table, _) = md_tables(to_markdown(board))
+    d05 = delta.comparisons[("T05", "1", "default")]
+    assert table["Δ acula"][0].startswith(f"{d05.delta:+.3f} [{d05.ci95[0]:+.3f}, {d05.ci95[1]:+.3f}] p=")
+    assert table["Δ acula"][2].startswith(f"{delta.mean.delta:+.3f} [")
+    entries = json.loads(render_json(board))["comparisons"]
+    assert {(e["a"], e["b"]) for e in entries} == {("opera-gt+acula", "opera-gt")}  # no published model
+    assert "never tested" in to_markdown(board)
+
+
+def test_the_terminal_table_fits_80_columns_and_never_cuts_a_number():
+    run, _ = evidence_run(tasks=("T03", "T05", "T07", "T10"))
+    board = board_from_runs([run], compare="logmel", reference=True)
+    markdown = to_markdown(board)
+    numbers = {cell for table in md_tables(markdown) for key, cells in table.items() if key != "__header__"
+               for cell in cells if cell[:1].isdigit() or cell[:1] in "+-"}
+    for width in (80, 100, 250):
+        console = Console(record=True, width=width)
+        console.print(rich_table(board))
+        text = console.export_text()
+        assert max(map(len, text.splitlines())) <= width and "…" not in text
+        flat = " ".join(text.split())
+        missing = [n.rstrip("*‡ ") for n in numbers if n.rstrip("*‡ ") not in flat]
+        assert not missing, (width, missing[:5])
