@@ -36,13 +36,13 @@ from acubench.align.heads import ProjectionMLP, fit_space_map
 from acubench.align.presets import AlignConfig, resolve_config
 from acubench.align.teacher import Teacher
 from acubench.align.trainer import ENCODER_NAME, FINAL_NAME, RUN_NAME, AlignError, train
+from acubench.checkpoints import CheckpointError, load_checkpoint, state_digest, unwrap_state_dict
 from acubench.encoder import AudioEncoder, WeightsInfo
 from acubench.loading import RandomInit, load_encoder
 from acubench.paths import atomic_write
 from acubench.paths import cache_dir as default_cache_dir
 from acubench.plugins import registries
 from acubench.results import versions
-from acubench.weights import CheckpointError, load_checkpoint, state_digest, unwrap_state_dict
 
 FORMAT = 1
 #: Settings that do not change what training computes, left out of the cache key.

@@ -80,10 +80,10 @@ from acubench.align.mam import MaskedFrameHead, masked_frame_loss
 from acubench.align.presets import AlignConfig
 from acubench.align.teacher import Teacher, TeacherCache
 from acubench.audio import AudioError, iter_windows, load_clip
+from acubench.checkpoints import CheckpointError, load_checkpoint
 from acubench.encoder import AudioEncoder
 from acubench.paths import atomic_write
 from acubench.specs import ClipPolicy
-from acubench.weights import CheckpointError, load_checkpoint
 
 FINAL_NAME = "acula_final.pt"
 ENCODER_NAME = "audio_encoder.pt"
@@ -293,13 +293,13 @@ def build_model(encoder: AudioEncoder, teacher_dim: int, config: AlignConfig, *,
     config : AlignConfig
     seed : int
     probe : Tensor
-        One featurised input: it tells whether the encoder brings its own
-        masked-modelling loss and, if not, the sizes of the generic head.
+        One featurised input: for an encoder without its own masked-modelling
+        loss (``has_ssl_loss``), it gives the sizes of the generic head.
     gather : bool
         All-gather features across ranks (DDP).
     """
     with torch.no_grad(), torch.random.fork_rng(devices=[]):
-        own_ssl = config.lambda_mam > 0 and encoder.ssl_loss(probe) is not None
+        own_ssl = config.lambda_mam > 0 and encoder.has_ssl_loss
         need_head = config.lambda_mam > 0 and not own_ssl
         head_dims = (encoder.forward_tokens(probe).shape[-1], encoder.reconstruction_target(probe).shape[-1]) \
             if need_head else None
