@@ -18,7 +18,7 @@ import pluggy
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from acubench.specs import DatasetSpec, EncoderSpec, TaskSpec
+    from acubench.specs import DatasetSpec, EncoderSpec, ProbeSpec, TaskSpec
 
 hookspec = pluggy.HookspecMarker("acubench")
 hookimpl = pluggy.HookimplMarker("acubench")
@@ -40,6 +40,11 @@ def acubench_datasets() -> list[DatasetSpec]:
 @hookspec
 def acubench_tasks() -> list[TaskSpec]:
     """Return the task specs this plugin contributes."""
+
+
+@hookspec
+def acubench_probes() -> list[ProbeSpec]:
+    """Return the probe heads (or scorers) this plugin contributes; built-ins arrive the same way."""
 
 
 # --- services -------------------------------------------------------------------------
@@ -75,6 +80,7 @@ def contribute(
     datasets: Iterable[DatasetSpec] = (),
     tasks: Iterable[TaskSpec] = (),
     encoders: Iterable[EncoderSpec] = (),
+    probes: Iterable[ProbeSpec] = (),
     resolve_weights: Callable[..., Path | None] | None = None,
     module: str | None = None,
 ) -> Contribution:
@@ -86,9 +92,9 @@ def contribute(
 
     Parameters
     ----------
-    datasets, tasks, encoders : iterable of specs
-        What the plugin's ``acubench_datasets``, ``acubench_tasks`` and
-        ``acubench_encoders`` hooks return (copied now).
+    datasets, tasks, encoders, probes : iterable of specs
+        What the plugin's ``acubench_datasets``, ``acubench_tasks``,
+        ``acubench_encoders`` and ``acubench_probes`` hooks return (copied now).
     resolve_weights : callable, optional
         An ``acubench_resolve_weights(spec, source)`` implementation.
     module : str, optional
@@ -96,7 +102,7 @@ def contribute(
     """
     hooks: dict[str, Callable[..., Any]] = {}
     for name, specs in (("acubench_datasets", datasets), ("acubench_tasks", tasks),
-                        ("acubench_encoders", encoders)):
+                        ("acubench_encoders", encoders), ("acubench_probes", probes)):
         frozen = tuple(specs)
         if frozen:
             hooks[name] = hookimpl(lambda frozen=frozen: list(frozen))

@@ -1,4 +1,4 @@
-"""The plugin manager and the registry of encoders, datasets and tasks.
+"""The plugin manager and the registry of encoders, datasets, tasks and probe heads.
 
 Built-ins and third-party plugins arrive the same way: through the
 ``acubench`` entry-point group. The registry is filled once from the hooks,
@@ -15,7 +15,7 @@ from typing import Generic, Iterable, TypeVar
 import pluggy
 
 from acubench import hookspecs
-from acubench.specs import DatasetSpec, EncoderSpec, TaskSpec
+from acubench.specs import SPLIT_OPTIONS, DatasetSpec, EncoderSpec, ProbeSpec, SpecError, TaskSpec
 
 T = TypeVar("T")
 
@@ -132,17 +132,40 @@ class Registries:
     encoders: Registry[EncoderSpec]
     datasets: Registry[DatasetSpec]
     tasks: Registry[TaskSpec]
+    probes: Registry[ProbeSpec]
+
+
+def check_probe_options(tasks: Registry[TaskSpec], probes: Registry[ProbeSpec]) -> None:
+    """Every task's ``probe_options`` key must be read by a registered probe or by its split scheme.
+
+    Raises
+    ------
+    SpecError
+        Naming the task, its plugin, the unread keys and what would read them.
+    """
+    declared = frozenset().union(*(p.options for p in probes))
+    for task in tasks:
+        unread = sorted(set(task.probe_options) - declared - SPLIT_OPTIONS[task.protocol])
+        if unread:
+            accepted = sorted(declared | SPLIT_OPTIONS[task.protocol])
+            raise SpecError(
+                f"TaskSpec {task.id!r} (plugin {tasks.owners[task.id]!r}): probe option(s) {', '.join(unread)} are "
+                f"read by no registered probe nor by its {task.protocol!r} split; a {task.protocol} task accepts "
+                f"{', '.join(accepted) or 'none'} (see `acubench probes`)")
 
 
 @functools.lru_cache(maxsize=None)
 def registries() -> Registries:
-    """All registered specs, built once per process from the plugin hooks."""
+    """All registered specs, built once per process from the plugin hooks; task probe options checked."""
     pm = plugin_manager()
-    return Registries(
+    regs = Registries(
         encoders=Registry.build("encoder", _collect(pm, "acubench_encoders", EncoderSpec)),
         datasets=Registry.build("dataset", _collect(pm, "acubench_datasets", DatasetSpec)),
         tasks=Registry.build("task", _collect(pm, "acubench_tasks", TaskSpec)),
+        probes=Registry.build("probe", _collect(pm, "acubench_probes", ProbeSpec)),
     )
+    check_probe_options(regs.tasks, regs.probes)
+    return regs
 
 
 def reset() -> None:
@@ -161,6 +184,10 @@ def get_task(name: str) -> TaskSpec:
 
 def get_dataset(name: str) -> DatasetSpec:
     return registries().datasets.get(name)
+
+
+def get_probe(name: str) -> ProbeSpec:
+    return registries().probes.get(name)
 
 
 def select_tasks(selection: str) -> list[TaskSpec]:

@@ -3,9 +3,11 @@
 For each task the runner calls :func:`evaluate_seeds` (or :func:`evaluate` for
 one seed) with the clip embeddings, labels, split and subject of every clip.
 
+* Heads are plugins (:class:`~acubench.specs.ProbeSpec`, ``acubench probes``):
+  what the harness does for a head follows its declaration, never its name.
 * Features are standardised with the training split's mean and std (constant
-  features keep scale 1), except for ``reference-linear``, which reproduces a
-  protocol without standardisation.
+  features keep scale 1) for heads that declare ``standardise`` (all but
+  ``reference-linear``, which reproduces a protocol without standardisation).
 * Hyper-parameters are chosen on the validation split only; the chosen setting,
   fit on the training split, is scored once on the test split. Like the
   reference benchmark, nothing is refit on train + validation.
@@ -19,8 +21,11 @@ one seed) with the clip embeddings, labels, split and subject of every clip.
 * Where validation cannot rank settings (a one-class validation split), each
   head's documented default setting is used and no ``val_score`` is recorded.
 * Seeds drive every random choice (validation carving, MLP/LightGBM/torch
-  initialisation, batch order). The linear head is a deterministic function of
-  the data, so :func:`evaluate_seeds` fits it once and reports it for each seed.
+  initialisation, batch order). A head that declares ``deterministic`` (the
+  linear one) is a function of the data, so :func:`evaluate_seeds` fits it once
+  and reports it for each seed.
+* A scorer that declares ``trains=False`` is neither fitted nor validated: it
+  scores the test clips, with the task and encoder in its ``context``.
 * Fits run single-threaded (BLAS, OpenMP, torch): these problems are too small
   for a thread pool to pay, and results then do not depend on the core count.
 """
@@ -37,9 +42,10 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from acubench.metrics import HEADLINE, auroc, compute_metrics
-from acubench.probe_heads import HEADS, ReferenceLinear, default, grid
+from acubench.plugins import get_probe, registries
+from acubench.probe_base import Head, ProbeContext
+from acubench.specs import SPLIT_OPTIONS, ProbeSpec, resolve_ref
 
-PROBES: tuple[str, ...] = tuple(HEADS)
 #: Fraction of subjects held out for validation where the protocol does not give a validation split.
 VAL_FRACTION = 0.2
 
@@ -108,11 +114,11 @@ class ProbeOutcome:
 
 
 def _check_inputs(X: np.ndarray, y: np.ndarray, split: np.ndarray, subject: np.ndarray, kind: str,
-                  n_classes: int, protocol: str, probe: str) -> tuple[np.ndarray, np.ndarray]:
-    if probe not in HEADS:
-        raise ValueError(f"unknown probe {probe!r}; choose from {list(PROBES)}")
+                  n_classes: int, protocol: str, spec: ProbeSpec) -> tuple[np.ndarray, np.ndarray]:
     if kind not in HEADLINE:
         raise ValueError(f"kind must be one of {list(HEADLINE)}, got {kind!r}")
+    if kind not in spec.kinds:
+        raise ValueError(f"probe {spec.id!r} does not handle {kind} tasks (it declares {', '.join(spec.kinds)})")
     if protocol not in ("fixed", "loso"):
         raise ValueError(f"protocol must be 'fixed' or 'loso', got {protocol!r}")
     X = np.asarray(X, dtype=np.float64)
@@ -192,22 +198,46 @@ def _score(kind: str, y: np.ndarray, pred: np.ndarray, n_classes: int) -> float:
     return auroc(y, pred, n_classes)
 
 
-def _select_and_fit(probe: str, X: np.ndarray, y: np.ndarray, tr: np.ndarray, va: np.ndarray, *, kind: str,
-                    n_classes: int, seed: int, options: Mapping[str, Any]):
+def _split_options(options: Mapping[str, Any], spec: ProbeSpec, protocol: str) -> tuple[dict, dict]:
+    """(the harness's options for this split scheme, the head's declared options) from a task's probe options.
+
+    Keys another registered probe declares are left for it (a task names the
+    settings of its reference probe, and runs with any); a key nothing reads is an error.
+    """
+    unread = set(options) - SPLIT_OPTIONS[protocol] - frozenset().union(*(p.options for p in registries().probes))
+    if unread:
+        raise ValueError(f"probe option(s) {', '.join(sorted(unread))} are read by no registered probe nor by the "
+                         f"{protocol} split (see `acubench probes`)")
+    return ({k: v for k, v in options.items() if k in SPLIT_OPTIONS[protocol]},
+            {k: v for k, v in options.items() if k in spec.options})
+
+
+def _head_class(spec: ProbeSpec) -> type[Head]:
+    cls = resolve_ref(spec.factory)
+    if not (isinstance(cls, type) and issubclass(cls, Head)):
+        raise TypeError(f"probe {spec.id!r}: factory {spec.factory} is not a subclass of acubench.probe_base.Head")
+    return cls
+
+
+def _select_and_fit(spec: ProbeSpec, X: np.ndarray, y: np.ndarray, tr: np.ndarray, va: np.ndarray, *, kind: str,
+                    n_classes: int, seed: int, options: Mapping[str, Any], context: ProbeContext):
     """Fit each grid setting on ``tr``, keep the best on ``va``; returns (fitted head, params, val score).
 
     Without a validation split that can rank settings (none, or one class only),
-    the head's documented default setting is fit and the score is NaN.
+    the head's documented default setting is fit and the score is NaN. A scorer
+    that does not train is returned as built.
     """
-    cls = HEADS[probe]
+    cls = _head_class(spec)
+    if not spec.trains:
+        return cls(kind, n_classes, {}, seed, options, context), {}, float("nan")
     Xtr, ytr = X[tr], y[tr]
     Xva, yva = (X[va], y[va]) if va.any() else (None, None)
     if Xva is None or (kind != "regression" and len(np.unique(yva)) < 2):
-        params = default(probe, kind)
-        return cls(kind, n_classes, params, seed, options).fit(Xtr, ytr, Xva, yva), params, float("nan")
+        params = cls.default(kind)
+        return cls(kind, n_classes, params, seed, options, context).fit(Xtr, ytr, Xva, yva), params, float("nan")
     best = None
-    for params in grid(probe, kind):
-        head = cls(kind, n_classes, params, seed, options).fit(Xtr, ytr, Xva, yva)
+    for params in cls.grid(kind):
+        head = cls(kind, n_classes, params, seed, options, context).fit(Xtr, ytr, Xva, yva)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             score = _score(kind, yva, head.predict(Xva), n_classes)
@@ -216,12 +246,12 @@ def _select_and_fit(probe: str, X: np.ndarray, y: np.ndarray, tr: np.ndarray, va
     return best
 
 
-def _fixed(X, y, split, subject, *, kind, n_classes, probe, seed, options) -> ProbeOutcome:
+def _fixed(X, y, split, subject, *, kind, n_classes, spec, seed, harness, options, context) -> ProbeOutcome:
     tr, va, te = split == "train", split == "val", split == "test"
     if not tr.any() or not te.any():
         raise ValueError(f"a fixed-split task needs train and test rows, got splits {sorted(set(split.tolist()))}")
     carved = False
-    if not va.any():
+    if spec.trains and not va.any():
         rng = np.random.default_rng([seed, 1])
         idx = np.flatnonzero(tr)
         mask = _carve_subjects(subject, y, idx, VAL_FRACTION, rng, stratify=kind != "regression")
@@ -229,14 +259,13 @@ def _fixed(X, y, split, subject, *, kind, n_classes, probe, seed, options) -> Pr
         va[idx[mask]] = True
         tr = tr & ~va
         carved = True
-    Xs = X if probe == "reference-linear" else _standardise(X, tr)
-    head, params, val_score = _select_and_fit(probe, Xs, y, tr, va, kind=kind, n_classes=n_classes, seed=seed,
-                                              options=options)
+    Xs = _standardise(X, tr) if spec.standardise else X
+    head, params, val_score = _select_and_fit(spec, Xs, y, tr, va, kind=kind, n_classes=n_classes, seed=seed,
+                                              options=options, context=context)
     pred = head.predict(Xs[te])
     metrics = compute_metrics(kind, y[te], pred, n_classes)
-    hyper = {**params, "validation": "carved: 20 % of train subjects" if carved else "given"}
-    if isinstance(head, ReferenceLinear):
-        hyper["best_epoch"] = head.best_epoch
+    validation = "carved: 20 % of train subjects" if carved else "given" if spec.trains else "none (does not train)"
+    hyper = {**params, "validation": validation, **head.fit_info_()}
     if not np.isnan(val_score):
         hyper["val_score"] = val_score
     name = HEADLINE[kind][0]
@@ -244,14 +273,14 @@ def _fixed(X, y, split, subject, *, kind, n_classes, probe, seed, options) -> Pr
                         ClipPredictions(np.flatnonzero(te), _test_score(kind, pred)))
 
 
-def _loso(X, y, split, subject, *, kind, n_classes, probe, seed, options) -> ProbeOutcome:
+def _loso(X, y, split, subject, *, kind, n_classes, spec, seed, harness, options, context) -> ProbeOutcome:
     # Rows marked "train" belong to training-only subjects: never a test fold, always available for fitting.
     subjects = np.unique(subject[split != "train"])
     if len(np.unique(subject)) < 3 or not len(subjects):
         raise ValueError(f"leave-one-subject-out needs at least 3 subjects and one fold, got "
                          f"{len(np.unique(subject))} subject(s), {len(subjects)} fold(s)")
-    by_rows = options.get("val_split") == "rows"
-    fraction = float(options.get("val_fraction", VAL_FRACTION))
+    by_rows = harness.get("val_split") == "rows"
+    fraction = float(harness.get("val_fraction", VAL_FRACTION))
     fold_values: list[float] = []
     fold_metrics: list[dict[str, float]] = []
     pooled_y, pooled_pred, index, folds = [], [], [], []
@@ -261,7 +290,9 @@ def _loso(X, y, split, subject, *, kind, n_classes, probe, seed, options) -> Pro
         te = subject == held
         rest = np.flatnonzero(~te)
         rng = np.random.default_rng([seed, k])
-        if by_rows:
+        if not spec.trains:  # a scorer is not validated
+            mask = np.zeros(len(rest), dtype=bool)
+        elif by_rows:
             pick = rng.permutation(len(rest))[: max(1, int(round(fraction * len(rest))))]
             mask = np.zeros(len(rest), dtype=bool)
             mask[pick] = True
@@ -270,9 +301,9 @@ def _loso(X, y, split, subject, *, kind, n_classes, probe, seed, options) -> Pro
         va = np.zeros(len(X), dtype=bool)
         va[rest[mask]] = True
         tr = ~te & ~va
-        Xs = X if probe == "reference-linear" else _standardise(X, tr)
-        head, params, _ = _select_and_fit(probe, Xs, y, tr, va, kind=kind, n_classes=n_classes, seed=seed,
-                                          options=options)
+        Xs = _standardise(X, tr) if spec.standardise else X
+        head, params, _ = _select_and_fit(spec, Xs, y, tr, va, kind=kind, n_classes=n_classes, seed=seed,
+                                          options=options, context=context)
         pred = head.predict(Xs[te])
         index.append(np.flatnonzero(te))
         folds.append(np.full(int(te.sum()), held))
@@ -302,7 +333,8 @@ def _loso(X, y, split, subject, *, kind, n_classes, probe, seed, options) -> Pro
 
 
 def evaluate(X: np.ndarray, y: np.ndarray, split: np.ndarray, subject: np.ndarray, *, kind: str, n_classes: int,
-             protocol: str, probe: str, seed: int, options: Mapping[str, Any] | None = None) -> ProbeOutcome:
+             protocol: str, probe: str, seed: int, options: Mapping[str, Any] | None = None,
+             context: ProbeContext | None = None) -> ProbeOutcome:
     """Fit and score one probe head with one seed.
 
     Parameters
@@ -319,13 +351,17 @@ def evaluate(X: np.ndarray, y: np.ndarray, split: np.ndarray, subject: np.ndarra
     n_classes : int
         0 for regression.
     protocol : {"fixed", "loso"}
-    probe : {"linear", "mlp", "lightgbm", "reference-linear"}
+    probe : str
+        A registered probe id (``acubench probes``: ``linear``, ``mlp``,
+        ``lightgbm``, ``reference-linear``, and any plugin's).
     seed : int
     options : mapping, optional
-        Task probe options (``epochs``, ``batch_size``, ``l2_strength``,
-        ``early_stopping_patience``, ``early_stopping_min_delta``,
-        ``checkpoint_every_n_epochs`` for ``reference-linear``; ``val_split``,
-        ``val_fraction`` for LOSO validation). Unknown keys are ignored.
+        The task's probe options: the head gets the keys its spec declares
+        (``reference-linear``: ``epochs``, ``batch_size``, ``l2_strength``…),
+        LOSO validation reads ``val_split`` and ``val_fraction``; keys other
+        probes declare are ignored, and keys nothing reads are an error.
+    context : ProbeContext, optional
+        The task spec and the encoder, for heads that need them (scorers).
 
     Returns
     -------
@@ -335,31 +371,39 @@ def evaluate(X: np.ndarray, y: np.ndarray, split: np.ndarray, subject: np.ndarra
     ------
     ValueError
         NaN/Inf embeddings or targets, labels outside 0…C−1, mismatched lengths,
-        an unknown probe/kind/protocol,
-        a fixed split without train or test rows, or fewer than 3 LOSO subjects.
+        an unknown kind/protocol, a kind the probe does not handle, an option
+        nothing reads, a fixed split without train or test rows, or fewer than
+        3 LOSO subjects.
+    UnknownNameError
+        An unregistered probe (the message lists close matches).
     """
-    X, y = _check_inputs(X, y, split, subject, kind, n_classes, protocol, probe)
+    spec = get_probe(probe)
+    X, y = _check_inputs(X, y, split, subject, kind, n_classes, protocol, spec)
+    harness, head_options = _split_options(dict(options or {}), spec, protocol)
     run = _loso if protocol == "loso" else _fixed
     with _one_thread():
         return run(X, y, np.asarray(split).astype(str), np.asarray(subject).astype(str), kind=kind,
-                   n_classes=n_classes, probe=probe, seed=seed, options=dict(options or {}))
+                   n_classes=n_classes, spec=spec, seed=seed, harness=harness, options=head_options,
+                   context=context or ProbeContext())
 
 
 def evaluate_seeds(X: np.ndarray, y: np.ndarray, split: np.ndarray, subject: np.ndarray, *, seeds: Sequence[int],
                    kind: str, n_classes: int, protocol: str, probe: str,
-                   options: Mapping[str, Any] | None = None) -> list[ProbeOutcome]:
+                   options: Mapping[str, Any] | None = None,
+                   context: ProbeContext | None = None) -> list[ProbeOutcome]:
     """:func:`evaluate` for each seed, fitting a deterministic head only once.
 
-    The linear head on a fixed split uses no randomness (a given validation
-    split, deterministic solvers), so every seed gets the same outcome; it is
-    computed once. Everything else runs per seed. The runner calls this when
-    present; the outcomes equal ``[evaluate(..., seed=s) for s in seeds]``.
+    A head whose spec declares ``deterministic`` (the linear one) uses no
+    randomness on a fixed split with a given validation split (or none needed,
+    for a scorer), so every seed gets the same outcome; it is computed once and
+    the same object is returned for each seed. Everything else runs per seed;
+    the outcomes equal ``[evaluate(..., seed=s) for s in seeds]``.
     """
-    shared = (HEADS[probe].DETERMINISTIC and protocol == "fixed"
-              and "val" in set(np.asarray(split).astype(str).tolist()))
+    spec = get_probe(probe)
+    shared = (spec.deterministic and protocol == "fixed"
+              and (not spec.trains or "val" in set(np.asarray(split).astype(str).tolist())))
+    kw = dict(kind=kind, n_classes=n_classes, protocol=protocol, probe=probe, options=options, context=context)
     if shared and seeds:
-        outcome = evaluate(X, y, split, subject, kind=kind, n_classes=n_classes, protocol=protocol, probe=probe,
-                           seed=seeds[0], options=options)
+        outcome = evaluate(X, y, split, subject, seed=seeds[0], **kw)
         return [outcome for _ in seeds]
-    return [evaluate(X, y, split, subject, kind=kind, n_classes=n_classes, protocol=protocol, probe=probe,
-                     seed=s, options=options) for s in seeds]
+    return [evaluate(X, y, split, subject, seed=s, **kw) for s in seeds]

@@ -1,18 +1,19 @@
-"""Probe heads on frozen embeddings: linear, MLP, LightGBM, and the reference linear evaluation.
+"""The built-in probe heads on frozen embeddings: linear, MLP, LightGBM, and the reference linear evaluation.
 
-Every head is a small object built with one hyper-parameter setting and a seed,
-with ``fit(X, y)`` and ``predict(X)``; ``predict`` returns class-probability rows
-(n, C) for classification and values (n,) for regression. Each head class lists
-the settings validation may choose from in ``GRID``. Inputs are float arrays
-(n, D); :mod:`acubench.probe` standardises them on the training split first
-(except for :class:`ReferenceLinear`, which reproduces a protocol that did not).
+Each is a :class:`~acubench.probe_base.Head` (one hyper-parameter setting and a
+seed, ``fit``/``predict``), declared in :mod:`acubench.probe_specs`, which the
+registry reads without importing this module (torch and scikit-learn load only
+when a probe is fitted). Each head class lists the settings validation may choose
+from in ``GRID``. Inputs are float arrays (n, D); :mod:`acubench.probe`
+standardises them on the training split first where the head's spec asks for it
+(not for :class:`ReferenceLinear`, which reproduces a protocol that did not).
 """
 
 from __future__ import annotations
 
 import inspect
 import warnings
-from typing import Any, ClassVar, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,51 +22,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 from acubench.metrics import auroc, mae
-
-
-class Head:
-    """Base: one hyper-parameter setting of a probe head.
-
-    Parameters
-    ----------
-    kind : {"binary", "multiclass", "regression"}
-    n_classes : int
-        Number of classes (0 for regression).
-    params : dict
-        One entry of the class's ``GRID``.
-    seed : int
-        Seeds every random choice of the head.
-    options : mapping
-        Task-level probe options (only :class:`ReferenceLinear` reads them).
-    """
-
-    GRID: ClassVar[tuple[dict[str, Any], ...]] = ({},)
-    #: The setting used when the validation split cannot rank settings (it holds one class only).
-    DEFAULT: ClassVar[dict[str, Any]] = {}
-    #: Whether the fitted head is a deterministic function of the data (then one fit serves every seed).
-    DETERMINISTIC: ClassVar[bool] = False
-
-    def __init__(self, kind: str, n_classes: int, params: Mapping[str, Any], seed: int,
-                 options: Mapping[str, Any] | None = None) -> None:
-        self.kind, self.n_classes, self.params, self.seed = kind, n_classes, dict(params), seed
-        self.options = dict(options or {})
-
-    @property
-    def classification(self) -> bool:
-        return self.kind != "regression"
-
-    def fit(self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray | None = None,
-            y_val: np.ndarray | None = None) -> "Head":
-        raise NotImplementedError
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-    def _full_proba(self, proba: np.ndarray, classes: np.ndarray) -> np.ndarray:
-        """Probability rows over all ``n_classes``, for a model that saw only ``classes`` in training."""
-        out = np.zeros((proba.shape[0], self.n_classes))
-        out[:, classes.astype(int)] = proba
-        return out
+from acubench.probe_base import Head
 
 
 class LinearProbe(Head):
@@ -80,7 +37,6 @@ class LinearProbe(Head):
 
     GRID = tuple({"C": c} for c in (1e-3, 1e-2, 1e-1, 1.0, 10.0))
     REGRESSION_GRID = tuple({"alpha": a} for a in (0.1, 1.0, 10.0, 100.0, 1000.0))
-    DETERMINISTIC = True
 
     DEFAULT = {"C": 1.0}
     REGRESSION_DEFAULT = {"alpha": 1.0}
@@ -91,22 +47,22 @@ class LinearProbe(Head):
 
     @classmethod
     def default(cls, kind: str) -> dict[str, Any]:
-        return cls.REGRESSION_DEFAULT if kind == "regression" else cls.DEFAULT
+        return dict(cls.REGRESSION_DEFAULT if kind == "regression" else cls.DEFAULT)
 
     def fit(self, X, y, X_val=None, y_val=None):
         if self.classification:
-            self.model = LogisticRegression(C=self.params["C"], class_weight="balanced", max_iter=1000)
+            self.model_ = LogisticRegression(C=self.params["C"], class_weight="balanced", max_iter=1000)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                self.model.fit(X, y)
+                self.model_.fit(X, y)
         else:
-            self.model = Ridge(alpha=self.params["alpha"]).fit(X, y)
+            self.model_ = Ridge(alpha=self.params["alpha"]).fit(X, y)
         return self
 
     def predict(self, X):
         if self.classification:
-            return self._full_proba(self.model.predict_proba(X), self.model.classes_)
-        return self.model.predict(X)
+            return self._full_proba(self.model_.predict_proba(X), self.model_.classes_)
+        return self.model_.predict(X)
 
 
 class MLPProbe(Head):
@@ -125,16 +81,16 @@ class MLPProbe(Head):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             if self.classification:
-                self.model = MLPClassifier(**common).fit(X, y)
+                self.model_ = MLPClassifier(**common).fit(X, y)
             else:
-                self.mean, self.std = float(np.mean(y)), float(np.std(y)) or 1.0
-                self.model = MLPRegressor(**common).fit(X, (y - self.mean) / self.std)
+                self.mean_, self.std_ = float(np.mean(y)), float(np.std(y)) or 1.0
+                self.model_ = MLPRegressor(**common).fit(X, (y - self.mean_) / self.std_)
         return self
 
     def predict(self, X):
         if self.classification:
-            return self._full_proba(self.model.predict_proba(X), self.model.classes_)
-        return self.model.predict(X) * self.std + self.mean
+            return self._full_proba(self.model_.predict_proba(X), self.model_.classes_)
+        return self.model_.predict(X) * self.std_ + self.mean_
 
 
 class LightGBMProbe(Head):
@@ -159,28 +115,28 @@ class LightGBMProbe(Head):
                       colsample_bytree=0.3, max_bin=63, min_child_samples=5, random_state=self.seed, deterministic=True,
                       force_row_wise=True, n_jobs=1, verbose=-1)
         if self.classification:
-            self.model = lgb.LGBMClassifier(class_weight="balanced", **common)
+            self.model_ = lgb.LGBMClassifier(class_weight="balanced", **common)
         else:
-            self.model = lgb.LGBMRegressor(**common)
+            self.model_ = lgb.LGBMRegressor(**common)
         evaluation: dict[str, Any] = {}
         if X_val is not None and len(X_val):
             evaluation["callbacks"] = [lgb.early_stopping(20, verbose=False)]
             # LightGBM 4.6 renamed eval_set to eval_X/eval_y; accept both generations.
-            if "eval_X" in inspect.signature(self.model.fit).parameters:
+            if "eval_X" in inspect.signature(self.model_.fit).parameters:
                 evaluation.update(eval_X=(X_val,), eval_y=(y_val,))
             else:
                 evaluation["eval_set"] = [(X_val, y_val)]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            self.model.fit(X, y, **evaluation)
+            self.model_.fit(X, y, **evaluation)
         return self
 
     def predict(self, X):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             if self.classification:
-                return self._full_proba(self.model.predict_proba(X), self.model.classes_)
-            return self.model.predict(X)
+                return self._full_proba(self.model_.predict_proba(X), self.model_.classes_)
+            return self.model_.predict(X)
 
 
 class ReferenceLinear(Head):
@@ -228,16 +184,16 @@ class ReferenceLinear(Head):
         gen = torch.Generator().manual_seed(self.seed)
         xt = torch.as_tensor(np.asarray(X), dtype=torch.float32)
         n_out = self.n_classes if self.classification else 1
-        self.head = torch.nn.Linear(xt.shape[1], n_out)
+        self.head_ = torch.nn.Linear(xt.shape[1], n_out)
         with torch.no_grad():
-            self.head.weight.normal_(0.0, 0.01, generator=gen)
-            self.head.bias.zero_()
-        params = [self.head.weight.data, self.head.bias.data]
+            self.head_.weight.normal_(0.0, 0.01, generator=gen)
+            self.head_.bias.zero_()
+        params = [self.head_.weight.data, self.head_.bias.data]
         if self.classification:
             target = torch.nn.functional.one_hot(torch.as_tensor(np.asarray(y), dtype=torch.long), n_out).float()
         else:
             target = torch.as_tensor(np.asarray(y), dtype=torch.float32)
-            self.mean, self.std = float(np.mean(y)), float(np.std(y)) or 1.0
+            self.mean_, self.std_ = float(np.mean(y)), float(np.std(y)) or 1.0
         exp_avg = [torch.zeros_like(p) for p in params]
         exp_sq = [torch.zeros_like(p) for p in params]
         (b1, b2), step, lr = self.BETAS, 0, self.LR
@@ -253,7 +209,7 @@ class ReferenceLinear(Head):
                     # d/dz of mean CE(z + 1e-10): (softmax − one-hot) / B; the constant shift leaves softmax as is.
                     dz = (torch.softmax(z + 1e-10, dim=1) - target[idx]) / len(idx)
                 else:
-                    dz = (2.0 * self.std / len(idx)) * (z[:, 0] * self.std + self.mean - target[idx])[:, None]
+                    dz = (2.0 * self.std_ / len(idx)) * (z[:, 0] * self.std_ + self.mean_ - target[idx])[:, None]
                 grads = [dz.t() @ xb + (2.0 * l2) * params[0], dz.sum(0) + (2.0 * l2) * params[1]]
                 total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
                 clip = torch.clamp(1.0 / (total + 1e-6), max=1.0)
@@ -283,8 +239,11 @@ class ReferenceLinear(Head):
             for p, saved in zip(params, best_state):
                 p.copy_(saved)
         #: The epoch (1-based) whose weights are kept; the last trained one when validation chose none.
-        self.best_epoch = best_epoch if best_state is not None else trained
+        self.best_epoch_ = best_epoch if best_state is not None else trained
         return self
+
+    def fit_info_(self) -> dict[str, Any]:
+        return {"best_epoch": self.best_epoch_}
 
     def _val_score(self, X_val, y_val) -> float:
         """Higher is better: validation AUROC, or minus validation MAE."""
@@ -297,27 +256,7 @@ class ReferenceLinear(Head):
 
     def predict(self, X):
         with torch.no_grad():
-            out = self.head(torch.as_tensor(np.asarray(X), dtype=torch.float32))
+            out = self.head_(torch.as_tensor(np.asarray(X), dtype=torch.float32))
             if self.classification:
                 return torch.softmax(out, dim=1).double().numpy()
-            return (out[:, 0] * self.std + self.mean).double().numpy()
-
-
-HEADS: dict[str, type[Head]] = {
-    "linear": LinearProbe,
-    "mlp": MLPProbe,
-    "lightgbm": LightGBMProbe,
-    "reference-linear": ReferenceLinear,
-}
-
-
-def grid(probe: str, kind: str) -> tuple[dict[str, Any], ...]:
-    """The hyper-parameter settings validation chooses from for ``probe`` on a ``kind`` task."""
-    cls = HEADS[probe]
-    return cls.grid(kind) if hasattr(cls, "grid") else cls.GRID
-
-
-def default(probe: str, kind: str) -> dict[str, Any]:
-    """The setting of ``probe`` used when validation cannot choose (a one-class validation split)."""
-    cls = HEADS[probe]
-    return cls.default(kind) if hasattr(cls, "default") else dict(cls.DEFAULT)
+            return (out[:, 0] * self.std_ + self.mean_).double().numpy()

@@ -32,7 +32,7 @@ from acubench.manifest import DatasetError, split_counts
 from acubench.paths import cache_dir as default_cache_dir
 from acubench.paths import atomic_write
 from acubench.paths import data_root as default_data_root
-from acubench.plugins import plugin_manager, select_tasks
+from acubench.plugins import get_probe, plugin_manager, select_tasks
 from acubench import stats
 from acubench.predictions import clip_scores, concat, prediction_frame
 from acubench.results import ResultRecord, RunResults, versions, write_run_results
@@ -86,12 +86,14 @@ def _new_run_dir(base: Path, encoders: Sequence[str]) -> Path:
     return path
 
 
-def _evaluate(X: np.ndarray, df: pd.DataFrame, task: TaskSpec, probe: str, seeds: Sequence[int]):
+def _evaluate(X: np.ndarray, df: pd.DataFrame, task: TaskSpec, probe: str, seeds: Sequence[int],
+              encoder: AudioEncoder):
     from acubench.probe import evaluate_seeds
+    from acubench.probe_base import ProbeContext
 
     return evaluate_seeds(X, df["label"].to_numpy(), df["split"].to_numpy(), df["subject"].to_numpy(),
                           seeds=list(seeds), kind=task.kind, n_classes=len(task.classes), protocol=task.protocol,
-                          probe=probe, options=dict(task.probe_options))
+                          probe=probe, options=dict(task.probe_options), context=ProbeContext(task, encoder))
 
 
 class Runner:
@@ -115,18 +117,14 @@ class Runner:
         bootstrap: int = stats.RESAMPLES,
         console: Console | None = None,
     ) -> None:
-        from acubench.probe import PROBES
-
-        bad = [p for p in probes if p not in PROBES]
-        if bad:
-            raise ValueError(f"unknown probe(s) {bad}; choose from {list(PROBES)}")
         if seeds < 1:
             raise ValueError("--seeds must be >= 1")
         if bootstrap < 0:
             raise ValueError(f"--bootstrap must be >= 0 (0 turns intervals off), got {bootstrap}")
         self.bootstrap = bootstrap
         self.selection = tasks if isinstance(tasks, str) else ",".join(tasks)
-        self.probes = list(probes)
+        # An unknown id fails here, naming the registered ones and close matches; aliases become ids.
+        self.probes = [get_probe(p).id for p in probes]
         self.seeds = list(range(seeds))
         self.data_root = default_data_root(data_root)
         self.cache_root = default_cache_dir(cache)
@@ -198,7 +196,7 @@ class Runner:
         for probe in self.probes:
             # A deterministic head shares one outcome across seeds: its rows and interval are made once.
             shared: dict[int, tuple[pd.DataFrame, stats.Interval]] = {}
-            for seed, outcome in zip(self.seeds, _evaluate(X, sub, task, probe, self.seeds)):
+            for seed, outcome in zip(self.seeds, _evaluate(X, sub, task, probe, self.seeds, encoder)):
                 if id(outcome) in shared:
                     frame, interval = shared[id(outcome)]
                     frame = frame.assign(seed=seed)
@@ -281,7 +279,7 @@ def run(
     task_options : dict, optional
         Loader options passed to every task (``--task-arg KEY=VALUE``), recorded in ``config.json``.
     probes : sequence of str
-        Probe heads (``linear``, ``mlp``, ``lightgbm``, ``reference-linear``).
+        Probe head ids (``acubench probes``: ``linear``, ``mlp``, ``lightgbm``, ``reference-linear``, plugins').
     seeds : int
         Seeds 0…N−1 per probe.
     out : path, optional

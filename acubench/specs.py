@@ -316,9 +316,11 @@ class TaskSpec:
         Settings the loader reads from ``ctx.task`` to tell this task from the
         others it serves (e.g. which metadata column holds the label).
     probe_options : mapping
-        Settings the reference used for this task's linear evaluation, read by
-        the ``reference-linear`` probe: ``epochs``, ``batch_size``,
-        ``l2_strength``, ``early_stopping_patience``, ``val_fraction``…
+        Settings the reference used for this task's evaluation: keys a probe
+        declares (:attr:`ProbeSpec.options`; ``reference-linear`` reads ``epochs``,
+        ``batch_size``, ``l2_strength``…) or the split scheme reads
+        (:data:`SPLIT_OPTIONS`: ``val_split``, ``val_fraction`` for
+        leave-one-subject-out); the registry rejects any other key.
     """
 
     id: str
@@ -386,6 +388,66 @@ class TaskSpec:
             raise SpecError(f"EncoderSpec {encoder.id!r}: task_clip rule {encoder.task_clip} returned "
                             f"{type(policy).__name__} for task {self.id}, not a ClipPolicy")
         return policy
+
+
+#: Task probe options the harness itself reads, by split scheme: how leave-one-subject-out carves
+#: validation inside each fold (see :mod:`acubench.probe`). A fixed split reads none.
+SPLIT_OPTIONS: Mapping[str, frozenset[str]] = {"fixed": frozenset(), "loso": frozenset({"val_split", "val_fraction"})}
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """A probe head (or a scorer that does not train), as contributed by a plugin.
+
+    The harness reads what a head is from here, never from its name.
+
+    Parameters
+    ----------
+    id : str
+        Id on the command line (``--probe``) and in results (``"linear"``).
+    factory : str
+        Lazy ``"module:Class"`` reference to a :class:`acubench.probe_base.Head`
+        subclass; imported only when the probe is fitted.
+    description : str
+        One line for ``acubench probes``.
+    standardise : bool
+        Standardise features with the training split's mean and std first.
+    deterministic : bool
+        A fit is a function of the data alone: on a fixed split with a given
+        validation split one fit serves every seed.
+    trains : bool
+        False for a scorer that turns embeddings into scores without fitting
+        (the harness then calls only ``predict`` on the test clips, with the
+        task and encoder in the head's ``context``).
+    options : frozenset of str
+        The task ``probe_options`` keys the head reads; the registry rejects
+        task options no probe (or the split scheme) reads.
+    kinds : tuple of str
+        Task kinds the head handles.
+    aliases : tuple of str
+    """
+
+    id: str
+    factory: str
+    description: str = ""
+    standardise: bool = True
+    deterministic: bool = False
+    trains: bool = True
+    options: frozenset[str] = frozenset()
+    kinds: tuple[TaskKind, ...] = ("binary", "multiclass", "regression")
+    aliases: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        o = f"ProbeSpec {self.id!r}"
+        _check(bool(self.id) and self.id == self.id.strip().lower() and " " not in self.id, o,
+               "id must be a non-empty lower-case token")
+        _check(":" in self.factory, o, f"factory must be a 'module:Class' reference, got {self.factory!r}")
+        _check(bool(self.kinds) and set(self.kinds) <= set(_TASK_KINDS), o,
+               f"kinds must be a non-empty subset of {_TASK_KINDS}, got {self.kinds!r}")
+        _check(not isinstance(self.options, str) and all(isinstance(k, str) for k in self.options), o,
+               "options must be a collection of option names")
+        object.__setattr__(self, "options", frozenset(self.options))
+        object.__setattr__(self, "kinds", tuple(self.kinds))
 
 
 @dataclass(frozen=True)

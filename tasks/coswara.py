@@ -87,8 +87,7 @@ def _task(task_id: str, target: str, opera_task: int, classes: tuple[str, str], 
         expected_counts=counts,
         suites=("acula18", "opera"),
         opera_task=opera_task,
-        probe_options={"epochs": 64, "batch_size": 32, "l2_strength": 1e-5, "val_fraction": VAL_FRACTION,
-                       "val_seed": VAL_SEED},
+        probe_options={"epochs": 64, "batch_size": 32, "l2_strength": 1e-5},
         description=f"{'Smoking status' if target == 'smoker' else 'Sex'} of the participant from a shallow cough "
                     "recorded on a smartphone or computer (Coswara crowdsourced data).",
     )

@@ -80,7 +80,7 @@ TASKS = [
         expected_counts={"train": 2749, "val": 919, "test": 2507},
         suites=("acula18", "opera"),
         opera_task=5,
-        probe_options={"epochs": 64, "batch_size": 64, "l2_strength": 1e-5, "head": "linear"},
+        probe_options={"epochs": 64, "batch_size": 64, "l2_strength": 1e-5},
         description="Self-reported COVID-19 status from a crowdsourced cough recording.",
     ),
     TaskSpec(
@@ -103,7 +103,7 @@ TASKS = [
         expected_counts={"train": 3218, "val": 1090, "test": 2955},
         suites=("acula18", "opera"),
         opera_task=6,
-        probe_options={"epochs": 64, "batch_size": 64, "l2_strength": 1e-5, "head": "linear"},
+        probe_options={"epochs": 64, "batch_size": 64, "l2_strength": 1e-5},
         description="Sex of the participant from a crowdsourced cough recording.",
     ),
 ]

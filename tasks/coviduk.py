@@ -80,7 +80,7 @@ def _task(task_id: str, modality: str, opera_task: int, prompts: tuple[str, str]
         expected_counts=dict(SUBSET_SIZES),
         suites=("acula18", "opera"),
         opera_task=opera_task,
-        probe_options={"epochs": 64, "batch_size": 64, "l2_strength": 1e-5, "head": "linear"},
+        probe_options={"epochs": 64, "batch_size": 64, "l2_strength": 1e-5},
         description=f"SARS-CoV-2 infection (PCR-confirmed) from a voluntary {modality.replace('_', ' ')} recorded "
                     "on a smartphone (UKHSA 'Speak up and help beat coronavirus' survey).",
     )

@@ -74,8 +74,7 @@ TASKS = [
         expected_counts={"train": 369, "val": 93, "test": 366},
         suites=("acula18", "opera"),
         opera_task=7,
-        probe_options={"epochs": 64, "batch_size": 32, "l2_strength": 1e-5, "val_fraction": VAL_FRACTION,
-                       "val_seed": VAL_SEED},
+        probe_options={"epochs": 64, "batch_size": 32, "l2_strength": 1e-5},
         description="Patient-level COPD diagnosis from stethoscope recordings of the ICBHI 2017 challenge database.",
     ),
 ]

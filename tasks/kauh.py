@@ -77,8 +77,7 @@ TASKS = [
         expected_counts={"train": 145, "val": 17, "test": 72},
         suites=("acula18", "opera"),
         opera_task=10,
-        probe_options={"epochs": 50, "batch_size": 32, "l2_strength": 1e-5, "val_fraction": REFERENCE_VAL_FRACTION,
-                       "val_seed": REFERENCE_VAL_SEED, "checkpoint_every_n_epochs": 5},
+        probe_options={"epochs": 50, "batch_size": 32, "l2_strength": 1e-5, "checkpoint_every_n_epochs": 5},
         description="Healthy vs obstructive lung disease (asthma, COPD) from chest-wall stethoscope recordings.",
     ),
 ]

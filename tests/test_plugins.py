@@ -13,6 +13,7 @@ from acubench import hookspecs, plugins
 from acubench.cli import main
 from acubench.hookspecs import contribute
 from acubench.plugins import DuplicateNameError, Registry, UnknownNameError
+from acubench.results import read_records
 from acubench.specs import EncoderSpec, SpecError, TaskSpec
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "acubench-example-encoder"
@@ -75,14 +76,17 @@ def example_plugin(tmp_path, monkeypatch):
     """Make the README's example plugin discoverable as an installed distribution."""
     site = tmp_path / "site"
     site.mkdir()
-    for module in ("acubench_example_encoder.py", "acubench_example_encoder_model.py"):
+    for module in ("acubench_example_encoder.py", "acubench_example_encoder_model.py", "acubench_example_probe.py"):
         shutil.copy(EXAMPLE / module, site)
     info = site / "acubench_example_encoder-0.1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acubench-example-encoder\nVersion: 0.1.0\n")
-    # The same entry point the example's pyproject.toml declares.
-    assert 'mfcc-stats = "acubench_example_encoder:plugin"' in (EXAMPLE / "pyproject.toml").read_text()
-    (info / "entry_points.txt").write_text("[acubench]\nmfcc-stats = acubench_example_encoder:plugin\n")
+    # The same entry points the example's pyproject.toml declares.
+    declared = (EXAMPLE / "pyproject.toml").read_text()
+    assert 'mfcc-stats = "acubench_example_encoder:plugin"' in declared
+    assert 'knn = "acubench_example_probe:plugin"' in declared
+    (info / "entry_points.txt").write_text("[acubench]\nmfcc-stats = acubench_example_encoder:plugin\n"
+                                           "knn = acubench_example_probe:plugin\n")
     monkeypatch.syspath_prepend(str(site))
     plugins.reset()
     yield
@@ -96,6 +100,22 @@ def test_third_party_encoder_is_listed_and_runs(example_plugin, tmp_path, capsys
     out = tmp_path / "run"
     assert main(["run", "--encoder", "mfcc-stats", "--tasks", "demo-wheeze", "--seeds", "1", "--out", str(out)]) == 0
     assert "mfcc-stats" in (out / "leaderboard.md").read_text()
+
+
+def test_third_party_probe_is_listed_and_runs(example_plugin, tmp_path, capsys):
+    spec = plugins.get_probe("knn")
+    assert (spec.deterministic, spec.standardise, spec.trains) == (True, True, True)
+    assert main(["probes"]) == 0
+    listing = " ".join(capsys.readouterr().out.split())
+    assert "knn" in listing and "one fit for every seed" in listing and plugins.registries().probes.owners["knn"] == "knn"
+    out = tmp_path / "run"
+    assert main(["run", "--encoder", "logmel", "--probe", "linear,knn", "--tasks", "demo-wheeze", "--seeds", "2",
+                 "--out", str(out)]) == 0
+    records = read_records(out)
+    knn = [r for r in records if r.probe == "knn"]
+    assert len(knn) == 2 and knn[0].value == knn[1].value and 0.5 < knn[0].value <= 1.0  # one fit served both seeds
+    assert knn[0].hyperparams["k"] in (5, 15, 35) and knn[0].ci95 is not None
+    assert "Probe: **knn**" in (out / "leaderboard.md").read_text()
 
 
 def test_disable_plugin_blocks_it(example_plugin, capsys):

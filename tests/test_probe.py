@@ -10,8 +10,11 @@ import pytest
 import torch
 
 from acubench import probe as probe_mod
-from acubench.probe import PROBES, evaluate, evaluate_seeds
+from acubench.probe import evaluate, evaluate_seeds
 from acubench.probe_heads import ReferenceLinear
+from acubench.probe_specs import PROBES as BUILTIN
+
+PROBES = [spec.id for spec in BUILTIN]
 
 
 def _classification(n=240, d=16, shift=3.0, n_classes=2, seed=0):
@@ -162,12 +165,12 @@ def test_reference_linear_matches_a_hand_rolled_run(kind, l2, every):
     with torch.no_grad():
         ours.fit(X[tr], y[tr], X[va], y[va])
     ref = _hand_rolled_reference(X[tr], y[tr], X[va], y[va], kind=kind, epochs=4, batch=16, l2=l2, seed=5, every=every)
-    assert ours.best_epoch % every == 0
-    assert torch.allclose(ours.head.weight, ref.weight, atol=1e-7, rtol=1e-5)
-    assert torch.allclose(ours.head.bias, ref.bias, atol=1e-7, rtol=1e-5)
+    assert ours.best_epoch_ % every == 0
+    assert torch.allclose(ours.head_.weight, ref.weight, atol=1e-7, rtol=1e-5)
+    assert torch.allclose(ours.head_.bias, ref.bias, atol=1e-7, rtol=1e-5)
     # It must have trained (~lr · steps = 2e-3 per weight), or two untrained heads would pass as equal.
     init = torch.empty_like(ref.weight).normal_(0.0, 0.01, generator=torch.Generator().manual_seed(5))
-    assert (ours.head.weight - init).abs().max() > 1e-3
+    assert (ours.head_.weight - init).abs().max() > 1e-3
 
 
 def test_reference_linear_regression_stops_early_on_validation_mae():
@@ -179,7 +182,7 @@ def test_reference_linear_regression_stops_early_on_validation_mae():
                                     "early_stopping_min_delta": 10.0})
     head.fit(X[:60], target[:60], X[60:], target[60:])
     # Nothing improves by 10 units: it stops after the second epoch, keeping the first or second.
-    assert head.best_epoch <= 2
+    assert head.best_epoch_ <= 2
 
 
 def test_reference_linear_regression_uses_population_std_and_scores_in_target_units():
@@ -188,8 +191,8 @@ def test_reference_linear_regression_uses_population_std_and_scores_in_target_un
     target = 5.0 * X[:, 0] + 100.0
     head = ReferenceLinear("regression", 0, {}, seed=0, options={"epochs": 2, "batch_size": 16})
     head.fit(X[:40], target[:40], X[40:], target[40:])
-    assert head.std == pytest.approx(float(np.std(target[:40])))  # ddof 0, as the reference's np.std
-    assert head.mean == pytest.approx(float(np.mean(target[:40])))
+    assert head.std_ == pytest.approx(float(np.std(target[:40])))  # ddof 0, as the reference's np.std
+    assert head.mean_ == pytest.approx(float(np.mean(target[:40])))
     # Barely trained, so it predicts about the training mean, in the target's units.
     assert np.abs(head.predict(X[40:]) - target[:40].mean()).max() < 2.0
 

@@ -10,6 +10,22 @@ from rich.console import Console
 from acubench.cli import UsageError
 
 
+class RegistryHelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help whose ``{probes}`` placeholder lists the registered probe heads.
+
+    The registry is read only when help is printed, so building the parser (every
+    command) loads no plugin.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = super()._get_help_string(action)
+        if text and "{probes}" in text:
+            from acubench.plugins import registries
+
+            text = text.replace("{probes}", ", ".join(sorted(registries().probes.items)).replace("%", "%%"))
+        return text
+
+
 def csv_list(value: str) -> list[str]:
     """``"a,b"`` → ``["a", "b"]`` (argparse type)."""
     items = [v.strip() for v in value.split(",") if v.strip()]

@@ -1,4 +1,4 @@
-"""``acubench encoders``, ``acubench tasks``, ``acubench plugins``: what is registered."""
+"""``acubench encoders``, ``tasks``, ``probes``, ``plugins``: what is registered."""
 
 from __future__ import annotations
 
@@ -19,6 +19,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-root", default=None, metavar="DIR", help="datasets folder (default $ACUBENCH_DATA or ~/acubench-data)")
     p.add_argument("--suite", default=None, help="only tasks of this suite (demo, acula18, opera, extra)")
     p.set_defaults(func=_tasks)
+    p = sub.add_parser("probes", help="list registered probe heads and what they declare",
+                       description="Registered probe heads (built-in and plugins): the task kinds they handle, whether "
+                                   "features are standardised, whether one fit serves every seed, whether they train, "
+                                   "and the task probe options they read.")
+    p.set_defaults(func=_probes)
     p = sub.add_parser("plugins", help="list loaded plugins and the distributions that provide them")
     p.set_defaults(func=_plugins)
 
@@ -92,6 +97,30 @@ def _data_state(reg, dataset_id: str, root, resolve_ref) -> str:
         return f"[green]complete[/] ({check.found} files)"
     expected = f"/{check.expected}" if check.expected else ""
     return f"[red]incomplete[/] ({check.found}{expected} files)"
+
+
+def _probes(args: argparse.Namespace) -> int:
+    from acubench.plugins import registries
+
+    reg = registries().probes
+    rows = []
+    for spec in reg:
+        kinds = "all kinds" if len(spec.kinds) == 3 else ", ".join(spec.kinds)
+        declares = [kinds, "standardised features" if spec.standardise else "raw features",
+                    "one fit for every seed" if spec.deterministic else "a fit per seed",
+                    "trains" if spec.trains else "does not train (scorer)"]
+        if spec.options:
+            declares += ["task options:", *sorted(spec.options)]
+        rows.append((spec.id, spec.description, declares + [f"plugin: {reg.owners[spec.id]}"]))
+    table = Table(title="Registered probe heads", title_justify="left", show_lines=True)
+    table.add_column("id", no_wrap=True)  # what users copy into --probe
+    table.add_column("description", ratio=1)
+    # Option names are what users type into task specs: as wide as the longest, never cut.
+    table.add_column("declares", min_width=max(len(line) for *_, declares in rows for line in declares))
+    for probe_id, description, declares in rows:
+        table.add_row(probe_id, description, "\n".join(declares))
+    Console().print(table)
+    return 0
 
 
 def _plugins(args: argparse.Namespace) -> int:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from acubench.cli.common import add_encoder_args, add_task_args, console, csv_list, encoder_kwargs, task_options
+from acubench.cli.common import (
+    RegistryHelpFormatter,
+    add_encoder_args,
+    add_task_args,
+    console,
+    csv_list,
+    encoder_kwargs,
+    task_options,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,13 +25,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="examples:\n  acubench run --encoder opera --tasks demo\n"
                "  acubench run --encoder opera --aligned\n"
                "  acubench run --encoder opera-ct,clap --tasks all --data-root ~/data --probe linear,lightgbm",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=RegistryHelpFormatter,
     )
     p.add_argument("--encoder", "-e", required=True, type=csv_list, metavar="NAME[,NAME]",
                    help="encoder id(s) or alias(es), see `acubench encoders` (e.g. opera, logmel,opera-ct)")
     add_task_args(p)
     p.add_argument("--probe", default=["linear"], type=csv_list, metavar="HEAD[,HEAD]",
-                   help="probe heads: linear (default), mlp, lightgbm, reference-linear (the OPERA protocol)")
+                   help="probe heads (default linear): {probes}; see `acubench probes` (reference-linear is "
+                        "the OPERA protocol)")
     p.add_argument("--seeds", type=int, default=5, metavar="N", help="seeds per probe (default 5)")
     p.add_argument("--bootstrap", type=int, default=1000, metavar="N",
                    help="subject-bootstrap resamples behind every score's 95 %% interval (default 1000; 0: none)")

@@ -1,0 +1,40 @@
+"""The built-in probe heads, declared: registered through the ``acubench`` entry points like any plugin's.
+
+Declarations only (the standard library and :mod:`acubench.specs`): listing the
+probes imports neither torch nor scikit-learn; the heads themselves live in
+:mod:`acubench.probe_heads` and load when a probe is fitted.
+"""
+
+from __future__ import annotations
+
+from acubench.hookspecs import contribute
+from acubench.specs import ProbeSpec
+
+_HEADS = "acubench.probe_heads"
+
+#: The settings the OPERA benchmark's linear evaluation takes per task (see ReferenceLinear).
+REFERENCE_LINEAR_OPTIONS = frozenset({"epochs", "batch_size", "l2_strength", "early_stopping_patience",
+                                      "early_stopping_min_delta", "checkpoint_every_n_epochs"})
+
+PROBES = (
+    ProbeSpec(
+        id="linear", factory=f"{_HEADS}:LinearProbe", deterministic=True,
+        description="logistic regression (classes balanced) or ridge; strength chosen on validation",
+    ),
+    ProbeSpec(
+        id="mlp", factory=f"{_HEADS}:MLPProbe",
+        description="one hidden layer of 256 (ReLU, Adam); L2 strength chosen on validation",
+    ),
+    ProbeSpec(
+        id="lightgbm", factory=f"{_HEADS}:LightGBMProbe",
+        description="gradient-boosted trees; leaves chosen on validation, early stopping",
+    ),
+    ProbeSpec(
+        id="reference-linear", factory=f"{_HEADS}:ReferenceLinear", standardise=False,
+        options=REFERENCE_LINEAR_OPTIONS,
+        description="the OPERA benchmark's linear evaluation (Adam 1e-4, 0.97 decay, best validation epoch), "
+                    "on unstandardised features, to reproduce published numbers",
+    ),
+)
+
+plugin = contribute(probes=PROBES)
