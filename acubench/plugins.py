@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, Iterable, TypeVar
 
 import pluggy
@@ -132,7 +132,7 @@ class Registries:
     encoders: Registry[EncoderSpec]
     datasets: Registry[DatasetSpec]
     tasks: Registry[TaskSpec]
-    probes: Registry[ProbeSpec]
+    probes: Registry[ProbeSpec] = field(default_factory=lambda: Registry.build("probe", []))
 
 
 def check_probe_options(tasks: Registry[TaskSpec], probes: Registry[ProbeSpec]) -> None:

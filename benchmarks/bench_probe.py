@@ -14,7 +14,8 @@ import time
 import numpy as np
 
 from _common import write_result
-from acubench.probe import PROBES, evaluate_seeds
+from acubench.probe import evaluate_seeds
+from acubench.probe_specs import PROBES
 
 
 def problem(n: int, d: int, seed: int = 0):
@@ -36,7 +37,7 @@ def main() -> None:
     X, y, split, subject = problem(args.clips, args.dim)
     seeds = list(range(args.seeds))
     rows = {}
-    for head in PROBES:
+    for head in (spec.id for spec in PROBES):
         t0 = time.perf_counter()
         out = evaluate_seeds(X, y, split, subject, seeds=seeds, kind="binary", n_classes=2, protocol="fixed",
                              probe=head)

@@ -19,9 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run",
         help="benchmark encoders on tasks (frozen embeddings + probes)",
-        description="Embed every clip of the selected tasks with each encoder (cached), fit probe heads over "
-                    "several seeds, and write config.json, results.jsonl (each score with its 95 % subject-bootstrap "
-                    "interval), predictions.parquet (every test clip's score) and leaderboard.md/.csv to a run folder.",
+        description="Embed every clip of the selected tasks with each encoder (cached), fit probe\n"
+                    "heads over several seeds, and write to a run folder: config.json, results.jsonl\n"
+                    "(each score with its 95 % subject-bootstrap interval), predictions.parquet (every\n"
+                    "test clip's score) and the leaderboard (.md, .csv, .json, .png).",
         epilog="examples:\n  acubench run --encoder opera --tasks demo\n"
                "  acubench run --encoder opera --aligned\n"
                "  acubench run --encoder opera-ct,clap --tasks all --data-root ~/data --probe linear,lightgbm",
