@@ -55,3 +55,8 @@ def acubench_resolve_weights(spec: EncoderSpec, source: str | None) -> Path | No
 @hookspec
 def acubench_run_finished(run_dir: Path, records: list[dict[str, Any]]) -> None:
     """Called once a run has written its results; e.g. to upload or notify."""
+
+
+@hookspec
+def acubench_align_losses() -> list[Any]:
+    """Return the alignment losses this plugin contributes (:class:`acubench.align.lossspec.LossSpec`)."""

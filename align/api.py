@@ -22,6 +22,7 @@ are left out.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -35,7 +36,10 @@ from acubench.align.corpus import Corpus, build_corpus, check_corpus, corpus_has
 from acubench.align.heads import ProjectionMLP, fit_space_map
 from acubench.align.presets import AlignConfig, resolve_config
 from acubench.align.teacher import Teacher
-from acubench.align.trainer import ENCODER_NAME, FINAL_NAME, RUN_NAME, AlignError, train
+from acubench.align.checkpoints import ENCODER_NAME, FINAL_NAME, RUN_NAME, SUMMARY_NAME
+from acubench.align.model import AlignError
+from acubench.align.summary import build_summary, summary_line
+from acubench.align.trainer import train
 from acubench.encoder import AudioEncoder, WeightsInfo
 from acubench.loading import RandomInit, load_encoder
 from acubench.paths import atomic_write
@@ -67,6 +71,8 @@ class AlignedCheckpoint:
         The ``"acubench"`` entry (encoder, config, base weights, corpus, teacher, settings, seed, versions).
     trained : bool
         Whether this call ran (or finished) the training; ``False`` for a cache hit.
+    summary : dict
+        The run's ``alignment.json`` (:mod:`acubench.align.summary`).
     """
 
     path: Path
@@ -74,6 +80,11 @@ class AlignedCheckpoint:
     fingerprint: str
     metadata: dict[str, Any]
     trained: bool
+    summary: dict[str, Any]
+
+    @property
+    def summary_file(self) -> Path:
+        return self.path.parent / SUMMARY_NAME
 
 
 def load_corpus(corpus: str | os.PathLike, *, cache_dir: Path, skip_bad: bool = False) -> Corpus:
@@ -104,7 +115,7 @@ def _teacher_meta(teacher: Teacher) -> dict[str, Any]:
 
 
 def align(
-    encoder: str,
+    encoder: str | AudioEncoder,
     *,
     corpus: str | os.PathLike = "demo",
     teacher: str | None = None,
@@ -126,8 +137,10 @@ def align(
 
     Parameters
     ----------
-    encoder : str
-        Registered encoder id or alias (``"opera"`` → OPERA-GT's family default).
+    encoder : str or AudioEncoder
+        Registered encoder id or alias (``"opera"`` → OPERA-GT's family default),
+        or an already built base encoder (it is copied, never trained in place:
+        ``acubench run --aligned`` evaluates the base model with the same object).
     corpus : str or path
         ``"demo"`` or a corpus CSV (``acubench corpus``; AcuLa's ``Gen_Report`` column accepted).
     teacher : str, optional
@@ -159,8 +172,11 @@ def align(
     console = console or Console(stderr=True)
     cache = default_cache_dir(cache_dir)
     settings = resolve_config(preset, overrides)
-    base = load_encoder(encoder, weights=weights, config=config, random_init=random_init, device="cpu", seed=seed,
-                        strict=strict, trust_checkpoint=trust_checkpoint)
+    if isinstance(encoder, AudioEncoder):
+        base, encoder = copy.deepcopy(encoder).cpu(), encoder.spec.id
+    else:
+        base = load_encoder(encoder, weights=weights, config=config, random_init=random_init, device="cpu",
+                            seed=seed, strict=strict, trust_checkpoint=trust_checkpoint)
     if not base.spec.supports_alignment:
         alignable = sorted(s.id for s in registries().encoders if s.supports_alignment)
         raise AlignError(f"encoder {base.spec.id} does not support alignment (no trainable token features); "
@@ -178,7 +194,8 @@ def align(
     done = _existing_run(out_dir, key)
     if done is not None:
         console.print(f"aligned checkpoint {done} is up to date (key {key})")
-        return AlignedCheckpoint(done, out_dir / ENCODER_NAME, key, metadata, trained=False)
+        summary = json.loads((out_dir / SUMMARY_NAME).read_text())
+        return AlignedCheckpoint(done, out_dir / ENCODER_NAME, key, metadata, False, summary)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(out_dir / RUN_NAME, json.dumps(metadata, indent=2, sort_keys=True, default=str))
 
@@ -187,9 +204,12 @@ def align(
 
     result = train(encoder=base, rebuild=rebuild, corpus=data.frame, teacher=tutor, config=settings, seed=seed,
                    out_dir=out_dir, metadata=metadata, cache_dir=cache, device=device, console=console)
-    console.print(f"wrote {result.final} and {result.encoder_file} "
+    summary = build_summary(metadata, result)
+    atomic_write(out_dir / SUMMARY_NAME, json.dumps(summary, indent=2, sort_keys=True, default=str))
+    console.print(f"wrote {result.final}, {result.encoder_file} and {out_dir / SUMMARY_NAME} "
                   f"({result.samples_per_second:.1f} training pairs/s)")
-    return AlignedCheckpoint(result.final, result.encoder_file, key, metadata, trained=True)
+    console.print(summary_line(summary))
+    return AlignedCheckpoint(result.final, result.encoder_file, key, metadata, True, summary)
 
 
 def _metadata(name: str, base: AudioEncoder, data: Corpus, teacher: Teacher, preset: str, settings: AlignConfig,
@@ -234,7 +254,8 @@ def _existing_run(out_dir: Path, key: str) -> Path | None:
         raise AlignError(f"{out_dir} holds a different alignment run (key {previous}, this one {key}): its encoder, "
                          f"corpus, teacher or settings differ. Choose another --out, or delete the folder to start over.")
     final = out_dir / FINAL_NAME
-    return final if final.is_file() and (out_dir / ENCODER_NAME).is_file() else None
+    whole = all((out_dir / name).is_file() for name in (FINAL_NAME, ENCODER_NAME, SUMMARY_NAME))
+    return final if whole else None
 
 
 def ensure_aligned(
@@ -318,14 +339,16 @@ class AlignedModel:
     """An aligned encoder with its two projection heads, the space map and the teacher settings (for zero-shot use)."""
 
     encoder: AudioEncoder
-    audio_head: ProjectionMLP
-    text_head: ProjectionMLP
+    audio_head: torch.nn.Module
+    text_head: torch.nn.Module
     space_map: dict[str, torch.Tensor]
     metadata: dict[str, Any]
     path: Path
 
 
-def _head(state: Mapping[str, torch.Tensor], where: str) -> ProjectionMLP:
+def _head(state: Mapping[str, torch.Tensor], where: str) -> torch.nn.Module:
+    if not state:  # a run that aligned the encoder's embedding itself: no head on this side
+        return torch.nn.Identity()
     try:
         w0, w3 = state["layers.0.weight"], state["layers.3.weight"]
     except KeyError:
@@ -343,6 +366,10 @@ def load_aligned_model(checkpoint: str | os.PathLike, *, device: str = "cpu",
     audio = _head(obj["audio_projection_mlp_state_dict"], f"{path} audio_projection_mlp_state_dict").to(device)
     text = _head(obj["language_projection_mlp_state_dict"], f"{path} language_projection_mlp_state_dict").to(device)
     # Checkpoints from AcuLa's own code (or intermediate ones) have no map: compare the raw projections.
-    space_map = obj.get("space_map") or fit_space_map(torch.zeros(1, audio.layers[3].out_features),
-                                                      torch.zeros(1, text.layers[3].out_features), rotate=False)
+    space_map = obj.get("space_map")
+    if space_map is None:
+        if not isinstance(audio, ProjectionMLP):
+            raise CheckpointError(f"{path}: no space_map (an intermediate checkpoint?); use the final checkpoint")
+        space_map = fit_space_map(torch.zeros(1, audio.layers[3].out_features),
+                                  torch.zeros(1, text.layers[3].out_features), rotate=False)
     return AlignedModel(encoder, audio, text, space_map, meta, path)

@@ -98,7 +98,15 @@ def test_align_caches_by_key_and_reloads_as_an_aligned_encoder(registered, corpu
     assert torch.equal(aligned.embed(waves), from_file.embed(waves))
     assert not torch.allclose(aligned.embed(waves), base.embed(waves))
     assert load_aligned_encoder(first.path.parent).fingerprint() == aligned.fingerprint()
-    model = load_aligned_model(first.path)
+    model = load_aligned_model(first.path)  # the default aligns the embedding itself: no heads
+    assert isinstance(model.audio_head, torch.nn.Identity) and model.space_map["rotation"].shape == (16, 32)
+    summary = json.loads(first.summary_file.read_text())
+    assert summary == first.summary and summary["key"] == first.fingerprint
+    assert summary["heldout_cka_after"] > summary["heldout_cka_before"] > summary["heldout_cka_shuffled"]
+    assert summary["aligned"] is True and summary["corpus"]["heldout_subjects"] == 8
+    assert len(summary["curve"]) == 3 and 0 <= summary["retrieval"]["audio_to_report_r@1"] <= 1
+    with_heads = _align(corpus_csv, bert_teacher, tmp_path, overrides={**FAST, "align_target": "heads"})
+    model = load_aligned_model(with_heads.path)
     assert model.audio_head.layers[0].in_features == 16 and model.text_head.layers[0].in_features == 32
 
 
@@ -122,7 +130,7 @@ def test_the_align_command(registered, corpus_csv, bert_teacher, tmp_path, capsy
     assert main(argv) == 0
     printed = capsys.readouterr()
     assert printed.out.strip() == str(out / "acula_final.pt")
-    assert "held-out CKA" in printed.err
+    assert "held-out debiased CKA" in printed.err and (out / "alignment.json").is_file()
     run = json.loads((out / "run.json").read_text())
     assert run["overrides"] == {"augment": False, "clip_seconds": 0.5, "epochs": 1, "lr": 0.005, "batch_size": 8,
                                 "val_fraction": 0.25}
