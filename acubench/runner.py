@@ -13,9 +13,9 @@ import hashlib
 import json
 import logging
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -36,19 +36,10 @@ from acubench.plugins import plugin_manager, select_tasks
 from acubench.results import ResultRecord, versions, write_records
 from acubench.specs import TaskSpec
 
+if TYPE_CHECKING:
+    from acubench.align.variant import AlignOptions
+
 log = logging.getLogger(__name__)
-
-ALIGNED_SUFFIX = "+acula"
-
-
-@dataclass
-class AlignOptions:
-    """How ``--aligned`` post-trains an encoder before evaluation (see ``acubench align``)."""
-
-    corpus: str = "demo"
-    teacher: str | None = None
-    preset: str = "demo"
-    overrides: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -258,7 +249,9 @@ def run(
         Default: ``"fallback"`` when every selected task is a demo task (the
         embedded default runs without downloads), else ``"never"``.
     aligned : bool
-        Also evaluate each encoder after AcuLa post-training (``encoder+acula`` rows).
+        Also evaluate each encoder after AcuLa post-training (``encoder+acula[…]`` rows).
+    align : AlignOptions, optional
+        How to align, or which checkpoint to evaluate (:class:`acubench.align.variant.AlignOptions`).
 
     Returns
     -------
@@ -283,6 +276,7 @@ def run(
 
     records: list[ResultRecord] = []
     entries: list[dict[str, Any]] = []
+    alignments: list[Any] = []
     for name in names:
         base = load_encoder(name, weights=weights, config=config, random_init=init, device=device,
                             strict=strict, trust_checkpoint=trust_checkpoint)
@@ -291,8 +285,9 @@ def run(
         label = base.spec.id if preset == "default" else f"{base.spec.id}[{preset}]"
         variants: list[tuple[AudioEncoder, str, bool]] = [(base, label, False)]
         if aligned:
-            variants.append((_aligned_variant(base, name, weights, init, align or AlignOptions(), device, runner, console),
-                             label + ALIGNED_SUFFIX, True))
+            variant = _aligned_variant(base, label, align, all_demo, device, runner, trust_checkpoint, console)
+            alignments.append(variant)
+            variants.append((variant.encoder, variant.label, True))
         for encoder, label, is_aligned in variants:
             status = encoder.weights_info.label()
             console.print(f"[bold]{escape(label)}[/] ({status}, fingerprint {encoder.fingerprint()})")
@@ -300,8 +295,6 @@ def run(
             for prep in prepared:
                 ext = runner.embed_task(encoder, prep, label)
                 records.extend(runner.score(encoder, label, is_aligned, prep, ext, run_id))
-            if encoder is not base:
-                del encoder
 
     config_payload = {
         "acubench_run": 1,
@@ -326,9 +319,10 @@ def run(
         "precision": precision,
         "random_init": init,
         "aligned": aligned,
-        "align": vars(align) if (aligned and align) else ({"corpus": "demo", "preset": "demo"} if aligned else None),
+        "align": _alignment_entries(align, alignments) if aligned else None,
     }
     files = _write_outputs(out_dir, records, config_payload, reference_rows, console)
+    files.update(_copy_alignment_files(out_dir, alignments))
     plugin_manager().hook.acubench_run_finished(run_dir=out_dir, records=[json.loads(r.to_json()) for r in records])
     return RunResult(out_dir, records, skipped, files)
 
@@ -339,16 +333,37 @@ def _spec(encoder_id: str):
     return get_encoder(encoder_id)
 
 
-def _aligned_variant(base: AudioEncoder, name: str, weights: str | None, init: RandomInit, opts: AlignOptions,
-                     device: str, runner: Runner, console: Console) -> AudioEncoder:
-    from acubench.align.api import ensure_aligned, load_aligned_encoder
+def _aligned_variant(base: AudioEncoder, label: str, align: Any, all_demo: bool, device: str, runner: Runner,
+                     trust_checkpoint: bool, console: Console) -> Any:
+    from acubench.align.variant import AlignOptions, aligned_variant
 
-    ckpt = ensure_aligned(name, weights=weights, random_init=init, corpus=opts.corpus, teacher=opts.teacher,
-                          preset=opts.preset, overrides=opts.overrides, device=device, seed=0,
-                          cache_dir=runner.cache_root, console=console, config=dict(base.config))
-    encoder = load_aligned_encoder(ckpt.path, device=device)
-    encoder.base_random_init = base.weights_info.is_random
-    return encoder
+    variant = aligned_variant(base, label, align or AlignOptions(), all_demo=all_demo, device=device,
+                              cache_dir=runner.cache_root, data_root=runner.data_root, task_options=runner.task_options,
+                              trust_checkpoint=trust_checkpoint, console=console)
+    console.print(f"[bold]{escape(variant.label)}[/]: {'aligned now' if variant.trained else 'aligned checkpoint'} "
+                  f"{variant.checkpoint}")
+    return variant
+
+
+def _alignment_entries(align: Any, alignments: list[Any]) -> list[dict[str, Any]]:
+    """``config.json``'s record of each aligned variant: the options asked for and what they resolved to."""
+    asked = align.to_dict() if align is not None else {}
+    return [{"label": v.label, "checkpoint": str(v.checkpoint), "options": asked,
+             "corpus": (v.summary or {}).get("corpus", {}).get("source"), "preset": (v.summary or {}).get("preset"),
+             "teacher": ((v.summary or {}).get("teacher") or {}).get("id"), "key": (v.summary or {}).get("key")}
+            for v in alignments]
+
+
+def _copy_alignment_files(out_dir: Path, alignments: list[Any]) -> dict[str, Path]:
+    """Each aligned checkpoint's ``alignment.json`` into the run folder (suffixed when there are several)."""
+    files = {}
+    for v in alignments:
+        if v.summary is None:
+            continue
+        name = "alignment.json" if len(alignments) == 1 else f"alignment-{v.label.replace('/', '_')}.json"
+        atomic_write(out_dir / name, json.dumps({**v.summary, "label": v.label}, indent=2, sort_keys=True, default=str))
+        files[name] = out_dir / name
+    return files
 
 
 def _write_outputs(out_dir: Path, records: list[ResultRecord], config_payload: dict, reference_rows: bool,

@@ -26,17 +26,20 @@ import copy
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 
-from acubench.align.corpus import Corpus, build_corpus, check_corpus, corpus_hash, read_corpus
+from acubench.align.corpus import (DEMO_CORPUS, PRESENT_CORPUS, Corpus, build_corpus, check_corpus, corpus_hash,
+                                   read_corpus)
 from acubench.align.heads import ProjectionMLP, fit_space_map
+from acubench.align.leakcheck import check_corpus_leaks
 from acubench.align.presets import AlignConfig, resolve_config
 from acubench.align.teacher import Teacher
-from acubench.align.checkpoints import ENCODER_NAME, FINAL_NAME, RUN_NAME, SUMMARY_NAME
+from acubench.align.checkpoints import ENCODER_NAME, FINAL_NAME, RUN_NAME, SUMMARY_NAME, latest_checkpoint
 from acubench.align.model import AlignError
 from acubench.align.summary import build_summary, summary_line
 from acubench.align.trainer import train
@@ -44,6 +47,7 @@ from acubench.encoder import AudioEncoder, WeightsInfo
 from acubench.loading import RandomInit, load_encoder
 from acubench.paths import atomic_write
 from acubench.paths import cache_dir as default_cache_dir
+from acubench.paths import data_root as default_data_root
 from acubench.plugins import registries
 from acubench.results import versions
 from acubench.weights import CheckpointError, load_checkpoint, state_digest, unwrap_state_dict
@@ -87,12 +91,38 @@ class AlignedCheckpoint:
         return self.path.parent / SUMMARY_NAME
 
 
-def load_corpus(corpus: str | os.PathLike, *, cache_dir: Path, skip_bad: bool = False) -> Corpus:
-    """``"demo"`` (the demo dataset's recordings minus every demo task's test split) or a corpus CSV."""
-    if str(corpus) == "demo":
-        build = build_corpus(cache_dir, datasets=["demo"], cache_dir=cache_dir)
-        return check_corpus(build.corpus, source="demo", skip_bad=skip_bad)
-    return read_corpus(corpus, skip_bad=skip_bad)
+def load_corpus(corpus: str | os.PathLike, *, cache_dir: Path, data_root: Path | None = None,
+                options: Mapping[str, Any] | None = None, skip_bad: bool = False,
+                allow_test_overlap: bool = False) -> Corpus:
+    """A checked corpus: ``"demo"``, ``"datasets"`` (every dataset present) or a corpus CSV.
+
+    Built corpora leave out every test clip and test subject of the tasks on
+    their datasets (with the evaluation's task ``options``); every corpus is
+    then checked against the test clips of all tasks present
+    (:func:`acubench.align.leakcheck.check_corpus_leaks`).
+
+    Raises
+    ------
+    CorpusError
+        Bad rows, no usable row, no dataset present, or test clips in the corpus (``CorpusLeakError``).
+    """
+    root = default_data_root(data_root)
+    options = dict(options or {})
+    info: dict[str, Any] = {}
+    if str(corpus) in (DEMO_CORPUS, PRESENT_CORPUS):
+        datasets = ["demo"] if str(corpus) == DEMO_CORPUS else None
+        build = build_corpus(root, datasets=datasets, cache_dir=cache_dir, options=options)
+        data = check_corpus(build.corpus, source=str(corpus), skip_bad=skip_bad)
+        info["excluded_test_clips"] = {ds: {"test_recordings": e.test_recordings,
+                                            "test_subject_recordings": e.test_subject_recordings,
+                                            "tasks": e.tasks} for ds, e in build.exclusions.items()}
+        info["skipped_datasets"] = build.skipped
+    else:
+        data = read_corpus(corpus, skip_bad=skip_bad)
+    info["leak_check"] = check_corpus_leaks(data.frame["audio_path"].tolist(), source=data.source, data_root=root,
+                                            cache_dir=cache_dir, options=options, allow=allow_test_overlap)
+    data.info = info
+    return data
 
 
 def run_key(metadata: Mapping[str, Any]) -> str:
@@ -131,6 +161,9 @@ def align(
     out: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
     skip_bad: bool = False,
+    data_root: str | os.PathLike | None = None,
+    task_options: Mapping[str, Any] | None = None,
+    allow_test_overlap: bool = False,
     console=None,
 ) -> AlignedCheckpoint:
     """Post-train ``encoder`` with AcuLa and return its checkpoint.
@@ -142,7 +175,8 @@ def align(
         or an already built base encoder (it is copied, never trained in place:
         ``acubench run --aligned`` evaluates the base model with the same object).
     corpus : str or path
-        ``"demo"`` or a corpus CSV (``acubench corpus``; AcuLa's ``Gen_Report`` column accepted).
+        ``"demo"``, ``"datasets"`` (the datasets present under ``data_root``) or a corpus
+        CSV (``acubench corpus``; AcuLa's ``Gen_Report`` column accepted).
     teacher : str, optional
         Language model folder or Hub id; default the bundled all-MiniLM-L6-v2.
     preset : {"demo", "paper"}
@@ -158,6 +192,12 @@ def align(
     cache_dir : path, optional
     skip_bad : bool
         Leave out (and count) bad corpus rows instead of stopping.
+    data_root : path, optional
+        Datasets folder: where built corpora come from and whose tasks' test clips are refused.
+    task_options : mapping, optional
+        Task loader options of the evaluation (``--task-arg``), applied to find test clips.
+    allow_test_overlap : bool
+        Align even if the corpus holds test clips (recorded in ``alignment.json``).
     console : rich.console.Console, optional
 
     Raises
@@ -181,7 +221,8 @@ def align(
         alignable = sorted(s.id for s in registries().encoders if s.supports_alignment)
         raise AlignError(f"encoder {base.spec.id} does not support alignment (no trainable token features); "
                          f"alignable encoders: {', '.join(alignable)} (column 'AcuLa' of `acubench encoders`)")
-    data = load_corpus(corpus, cache_dir=cache, skip_bad=skip_bad)
+    data = load_corpus(corpus, cache_dir=cache, data_root=data_root, options=task_options, skip_bad=skip_bad,
+                       allow_test_overlap=allow_test_overlap)
     if data.bad:
         console.print(f"[yellow]corpus {data.source}: left out {sum(data.bad.values())} bad row(s)[/]: "
                       + ", ".join(f"{n} {r}" for r, n in data.bad.items()))
@@ -196,14 +237,20 @@ def align(
         console.print(f"aligned checkpoint {done} is up to date (key {key})")
         summary = json.loads((out_dir / SUMMARY_NAME).read_text())
         return AlignedCheckpoint(done, out_dir / ENCODER_NAME, key, metadata, False, summary)
+    fresh = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(out_dir / RUN_NAME, json.dumps(metadata, indent=2, sort_keys=True, default=str))
 
     def rebuild(path: Path) -> AudioEncoder:
         return load_encoder(encoder, weights=path, config=dict(base.config), device="cpu", seed=seed, strict=True)
 
-    result = train(encoder=base, rebuild=rebuild, corpus=data.frame, teacher=tutor, config=settings, seed=seed,
-                   out_dir=out_dir, metadata=metadata, cache_dir=cache, device=device, console=console)
+    try:
+        result = train(encoder=base, rebuild=rebuild, corpus=data.frame, teacher=tutor, config=settings, seed=seed,
+                       out_dir=out_dir, metadata=metadata, cache_dir=cache, device=device, console=console)
+    except BaseException:
+        if fresh and latest_checkpoint(out_dir) is None:
+            shutil.rmtree(out_dir, ignore_errors=True)  # nothing to resume: leave no half-written run folder
+        raise
     summary = build_summary(metadata, result)
     atomic_write(out_dir / SUMMARY_NAME, json.dumps(summary, indent=2, sort_keys=True, default=str))
     console.print(f"wrote {result.final}, {result.encoder_file} and {out_dir / SUMMARY_NAME} "
@@ -223,7 +270,9 @@ def _metadata(name: str, base: AudioEncoder, data: Corpus, teacher: Teacher, pre
         "config": dict(base.config),
         "base_weights": {"status": info.status, "source": info.source, "sha256": info.sha256},
         "corpus": {"source": str(data.source), "hash": corpus_hash(data.frame), "pairs": len(data.frame),
-                   "bad_rows": dict(data.bad)},
+                   "subjects": int(data.frame["subject"].nunique()), "bad_rows": dict(data.bad),
+                   "allow_test_overlap": bool(data.info.get("leak_check", {}).get("allow_test_overlap")),
+                   **data.info},
         "teacher": _teacher_meta(teacher),
         "preset": preset,
         "overrides": {k: v for k, v in settings.to_dict().items() if preset_values[k] != v},

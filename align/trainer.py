@@ -210,6 +210,17 @@ def _teacher_vectors(teacher: Teacher, texts: list[str], cache_dir: Path, world:
     return vectors
 
 
+def _check_corpus(corpus: pd.DataFrame, config: AlignConfig) -> None:
+    """Refuse corpora that cannot give a meaningful run, before anything is computed."""
+    if corpus["report"].nunique() < 2:
+        raise AlignError(f"all {len(corpus)} reports of the corpus are identical: the teacher vectors carry nothing to "
+                         f"align to; write reports from each recording's metadata (`acubench corpus`)")
+    subjects = corpus.groupby(["dataset", "subject"]).ngroups
+    if config.val_fraction > 0 and subjects < 2:
+        raise AlignError(f"the corpus has {subjects} subject: the held-out validation needs subjects of its own; use "
+                         f"a corpus with several subjects, or --val-fraction 0 (no held-out metrics)")
+
+
 def _resume(out_dir: Path, encoder: AudioEncoder, rebuild: Callable[[Path], AudioEncoder], main: bool,
             console) -> tuple[int, dict[str, Any] | None, AudioEncoder, int | None]:
     log_path = out_dir / LOG_NAME
@@ -247,6 +258,7 @@ def _setup(encoder: AudioEncoder, rebuild: Callable[[Path], AudioEncoder], corpu
         raise AlignError(f"encoder {encoder.spec.id} does not support alignment (its spec says supports_alignment="
                          f"False: no trainable token features)")
     local_batch = per_rank_batch(config.batch_size, world)
+    _check_corpus(corpus, config)
     train_rows, val_rows = split_by_subject(corpus, config.val_fraction, seed)
     train_rows = apply_control(subset(train_rows, config.max_pairs, seed, "train-subset"), config.control, seed)
     val_rows = subset(val_rows, config.max_val_pairs, seed, "val-subset")

@@ -143,7 +143,7 @@ def test_the_align_command(registered, corpus_csv, bert_teacher, tmp_path, capsy
 def _toy_task_data(root, n=24):
     folder = root / "toyzs"
     folder.mkdir(parents=True)
-    frame = make_corpus(folder, n_subjects=n // 2)
+    frame = make_corpus(folder, n_subjects=n // 2, seed=1)  # other recordings than the corpus': no test overlap
     labels = frame["report"].str.startswith("wheezes").astype(int)
     split = ["test" if int(s[1:]) % 2 else "train" for s in frame["subject"]]
     pd.DataFrame({"clip_id": frame["recording_id"], "path": frame["audio_path"], "label": labels,
@@ -181,3 +181,44 @@ def test_zero_shot_scoring_rules():
     plain = TaskSpec(id="t", name="t", dataset="d", loader="m:f", kind="binary", modality="m", target="murmur",
                      classes=("absent", "present"))
     assert class_prompts(plain) == ["murmur: absent", "murmur: present"]
+
+
+def test_run_aligned_says_what_it_did(registered, corpus_csv, bert_teacher, tmp_path, capsys):  # noqa: F811
+    from acubench.align.variant import AlignOptions
+    from acubench.runner import run
+
+    _toy_task_data(tmp_path / "data")
+    options = AlignOptions(corpus=str(corpus_csv), teacher=str(bert_teacher), preset="demo",
+                           overrides={**FAST, "align_loss": "cka"})
+    result = run("tiny-align", tasks="toy-zs", seeds=1, data_root=tmp_path / "data", cache=tmp_path / "cache",
+                 out=tmp_path / "run", aligned=True, align=options, random_init="fallback")
+    labels = sorted({r.encoder for r in result.records})
+    assert labels[0] == "tiny-align[tiny]"
+    assert labels[1].startswith("tiny-align[tiny]+acula[corpus,demo,bert-teacher") and " settings #" in labels[1]
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    entry = config["align"][0]
+    assert entry["label"] == labels[1] and entry["corpus"] == str(corpus_csv) and entry["teacher"] == str(bert_teacher)
+    copied = json.loads((tmp_path / "run" / "alignment.json").read_text())
+    assert copied["label"] == labels[1] and copied["heldout_cka_after"] is not None
+    assert "+acula[corpus,demo" in capsys.readouterr().err
+
+    # the same checkpoint, evaluated from `acubench align`'s output, keeps its label and its base row
+    again = run("tiny-align", tasks="toy-zs", seeds=1, data_root=tmp_path / "data", cache=tmp_path / "cache",
+                out=tmp_path / "run2", aligned=True, align=AlignOptions(checkpoint=entry["checkpoint"]),
+                random_init="fallback")
+    assert sorted({r.encoder for r in again.records}) == labels
+    assert [r.value for r in again.records if r.aligned] == [r.value for r in result.records if r.aligned]
+
+
+def test_run_aligned_never_falls_back_to_the_demo_corpus_for_real_tasks(registered, tmp_path):
+    from acubench.align.corpus import CorpusError
+    from acubench.align.variant import AlignOptions, resolve_corpus
+    from acubench.runner import run
+
+    assert resolve_corpus(None, all_demo=True) == "demo" and resolve_corpus(None, all_demo=False) == "datasets"
+    assert resolve_corpus("demo", all_demo=False) == "demo"  # named explicitly: allowed
+    _toy_task_data(tmp_path / "data")
+    with pytest.raises(CorpusError, match="no dataset for the corpus"):
+        run("tiny-align", tasks="toy-zs", seeds=1, data_root=tmp_path / "data", cache=tmp_path / "cache",
+            out=tmp_path / "run", aligned=True, align=AlignOptions(), random_init="fallback")
+    assert not (tmp_path / "run").exists()

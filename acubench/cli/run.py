@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from acubench.cli.align import add_aligned_args, align_options
 from acubench.cli.common import add_encoder_args, add_task_args, console, csv_list, encoder_kwargs, task_options
 
 
@@ -15,6 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "several seeds, and write config.json, results.jsonl and leaderboard.md/.csv to a run folder.",
         epilog="examples:\n  acubench run --encoder opera --tasks demo\n"
                "  acubench run --encoder opera --aligned\n"
+               "  acubench run --encoder opera --aligned --align-loss cka --lambda-mam 0\n"
+               "  acubench run --encoder opera-gt --aligned-checkpoint runs/align/acula_final.pt\n"
                "  acubench run --encoder opera-ct,clap --tasks all --data-root ~/data --probe linear,lightgbm",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -32,22 +35,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "instead of stopping at the first")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
     p.add_argument("--reference", action="store_true", help="add the published OPERA numbers as reference rows")
-    g = p.add_argument_group("AcuLa post-training (--aligned)")
-    g.add_argument("--aligned", action="store_true",
-                   help="also evaluate each encoder after AcuLa alignment (aligns first unless a cached checkpoint exists)")
-    g.add_argument("--corpus", default="demo", help="alignment corpus: 'demo' or a corpus CSV (default demo)")
-    g.add_argument("--teacher", default=None, help="teacher language model id or path (default: offline all-MiniLM-L6-v2)")
-    g.add_argument("--align-preset", default="demo", help="alignment preset: demo (CPU-friendly) or paper")
+    add_aligned_args(p)
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from acubench.runner import AlignOptions, run
+    from acubench.runner import run
 
-    align = AlignOptions(corpus=args.corpus, teacher=args.teacher, preset=args.align_preset) if args.aligned else None
+    align = align_options(args)
     run(args.encoder, tasks=args.tasks, probes=args.probe, seeds=args.seeds, out=args.out, runs_dir=args.runs_dir,
         data_root=args.data_root, protocol=args.protocol, task_options=task_options(args.task_arg),
         skip_bad_audio=args.skip_bad_audio,
-        use_cache=not args.no_cache, aligned=args.aligned, align=align, reference_rows=args.reference,
+        use_cache=not args.no_cache, aligned=align is not None, align=align, reference_rows=args.reference,
         console=console(), **encoder_kwargs(args))
     return 0
