@@ -251,6 +251,8 @@ def align(
         if fresh and latest_checkpoint(out_dir) is None:
             shutil.rmtree(out_dir, ignore_errors=True)  # nothing to resume: leave no half-written run folder
         raise
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 alone writes (and holds the history)
+        return AlignedCheckpoint(result.final, result.encoder_file, key, metadata, True, {})
     summary = build_summary(metadata, result)
     atomic_write(out_dir / SUMMARY_NAME, json.dumps(summary, indent=2, sort_keys=True, default=str))
     console.print(f"wrote {result.final}, {result.encoder_file} and {out_dir / SUMMARY_NAME} "
