@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import Tensor
 
+from acubench.encoder import AudioEncoder
 from acubench.paths import atomic_write
+from acubench.weights import CheckpointError, load_checkpoint
 
 FINAL_NAME = "acula_final.pt"
 ENCODER_NAME = "audio_encoder.pt"
@@ -107,3 +109,23 @@ def save_checkpoint(path: Path, model, optimizer, scheduler, epoch: int, metadat
         payload["space_map"] = space_map
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_save(payload, path)
+
+
+def resume(out_dir: Path, encoder: AudioEncoder, rebuild: Callable[[Path], AudioEncoder], main: bool,
+            console) -> tuple[int, dict[str, Any] | None, AudioEncoder, int | None]:
+    """Where to start: ``(epoch, checkpoint dict, encoder, resumed-from epoch)``; epoch 0 and the base encoder
+    when ``out_dir`` holds no checkpoint (a step log left by a run cut before its first checkpoint is dropped)."""
+    log_path = out_dir / LOG_NAME
+    found = latest_checkpoint(out_dir)
+    if found is None:
+        if main:
+            log_path.unlink(missing_ok=True)  # steps of a run interrupted before its first checkpoint
+        return 0, None, encoder, None
+    epoch, ckpt_file = found
+    state = load_checkpoint(ckpt_file)
+    if not isinstance(state, dict) or "optimizer_state_dict" not in state:
+        raise CheckpointError(f"{ckpt_file}: not an acubench alignment checkpoint; delete it to start over")
+    if main:
+        truncate_log(log_path, epoch)
+        console.print(f"resuming from {ckpt_file} (epoch {epoch})")
+    return epoch, state, rebuild(ckpt_file), epoch

@@ -188,3 +188,39 @@ def apply_control(frame: pd.DataFrame, control: str, seed: int) -> pd.DataFrame:
     out = frame.copy()
     out["report"] = out["report"].to_numpy()[rng.permutation(len(out))]
     return out
+
+
+def check_corpus_for_training(corpus: pd.DataFrame, config: Any) -> None:
+    """Refuse corpora that cannot give a meaningful run, before anything is computed.
+
+    Raises
+    ------
+    ValueError
+        All reports identical, or a single subject with a held-out split asked for.
+    """
+    if corpus["report"].nunique() < 2:
+        raise ValueError(f"all {len(corpus)} reports of the corpus are identical: the teacher vectors carry nothing to "
+                         f"align to; write reports from each recording's metadata (`acubench corpus`)")
+    subjects = corpus.groupby(["dataset", "subject"]).ngroups
+    if config.val_fraction > 0 and subjects < 2:
+        raise ValueError(f"the corpus has {subjects} subject: the held-out validation needs subjects of its own; use "
+                         f"a corpus with several subjects, or --val-fraction 0 (no held-out metrics)")
+
+
+def training_rows(corpus: pd.DataFrame, config: Any, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The training and held-out rows of a run: checked, split by subject, capped, the control applied.
+
+    Raises
+    ------
+    ValueError
+        The corpus cannot give a meaningful run (see :func:`check_corpus_for_training`), or
+        fewer training pairs than one batch remain.
+    """
+    check_corpus_for_training(corpus, config)
+    train_rows, val_rows = split_by_subject(corpus, config.val_fraction, seed)
+    train_rows = apply_control(subset(train_rows, config.max_pairs, seed, "train-subset"), config.control, seed)
+    val_rows = subset(val_rows, config.max_val_pairs, seed, "val-subset")
+    if len(train_rows) < config.batch_size:
+        raise ValueError(f"the corpus has {len(train_rows)} training pairs after the held-out split, fewer than one "
+                         f"batch of {config.batch_size}; lower --batch-size or use a larger corpus")
+    return train_rows, val_rows

@@ -41,7 +41,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from acubench.align.choices import ALIGN_LOSSES
+from acubench.align.choices import ALIGN_LOSSES  # noqa: F401  (re-exported for callers and tests)
 from acubench.align.lossspec import get_loss
 
 AlignLoss = Callable[[Tensor, Tensor], Tensor]

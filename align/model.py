@@ -51,6 +51,13 @@ class AlignmentModel(nn.Module):
             return "off"
         return "generic head" if self.mam_head is not None else "ssl_loss"
 
+    def load_heads(self, checkpoint: dict) -> None:
+        """The heads' weights from a checkpoint of this run (resumption)."""
+        for head, key in ((self.audio_head, "audio_projection_mlp_state_dict"),
+                          (self.text_head, "language_projection_mlp_state_dict"), (self.mam_head, "mam_head_state_dict")):
+            if head is not None:
+                head.load_state_dict(checkpoint[key])
+
     def embed(self, inputs: Tensor) -> Tensor:
         """Model inputs → pooled encoder embeddings (B, D), with gradients."""
         return self.encoder.pool(self.encoder.forward_tokens(inputs))

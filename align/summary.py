@@ -83,3 +83,25 @@ def summary_line(summary: Mapping[str, Any]) -> str:
         line += (f"; held-out retrieval R@1 audio→report {r['audio_to_report_r@1']:.2f}, report→audio "
                  f"{r['report_to_audio_r@1']:.2f} (chance {r['chance_r@1']:.2f})")
     return line
+
+
+def start_line(model: Any, teacher: Any, n_train: int, n_val: int, n_reports: int, steps: int, windows: str) -> str:
+    """The console line that opens a run: what is aligned to what, on how much, how."""
+    cfg, encoder = model.config, model.encoder
+    side = "projected pair" if cfg.align_target == "heads" else "encoder embedding"
+    return (f"[bold]AcuLa alignment[/] of {encoder.spec.id} ({encoder.weights_info.label()}): {n_train} training "
+            f"pairs, {n_val} held-out, {n_reports} distinct reports; teacher {teacher.id} ({teacher.dim}-d, "
+            f"{teacher.pooling} pooling); loss {cfg.align_loss} on the {side}; masked modelling: {model.mam_kind}; "
+            f"control: {cfg.control}; {cfg.epochs} epochs × {steps} steps; {windows}")
+
+
+def epoch_line(record: dict[str, Any], epochs: int) -> str:
+    """One epoch's console line: training losses, held-out CKA against its floor, throughput."""
+    parts = [f"epoch {record['epoch']}/{epochs}: loss {record['train_loss']:.4f} "
+             f"(align {record['train_align']:.4f}, mam {record['train_mam']:.4f})"]
+    if "val_cka" in record:
+        parts.append(f"held-out debiased CKA {record['val_cka']:.3f} (shuffled pairs {record['val_cka_shuffled']:.3f})")
+    if "val_mam" in record:
+        parts.append(f"held-out MAM {record['val_mam']:.4f}")
+    parts.append(f"{record['samples_per_second']:.1f} pairs/s")
+    return " · ".join(parts)
