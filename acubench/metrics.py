@@ -20,12 +20,7 @@ from sklearn.metrics import (
     root_mean_squared_error,
 )
 
-#: Headline metric per task kind, and whether higher is better.
-HEADLINE: dict[str, tuple[str, bool]] = {
-    "binary": ("auroc", True),
-    "multiclass": ("auroc", True),
-    "regression": ("mae", False),
-}
+from acubench.specs import HEADLINE  # noqa: F401  (re-exported: the headline metric per task kind)
 
 
 def _finite(name: str, a: np.ndarray) -> None:

@@ -44,6 +44,38 @@ PROBES: tuple[str, ...] = tuple(HEADS)
 VAL_FRACTION = 0.2
 
 
+@dataclass(frozen=True, eq=False)
+class ClipPredictions:
+    """What a fit predicted for each test clip (the rows of ``predictions.parquet``).
+
+    Attributes
+    ----------
+    index : ndarray of int, shape (n_test,)
+        Rows of ``X`` that were scored, in prediction order.
+    score : ndarray, shape (n_test,) or (n_test, n_classes)
+        Binary: P(class 1); multiclass: class-probability rows; regression: the
+        prediction (target units).
+    fold : ndarray of str, shape (n_test,), or None
+        Held-out subject of each row (leave-one-subject-out), None for a fixed split.
+    """
+
+    index: np.ndarray
+    score: np.ndarray
+    fold: np.ndarray | None = None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ClipPredictions):
+            return NotImplemented
+        same_fold = (self.fold is None) == (other.fold is None) and (
+            self.fold is None or np.array_equal(self.fold, other.fold))
+        return same_fold and np.array_equal(self.index, other.index) and np.array_equal(self.score, other.score)
+
+
+def _test_score(kind: str, pred: np.ndarray) -> np.ndarray:
+    """Binary probability rows → P(class 1); other kinds unchanged."""
+    return pred[:, 1] if kind == "binary" and pred.ndim == 2 else pred
+
+
 @dataclass
 class ProbeOutcome:
     """One probe fit, scored on the test split.
@@ -61,6 +93,8 @@ class ProbeOutcome:
         Rows used (LOSO: per-fold means, rounded).
     hyperparams : dict
         What validation chose, and how validation was formed.
+    predictions : ClipPredictions or None
+        The per-clip test predictions every metric was computed from.
     """
 
     value: float
@@ -70,6 +104,7 @@ class ProbeOutcome:
     n_val: int = 0
     n_test: int = 0
     hyperparams: dict[str, Any] = field(default_factory=dict)
+    predictions: ClipPredictions | None = None
 
 
 def _check_inputs(X: np.ndarray, y: np.ndarray, split: np.ndarray, subject: np.ndarray, kind: str,
@@ -197,14 +232,16 @@ def _fixed(X, y, split, subject, *, kind, n_classes, probe, seed, options) -> Pr
     Xs = X if probe == "reference-linear" else _standardise(X, tr)
     head, params, val_score = _select_and_fit(probe, Xs, y, tr, va, kind=kind, n_classes=n_classes, seed=seed,
                                               options=options)
-    metrics = compute_metrics(kind, y[te], head.predict(Xs[te]), n_classes)
+    pred = head.predict(Xs[te])
+    metrics = compute_metrics(kind, y[te], pred, n_classes)
     hyper = {**params, "validation": "carved: 20 % of train subjects" if carved else "given"}
     if isinstance(head, ReferenceLinear):
         hyper["best_epoch"] = head.best_epoch
     if not np.isnan(val_score):
         hyper["val_score"] = val_score
     name = HEADLINE[kind][0]
-    return ProbeOutcome(metrics[name], metrics, [], int(tr.sum()), int(va.sum()), int(te.sum()), hyper)
+    return ProbeOutcome(metrics[name], metrics, [], int(tr.sum()), int(va.sum()), int(te.sum()), hyper,
+                        ClipPredictions(np.flatnonzero(te), _test_score(kind, pred)))
 
 
 def _loso(X, y, split, subject, *, kind, n_classes, probe, seed, options) -> ProbeOutcome:
@@ -217,7 +254,7 @@ def _loso(X, y, split, subject, *, kind, n_classes, probe, seed, options) -> Pro
     fraction = float(options.get("val_fraction", VAL_FRACTION))
     fold_values: list[float] = []
     fold_metrics: list[dict[str, float]] = []
-    pooled_y, pooled_pred = [], []
+    pooled_y, pooled_pred, index, folds = [], [], [], []
     chosen: list[str] = []
     sizes = np.zeros(3)
     for k, held in enumerate(subjects):
@@ -237,27 +274,31 @@ def _loso(X, y, split, subject, *, kind, n_classes, probe, seed, options) -> Pro
         head, params, _ = _select_and_fit(probe, Xs, y, tr, va, kind=kind, n_classes=n_classes, seed=seed,
                                           options=options)
         pred = head.predict(Xs[te])
+        index.append(np.flatnonzero(te))
+        folds.append(np.full(int(te.sum()), held))
         chosen.append(", ".join(f"{a}={b}" for a, b in params.items()) or "-")
         sizes += (tr.sum(), va.sum(), te.sum())
+        pooled_pred.append(pred)
         if kind == "regression":
             m = compute_metrics(kind, y[te], pred, n_classes)
             fold_metrics.append(m)
             fold_values.append(m["mae"])
         else:
             pooled_y.append(y[te])
-            pooled_pred.append(pred)
     sizes = np.rint(sizes / len(subjects)).astype(int)
+    predictions = ClipPredictions(np.concatenate(index), _test_score(kind, np.concatenate(pooled_pred)),
+                                  np.concatenate(folds))
     hyper: dict[str, Any] = {"validation": "rows" if by_rows else "subjects", "val_fraction": fraction,
                              "folds": len(subjects),
                              "chosen": {c: chosen.count(c) for c in dict.fromkeys(chosen)}}
     if kind == "regression":
         metrics = {m: float(np.mean([f[m] for f in fold_metrics])) for m in fold_metrics[0]}
         metrics.update({f"{m}_std": float(np.std([f[m] for f in fold_metrics])) for m in fold_metrics[0]})
-        return ProbeOutcome(metrics["mae"], metrics, fold_values, *map(int, sizes), hyper)
+        return ProbeOutcome(metrics["mae"], metrics, fold_values, *map(int, sizes), hyper, predictions)
     # One subject's fold rarely holds both classes: AUROC per fold is undefined, so pool the folds.
     value = auroc(np.concatenate(pooled_y), np.concatenate(pooled_pred), n_classes)
     hyper["auroc"] = "pooled over folds"
-    return ProbeOutcome(value, {"auroc": value}, [], *map(int, sizes), hyper)
+    return ProbeOutcome(value, {"auroc": value}, [], *map(int, sizes), hyper, predictions)
 
 
 def evaluate(X: np.ndarray, y: np.ndarray, split: np.ndarray, subject: np.ndarray, *, kind: str, n_classes: int,

@@ -33,7 +33,9 @@ from acubench.paths import cache_dir as default_cache_dir
 from acubench.paths import atomic_write
 from acubench.paths import data_root as default_data_root
 from acubench.plugins import plugin_manager, select_tasks
-from acubench.results import ResultRecord, versions, write_records
+from acubench import stats
+from acubench.predictions import clip_scores, concat, prediction_frame
+from acubench.results import ResultRecord, RunResults, versions, write_run_results
 from acubench.specs import TaskSpec
 
 if TYPE_CHECKING:
@@ -101,6 +103,7 @@ class Runner:
         skip_bad_audio: bool = False,
         use_cache: bool = True,
         task_options: dict[str, str] | None = None,
+        bootstrap: int = stats.RESAMPLES,
         console: Console | None = None,
     ) -> None:
         from acubench.probe import PROBES
@@ -110,6 +113,9 @@ class Runner:
             raise ValueError(f"unknown probe(s) {bad}; choose from {list(PROBES)}")
         if seeds < 1:
             raise ValueError("--seeds must be >= 1")
+        if bootstrap < 0:
+            raise ValueError(f"--bootstrap must be >= 0 (0 turns intervals off), got {bootstrap}")
+        self.bootstrap = bootstrap
         self.selection = tasks if isinstance(tasks, str) else ",".join(tasks)
         self.probes = list(probes)
         self.seeds = list(range(seeds))
@@ -170,16 +176,25 @@ class Runner:
             self.console.print(f"    [yellow]skipped[/] {clip_id}: {message}")
         return ext
 
-    def score(self, encoder: AudioEncoder, label: str, aligned: bool, prep: _Prepared, ext: Extraction, run_id: str) -> list[ResultRecord]:
+    def score(self, encoder: AudioEncoder, label: str, aligned: bool, prep: _Prepared, ext: Extraction,
+              run_id: str) -> tuple[list[ResultRecord], pd.DataFrame]:
+        """Probe fits × seeds on one task: their records (each with its bootstrap interval), per-clip predictions."""
         task, df = prep.task, prep.manifest
         keep = ext.ok
         X, sub = ext.embeddings[keep], df[keep].reset_index(drop=True)
         counts = split_counts(sub)
-        records = []
+        records, frames = [], []
         seen = task.dataset in encoder.spec.pretrained_on
         random_init = encoder.weights_info.is_random or bool(getattr(encoder, "base_random_init", False))
         for probe in self.probes:
+            intervals: dict[int, stats.Interval] = {}  # a deterministic head shares one outcome across seeds
             for seed, outcome in zip(self.seeds, _evaluate(X, sub, task, probe, self.seeds)):
+                frame = _prediction_frame(sub, outcome, task, label, probe, seed)
+                frames.append(frame)
+                if id(outcome) not in intervals:
+                    scores = clip_scores(frame, kind=task.kind, classes=task.classes, split_scheme=task.protocol)
+                    intervals[id(outcome)] = stats.bootstrap(scores, resamples=self.bootstrap)
+                interval = intervals[id(outcome)]
                 records.append(ResultRecord(
                     encoder=label, encoder_id=encoder.spec.id, encoder_fingerprint=encoder.fingerprint(),
                     weights=encoder.weights_info.label(), random_init=random_init, aligned=aligned,
@@ -190,9 +205,21 @@ class Runner:
                     fold_values=[float(v) for v in outcome.fold_values],
                     n_train=int(outcome.n_train or counts.get("train", 0)), n_val=int(outcome.n_val or counts.get("val", 0)),
                     n_test=int(outcome.n_test or counts.get("test", 0)), n_bad_audio=len(ext.bad),
-                    hyperparams=dict(outcome.hyperparams), seen_in_pretraining=seen, run_id=run_id,
+                    hyperparams=dict(outcome.hyperparams), seen_in_pretraining=seen, dataset=task.dataset,
+                    split_scheme=task.protocol, published_as=task.published_as, classes=list(task.classes),
+                    ci95=list(interval.ci) if interval.ci else None, bootstrap=dict(interval.info), run_id=run_id,
                 ))
-        return records
+        return records, concat(frames)
+
+
+def _prediction_frame(sub: pd.DataFrame, outcome, task: TaskSpec, label: str, probe: str, seed: int) -> pd.DataFrame:
+    """The predictions.parquet rows of one fit (``sub``: the manifest rows the probe saw, in order)."""
+    pred = outcome.predictions
+    rows = sub.iloc[pred.index]
+    return prediction_frame(encoder=label, task=task.id, probe=probe, seed=seed,
+                            clip_id=rows["clip_id"].astype(str).tolist(), subject=rows["subject"].astype(str).tolist(),
+                            label=rows["label"].to_numpy(), score=pred.score,
+                            fold=None if pred.fold is None else pred.fold.tolist(), classes=task.classes)
 
 
 def _encoder_entry(encoder: AudioEncoder, label: str, aligned: bool) -> dict[str, Any]:
@@ -227,6 +254,7 @@ def run(
     align: AlignOptions | None = None,
     use_cache: bool = True,
     reference_rows: bool = False,
+    bootstrap: int = stats.RESAMPLES,
     console: Console | None = None,
 ) -> RunResult:
     """Benchmark encoders on tasks and write a run directory.
@@ -252,6 +280,8 @@ def run(
         Also evaluate each encoder after AcuLa post-training (``encoder+acula[…]`` rows).
     align : AlignOptions, optional
         How to align, or which checkpoint to evaluate (:class:`acubench.align.variant.AlignOptions`).
+    bootstrap : int
+        Resamples of the subject bootstrap behind every record's ``ci95`` (0: no intervals).
 
     Returns
     -------
@@ -263,7 +293,7 @@ def run(
     console = console or Console(stderr=True)
     runner = Runner(tasks=tasks, probes=probes, seeds=seeds, data_root=data_root, cache=cache, protocol=protocol,
                     task_options=task_options, device=device, batch_size=batch_size, precision=precision, skip_bad_audio=skip_bad_audio,
-                    use_cache=use_cache, console=console)
+                    use_cache=use_cache, bootstrap=bootstrap, console=console)
     prepared, skipped = runner.prepare_tasks()
     all_demo = all("demo" in p.task.suites for p in prepared)
     init: RandomInit = random_init or ("fallback" if all_demo else "never")
@@ -275,6 +305,7 @@ def run(
         console.print(f"  [yellow]skipped {tid}[/]: {why}")
 
     records: list[ResultRecord] = []
+    predictions: list[pd.DataFrame] = []
     entries: list[dict[str, Any]] = []
     alignments: list[Any] = []
     for name in names:
@@ -294,7 +325,9 @@ def run(
             entries.append(_encoder_entry(encoder, label, is_aligned))
             for prep in prepared:
                 ext = runner.embed_task(encoder, prep, label)
-                records.extend(runner.score(encoder, label, is_aligned, prep, ext, run_id))
+                scored, clips = runner.score(encoder, label, is_aligned, prep, ext, run_id)
+                records.extend(scored)
+                predictions.append(clips)
 
     config_payload = {
         "acubench_run": 1,
@@ -312,6 +345,7 @@ def run(
         "skipped_tasks": skipped,
         "probes": runner.probes,
         "seeds": runner.seeds,
+        "bootstrap": {"resamples": runner.bootstrap, "seed": 0, "unit": "subject"},
         "data_root": str(runner.data_root),
         "cache": str(runner.cache_root),
         "device": device,
@@ -321,9 +355,10 @@ def run(
         "aligned": aligned,
         "align": _alignment_entries(align, alignments) if aligned else None,
     }
-    files = _write_outputs(out_dir, records, config_payload, reference_rows, console)
+    files = _write_outputs(out_dir, RunResults(run_id, records, concat(predictions)), config_payload, reference_rows,
+                           console)
     files.update(_copy_alignment_files(out_dir, alignments))
-    plugin_manager().hook.acubench_run_finished(run_dir=out_dir, records=[json.loads(r.to_json()) for r in records])
+    plugin_manager().hook.acubench_run_finished(run_dir=out_dir, records=[r.to_dict() for r in records])
     return RunResult(out_dir, records, skipped, files)
 
 
@@ -366,9 +401,9 @@ def _copy_alignment_files(out_dir: Path, alignments: list[Any]) -> dict[str, Pat
     return files
 
 
-def _write_outputs(out_dir: Path, records: list[ResultRecord], config_payload: dict, reference_rows: bool,
+def _write_outputs(out_dir: Path, run: RunResults, config_payload: dict, reference_rows: bool,
                    console: Console) -> dict[str, Path]:
-    from acubench.leaderboard.aggregate import aggregate
+    from acubench.leaderboard.aggregate import board_from_runs
     from acubench.leaderboard.render import rich_table, write_leaderboard
 
     out_dir.mkdir(parents=True, exist_ok=True)  # only now: a run that fails earlier leaves no empty folder
@@ -376,10 +411,9 @@ def _write_outputs(out_dir: Path, records: list[ResultRecord], config_payload: d
     files: dict[str, Path] = {}
     atomic_write(out_dir / "config.json", json.dumps(config_payload, indent=2, sort_keys=True, default=str))
     files["config"] = out_dir / "config.json"
-    write_records(out_dir / "results.jsonl", records)
-    files["results"] = out_dir / "results.jsonl"
-    dicts = [json.loads(r.to_json()) for r in records]
-    files.update(write_leaderboard(dicts, out_dir, reference=reference_rows))
-    console.print(rich_table(aggregate(dicts)))
+    files.update(write_run_results(out_dir, run.records, run.predictions))
+    board = board_from_runs([run], reference=reference_rows)
+    files.update(write_leaderboard(board, out_dir))
+    console.print(rich_table(board))
     console.print(f"wrote {', '.join(str(p) for p in files.values())}")
     return files

@@ -20,6 +20,13 @@ PadMode = Literal["repeat", "zero", "none"]
 LastWindow = Literal["pad", "keep", "drop"]
 
 _TASK_KINDS = ("binary", "multiclass", "regression")
+
+#: Headline metric per task kind, and whether higher is better (the one source; :mod:`acubench.metrics` uses it).
+HEADLINE: dict[str, tuple[str, bool]] = {
+    "binary": ("auroc", True),
+    "multiclass": ("auroc", True),
+    "regression": ("mae", False),
+}
 _PROTOCOLS = ("fixed", "loso")
 _PAD_MODES = ("repeat", "zero", "none")
 _LAST_WINDOW = ("pad", "keep", "drop")
@@ -348,11 +355,16 @@ class TaskSpec:
     @property
     def metric(self) -> str:
         """Headline metric: ``"auroc"`` for classification, ``"mae"`` for regression."""
-        return "mae" if self.kind == "regression" else "auroc"
+        return HEADLINE[self.kind][0]
 
     @property
     def higher_is_better(self) -> bool:
-        return self.kind != "regression"
+        return HEADLINE[self.kind][1]
+
+    @property
+    def published_as(self) -> dict[str, int]:
+        """The task's numbers in published tables (``{"opera": 7}``), carried by every result record."""
+        return {"opera": self.opera_task} if self.opera_task is not None else {}
 
     def clip_policy(self, encoder: EncoderSpec) -> ClipPolicy:
         """The input policy this task asks of ``encoder``."""

@@ -1,17 +1,17 @@
 """Result records → a leaderboard: rows per encoder × probe, one column per task.
 
-Reads only result records (dicts with the fields of
-:class:`acubench.results.ResultRecord`); never a model, a task or the registry.
+Reads only what runs wrote: result records (:class:`acubench.results.ResultRecord`)
+and their per-clip predictions; never a model, a task or the registry.
 
 Cell statistics
 ---------------
-* fixed-split tasks: mean ± std of the test score over probe seeds;
-* leave-one-subject-out tasks (records carry ``fold_values``): each fold's score
-  is first averaged over seeds, then mean ± std are taken over folds, so the
-  spread shown is the spread across held-out subjects.
-
-Standard deviations are population deviations (``ddof=0``), the convention of
-the OPERA benchmark's published tables, so our cells and theirs compare.
+* the value is the mean of the test score over probe seeds (leave-one-subject-out
+  regression: the mean over folds, each fold averaged over seeds);
+* the interval is a 95 % percentile bootstrap over test subjects of that value
+  (see :mod:`acubench.leaderboard.evidence`);
+* ``std`` (kept for CSV/JSON) is the spread over seeds, or over folds for
+  leave-one-subject-out regression; population deviations (``ddof=0``), the
+  convention of the OPERA benchmark's published tables.
 """
 
 from __future__ import annotations
@@ -20,22 +20,29 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from acubench.leaderboard.evidence import (
+    BootstrapPlan,
+    CellEvidence,
+    EvidenceError,
+    cell_evidence,
+    mean_interval,
+    recorded_interval,
+)
 from acubench.leaderboard.reference import MODELS, published
+from acubench.results import RecordError, ResultRecord, RunResults
 
-#: Fields every record must carry; the rest have defaults (see :func:`_normalise`).
-REQUIRED = ("encoder", "task", "metric", "higher_is_better", "probe", "seed", "value")
-#: Two records with the same key describe the same probe fit.
-RECORD_KEY = ("encoder", "encoder_fingerprint", "task", "task_version", "protocol", "probe", "seed")
+if TYPE_CHECKING:
+    import pandas as pd
 
 ColumnKey = tuple[str, str, str]  # (task, task_version, protocol)
 
 
 class LeaderboardError(ValueError):
-    """Records that cannot be tabulated: missing fields, conflicts, mixed metrics."""
+    """Records that cannot be tabulated: malformed records, conflicts, mixed metrics, mismatched predictions."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +61,7 @@ class Column:
     higher_is_better: bool
     kind: str | None
     loso: bool
-    opera_task: int | None
+    published_as: Mapping[str, int]
     title: str
 
     @property
@@ -75,8 +82,11 @@ class Column:
 class Cell:
     """One encoder × probe × task score.
 
-    ``mean``/``std`` are in the metric's units; ``n_folds`` is 0 for fixed splits.
-    ``n_bad_audio`` counts recordings skipped as unusable.
+    ``mean``/``std`` are in the metric's units (``std`` over seeds, or over
+    folds for leave-one-subject-out regression); ``ci`` the 95 % bootstrap
+    interval of ``mean`` or None, with ``ci_reason``; ``n_folds`` is 0 for fixed
+    splits; ``n_bad_audio`` counts recordings skipped as unusable; ``evidence``
+    holds the per-clip scores when the run wrote predictions.
     """
 
     mean: float
@@ -85,6 +95,9 @@ class Cell:
     n_folds: int
     seen_in_pretraining: bool
     n_bad_audio: int
+    ci: tuple[float, float] | None = None
+    ci_reason: str = ""
+    evidence: CellEvidence | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -114,6 +127,7 @@ class Row:
     run_ids: tuple[str, ...]
     cells: dict[ColumnKey, Cell]
     mean_auroc: float | None = None
+    mean_auroc_ci: tuple[float, float] | None = None
     mean_rank: float | None = None
     delta: Delta | None = None
 
@@ -156,6 +170,9 @@ class Leaderboard:
     reference: list[PublishedRow] = field(default_factory=list)
     reference_requested: bool = False
     reference_mean_columns: list[ColumnKey] = field(default_factory=list)
+    bootstrap: BootstrapPlan = field(default_factory=BootstrapPlan)
+    #: Sources (run folders) whose records came without predictions.parquet.
+    without_predictions: list[str] = field(default_factory=list)
 
     @property
     def rows(self) -> list[Row]:
@@ -172,87 +189,55 @@ class Leaderboard:
 # -- records ----------------------------------------------------------------------------------------------------
 
 
-def _normalise(rec: dict[str, Any], where: str) -> dict[str, Any]:
-    missing = [k for k in REQUIRED if k not in rec]
-    if missing:
-        raise LeaderboardError(f"{where}: record lacks {', '.join(missing)} (expected the fields of ResultRecord)")
-    value = rec["value"]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise LeaderboardError(f"{where}: 'value' must be a number, got {value!r}")
-    folds = rec.get("fold_values") or []
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in folds):
-        raise LeaderboardError(f"{where}: 'fold_values' must be a list of numbers")
-    if not isinstance(rec["higher_is_better"], bool):
-        raise LeaderboardError(f"{where}: 'higher_is_better' must be true or false, got {rec['higher_is_better']!r}")
-    out = dict(rec)
-    out.update(
-        value=float(value),
-        fold_values=[float(v) for v in folds],
-        task_name=rec.get("task_name") or rec["task"],
-        task_version=str(rec.get("task_version", "1")),
-        protocol=rec.get("protocol") or "default",
-        encoder_id=rec.get("encoder_id") or rec["encoder"],
-        encoder_fingerprint=rec.get("encoder_fingerprint") or "",
-        kind=rec.get("kind"),
-        aligned=bool(rec.get("aligned", False)),
-        random_init=bool(rec.get("random_init", False)),
-        seen_in_pretraining=bool(rec.get("seen_in_pretraining", False)),
-        n_bad_audio=int(rec.get("n_bad_audio") or 0),
-        weights=rec.get("weights") or "",
-        run_id=rec.get("run_id") or "",
-        opera_task=rec.get("opera_task"),
-    )
-    return out
+@dataclass
+class Merged:
+    """Records of one or more runs, each fit once, with each record's prediction rows and source."""
+
+    records: list[ResultRecord]
+    predictions: dict[tuple, "pd.DataFrame"] = field(default_factory=dict)
+    sources: dict[tuple, str] = field(default_factory=dict)
 
 
-def _key(rec: dict[str, Any]) -> tuple:
-    return tuple(rec[k] for k in RECORD_KEY)
+def _as_record(rec: ResultRecord | Mapping[str, Any], where: str) -> ResultRecord:
+    if isinstance(rec, ResultRecord):
+        return rec
+    try:
+        return ResultRecord.from_dict(rec, where=where)
+    except RecordError as exc:
+        raise LeaderboardError(str(exc)) from None
 
 
-def _content(rec: dict[str, Any]) -> str:
+def _content(rec: ResultRecord) -> str:
     # Everything but provenance: two runs that computed the same fit must agree on all of it.
-    return json.dumps({k: v for k, v in rec.items() if k != "run_id"}, sort_keys=True, default=str)
-
-
-def _dedupe(sourced: Iterable[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
-    kept: dict[tuple, tuple[str, dict[str, Any], str]] = {}
-    for source, rec in sourced:
-        k, content = _key(rec), _content(rec)
-        if k not in kept:
-            kept[k] = (source, rec, content)
-            continue
-        first_source, first, first_content = kept[k]
-        if content == first_content:
-            continue
-        diff = sorted(f for f in set(first) | set(rec) if f != "run_id" and first.get(f) != rec.get(f)
-                      and not _both_nan(first.get(f), rec.get(f)))
-        detail = ", ".join(f"{f} {first.get(f)!r} vs {rec.get(f)!r}" for f in diff[:3])
-        raise LeaderboardError(
-            f"{first_source} and {source} disagree on {rec['encoder']} · {rec['task']} (version {rec['task_version']}, "
-            f"protocol {rec['protocol']}) · probe {rec['probe']} · seed {rec['seed']}: {detail}. The same encoder "
-            f"fingerprint, task and seed should give the same record; tabulate one of the two runs, or re-run both "
-            f"with the same acubench version."
-        )
-    return [rec for _, rec, _ in kept.values()]
+    return json.dumps({k: v for k, v in rec.to_dict().items() if k != "run_id"}, sort_keys=True, default=str)
 
 
 def _both_nan(a: Any, b: Any) -> bool:
     return isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)
 
 
-def merge_runs(runs: Sequence[tuple[str, Sequence[dict[str, Any]]]]) -> list[dict[str, Any]]:
+def _fit_rows(predictions: "pd.DataFrame | None") -> dict[tuple, "pd.DataFrame"]:
+    """A run's prediction rows by (encoder, task, probe, seed), the fit they belong to within the run."""
+    if predictions is None or not len(predictions):
+        return {}
+    keys = ["encoder", "task", "probe", "seed"]
+    return {tuple(k): rows for k, rows in predictions.groupby(keys, sort=False, dropna=False)}
+
+
+def merge_runs(runs: Sequence[RunResults]) -> Merged:
     """Merge the records of several runs, dropping duplicates.
 
     Parameters
     ----------
-    runs : sequence of (name, records)
-        ``name`` identifies the run in error messages (its directory).
+    runs : sequence of RunResults
+        ``source`` names the run in messages (its directory); ``records`` may be
+        :class:`ResultRecord` or JSON dicts (validated); ``predictions`` optional.
 
     Returns
     -------
-    list of dict
-        Normalised records, each (encoder, fingerprint, task, task version,
-        protocol, probe, seed) once, in first-seen order.
+    Merged
+        Each (encoder, fingerprint, task, task version, protocol, probe, seed)
+        once, in first-seen order, with the prediction rows of its run.
 
     Raises
     ------
@@ -260,8 +245,38 @@ def merge_runs(runs: Sequence[tuple[str, Sequence[dict[str, Any]]]]) -> list[dic
         When two runs hold different results for the same key (naming both),
         or a record is malformed.
     """
-    sourced = [(name, _normalise(rec, f"{name}: record {i + 1}")) for name, recs in runs for i, rec in enumerate(recs)]
-    return _dedupe(sourced)
+    merged = Merged([])
+    kept: dict[tuple, tuple[ResultRecord, str]] = {}
+    for run in runs:
+        rows = _fit_rows(run.predictions)
+        for i, raw in enumerate(run.records):
+            rec = _as_record(raw, f"{run.source}: record {i + 1}")
+            key, content = rec.key, _content(rec)
+            if key in kept:
+                first, first_content = kept[key]
+                if content != first_content:
+                    _conflict(first, merged.sources[key], rec, run.source)
+                continue
+            kept[key] = (rec, content)
+            merged.records.append(rec)
+            merged.sources[key] = run.source
+            fit = rows.get((rec.encoder, rec.task, rec.probe, rec.seed))
+            if fit is not None:
+                merged.predictions[key] = fit
+    return merged
+
+
+def _conflict(first: ResultRecord, first_source: str, rec: ResultRecord, source: str) -> None:
+    a, b = first.to_dict(), rec.to_dict()
+    diff = sorted(f for f in set(a) | set(b)
+                  if f != "run_id" and a.get(f) != b.get(f) and not _both_nan(a.get(f), b.get(f)))
+    detail = ", ".join(f"{f} {a.get(f)!r} vs {b.get(f)!r}" for f in diff[:3])
+    raise LeaderboardError(
+        f"{first_source} and {source} disagree on {rec.encoder} · {rec.task} (version {rec.task_version}, "
+        f"protocol {rec.protocol}) · probe {rec.probe} · seed {rec.seed}: {detail}. The same encoder "
+        f"fingerprint, task and seed should give the same record; tabulate one of the two runs, or re-run both "
+        f"with the same acubench version."
+    )
 
 
 # -- aggregation ------------------------------------------------------------------------------------------------
@@ -271,10 +286,14 @@ def _natural(text: str) -> tuple:
     return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text))
 
 
-def _columns(records: list[dict[str, Any]]) -> list[Column]:
-    by_key: dict[ColumnKey, list[dict[str, Any]]] = {}
+def _column_key(rec: ResultRecord) -> ColumnKey:
+    return (rec.task, rec.task_version, rec.protocol)
+
+
+def _columns(records: list[ResultRecord]) -> list[Column]:
+    by_key: dict[ColumnKey, list[ResultRecord]] = {}
     for rec in records:
-        by_key.setdefault((rec["task"], rec["task_version"], rec["protocol"]), []).append(rec)
+        by_key.setdefault(_column_key(rec), []).append(rec)
     versions: dict[str, set[str]] = {}
     protocols: dict[str, set[str]] = {}
     for task, version, protocol in by_key:
@@ -285,61 +304,70 @@ def _columns(records: list[dict[str, Any]]) -> list[Column]:
     for key in sorted(by_key, key=lambda k: (_natural(k[0]), _natural(k[1]), k[2])):
         task, version, protocol = key
         recs = by_key[key]
-        for name in ("metric", "higher_is_better", "kind"):
-            seen = {r[name] for r in recs}
+        for name in ("metric", "higher_is_better", "kind", "split_scheme"):
+            seen = {getattr(r, name) for r in recs}
             if len(seen) > 1:
                 raise LeaderboardError(f"task {task} (version {version}): records disagree on {name}: "
                                        f"{sorted(map(str, seen))}; they cannot share a column")
-        loso = {bool(r["fold_values"]) for r in recs}
-        if len(loso) > 1:
-            raise LeaderboardError(f"task {task} (version {version}): some records have per-fold values and some "
-                                   f"do not; a task is either leave-one-subject-out or fixed-split")
-        name = recs[0]["task_name"]
+        name = recs[0].task_name
         title = task if name == task else f"{task} {name}"
         if len(versions[task]) > 1:
             title += f" v{version}"
         if any_reference_protocol:
             title += f" [{protocol}]"
-        opera = next((r["opera_task"] for r in recs if r["opera_task"] is not None), None)
-        columns.append(Column(task, name, version, protocol, recs[0]["metric"], recs[0]["higher_is_better"],
-                              recs[0]["kind"], loso.pop(), opera, title))
+        published_as: dict[str, int] = {}
+        for rec in recs:
+            published_as.update(rec.published_as)
+        columns.append(Column(task, name, version, protocol, recs[0].metric, recs[0].higher_is_better,
+                              recs[0].kind or None, recs[0].split_scheme == "loso", published_as, title))
     return columns
 
 
-def _cell(recs: list[dict[str, Any]], where: str) -> Cell:
-    folds = [r["fold_values"] for r in recs]
+def _cell(recs: list[ResultRecord], rows: list["pd.DataFrame"] | None, plan: BootstrapPlan, where: str) -> Cell:
+    folds = [r.fold_values for r in recs]
     if folds[0]:
         if len({len(f) for f in folds}) > 1:
             raise LeaderboardError(f"{where}: seeds have different numbers of folds ({sorted({len(f) for f in folds})})")
         per_fold = np.mean(np.array(folds, dtype=float), axis=0)  # [n_folds]: each fold averaged over seeds
         mean, std, n_folds = float(per_fold.mean()), float(per_fold.std()), per_fold.size
     else:
-        values = np.array([r["value"] for r in recs], dtype=float)  # [n_seeds]
+        values = np.array([r.value for r in recs], dtype=float)  # [n_seeds]
         mean, std, n_folds = float(values.mean()), float(values.std()), 0
+    evidence, ci, reason = None, None, ""
+    if rows is not None and math.isfinite(mean):
+        try:
+            evidence = cell_evidence(recs, rows, plan, where)
+        except EvidenceError as exc:
+            raise LeaderboardError(str(exc)) from None
+        ci, reason = evidence.ci, evidence.reason or ""
+    else:
+        ci, reason = recorded_interval(recs)
     return Cell(mean=mean, std=std, n_seeds=len(recs), n_folds=n_folds,
-                seen_in_pretraining=any(r["seen_in_pretraining"] for r in recs),
-                n_bad_audio=max(r["n_bad_audio"] for r in recs))
+                seen_in_pretraining=any(r.seen_in_pretraining for r in recs),
+                n_bad_audio=max(r.n_bad_audio for r in recs), ci=ci, ci_reason=reason, evidence=evidence)
 
 
-def _rows(records: list[dict[str, Any]], columns: list[Column]) -> list[Row]:
+def _rows(merged: Merged, columns: list[Column], plan: BootstrapPlan) -> list[Row]:
     fingerprints: dict[str, set[str]] = {}
-    for rec in records:
-        fingerprints.setdefault(rec["encoder"], set()).add(rec["encoder_fingerprint"])
-    grouped: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-    for rec in records:
-        grouped.setdefault((rec["encoder"], rec["encoder_fingerprint"], rec["probe"]), []).append(rec)
+    for rec in merged.records:
+        fingerprints.setdefault(rec.encoder, set()).add(rec.encoder_fingerprint)
+    grouped: dict[tuple[str, str, str], list[ResultRecord]] = {}
+    for rec in merged.records:
+        grouped.setdefault((rec.encoder, rec.encoder_fingerprint, rec.probe), []).append(rec)
     rows = []
     for (encoder, fp, probe), recs in grouped.items():
         # One label, several builds (other weights or config): the fingerprint keeps rows apart.
         label = f"{encoder} [{fp[:8]}]" if len(fingerprints[encoder]) > 1 else encoder
         cells = {}
         for col in columns:
-            in_col = [r for r in recs if (r["task"], r["task_version"], r["protocol"]) == col.key]
+            in_col = sorted((r for r in recs if _column_key(r) == col.key), key=lambda r: r.seed)
             if in_col:
-                cells[col.key] = _cell(in_col, f"{label} · {col.title} · probe {probe}")
-        rows.append(Row(label=label, encoder=encoder, encoder_id=recs[0]["encoder_id"], fingerprint=fp, probe=probe,
-                        aligned=any(r["aligned"] for r in recs), random_init=any(r["random_init"] for r in recs),
-                        weights=recs[0]["weights"], run_ids=tuple(dict.fromkeys(r["run_id"] for r in recs if r["run_id"])),
+                found = [merged.predictions.get(r.key) for r in in_col]
+                rows_ = None if any(f is None for f in found) else found
+                cells[col.key] = _cell(in_col, rows_, plan, f"{label} · {col.title} · probe {probe}")
+        rows.append(Row(label=label, encoder=encoder, encoder_id=recs[0].encoder_id, fingerprint=fp, probe=probe,
+                        aligned=any(r.aligned for r in recs), random_init=any(r.random_init for r in recs),
+                        weights=recs[0].weights, run_ids=tuple(dict.fromkeys(r.run_id for r in recs if r.run_id)),
                         cells=cells))
     return rows
 
@@ -371,7 +399,7 @@ def _mean_over(means: dict[ColumnKey, float], keys: list[ColumnKey]) -> float | 
     return float(np.mean([means[k] for k in keys])) if keys else None
 
 
-def _group(probe: str, rows: list[Row], columns: list[Column]) -> ProbeGroup:
+def _group(probe: str, rows: list[Row], columns: list[Column], plan: BootstrapPlan) -> ProbeGroup:
     cols = [c for c in columns if any(c.key in r.cells for r in rows)]
     common = [c for c in cols if all(_has(r, c.key) for r in rows)]
     mean_keys = [c.key for c in common if c.metric == "auroc"]
@@ -379,6 +407,8 @@ def _group(probe: str, rows: list[Row], columns: list[Column]) -> ProbeGroup:
     rows = _order_pairs(rows)
     for row in rows:
         row.mean_auroc = _mean_over({k: c.mean for k, c in row.cells.items()}, mean_keys)
+        reps = [row.cells[k].evidence.replicates if row.cells[k].evidence else None for k in mean_keys]
+        row.mean_auroc_ci = mean_interval(reps, plan)
     if len(rows) > 1 and rank_keys:
         ranks = np.zeros((len(rows), len(rank_keys)))  # [n_rows, n_tasks]
         for j, key in enumerate(rank_keys):
@@ -403,7 +433,7 @@ def _group(probe: str, rows: list[Row], columns: list[Column]) -> ProbeGroup:
 
 
 def _published_rows(columns: list[Column], mean_keys: list[ColumnKey]) -> list[PublishedRow]:
-    numbers = {c.key: published(c.task, opera_task=c.opera_task, metric=c.metric) for c in columns}
+    numbers = {c.key: published(c.published_as.get("opera"), metric=c.metric) for c in columns}
     if not any(numbers.values()):
         return []
     rows = []
@@ -415,18 +445,21 @@ def _published_rows(columns: list[Column], mean_keys: list[ColumnKey]) -> list[P
     return rows
 
 
-def aggregate(records: list[dict], *, reference: bool = False) -> Leaderboard:
+def aggregate(records: Sequence[ResultRecord | Mapping[str, Any]] | Merged, *, reference: bool = False,
+              bootstrap: int | None = None) -> Leaderboard:
     """Tabulate result records.
 
     Parameters
     ----------
-    records : list of dict
-        Result records (fields of :class:`acubench.results.ResultRecord`),
-        from one run or several; identical records are counted once.
+    records : sequence of ResultRecord (or JSON dicts), or Merged
+        From one run or several; identical records are counted once. A
+        :class:`Merged` (see :func:`merge_runs`) brings the runs' predictions,
+        which give every cell its interval.
     reference : bool
-        Attach the published OPERA-paper rows for the columns that have them
-        (see :mod:`acubench.leaderboard.reference`); they never enter our means
-        or ranks.
+        Attach the published OPERA-paper rows for the columns whose records name
+        an OPERA task (``published_as``); they never enter our means or ranks.
+    bootstrap : int, optional
+        Resamples for the intervals; default what the runs recorded (1000).
 
     Returns
     -------
@@ -438,20 +471,42 @@ def aggregate(records: list[dict], *, reference: bool = False) -> Leaderboard:
     Raises
     ------
     LeaderboardError
-        No records, malformed records, conflicting duplicates, or one task
-        with two metrics.
+        No records, malformed records, conflicting duplicates, one task with two
+        metrics, or predictions that do not reproduce their records.
     """
-    if not records:
+    if isinstance(records, Merged):
+        merged = records
+    else:  # each record named by its run, as a run folder would be
+        merged = merge_runs([RunResults((r.run_id if isinstance(r, ResultRecord) else r.get("run_id")) or "records",
+                                        [r]) for r in records])
+    if not merged.records:
         raise LeaderboardError("no result records to tabulate (is results.jsonl empty?)")
-    recs = _dedupe((r.get("run_id") or "records", _normalise(r, f"record {i + 1}")) for i, r in enumerate(records))
-    columns = _columns(recs)
-    rows = _rows(recs, columns)
+    plan = BootstrapPlan.from_records(merged.records, bootstrap)
+    columns = _columns(merged.records)
+    rows = _rows(merged, columns, plan)
     probes = list(dict.fromkeys(r.probe for r in rows))
-    groups = [_group(p, [r for r in rows if r.probe == p], columns) for p in probes]
-    board = Leaderboard(columns=columns, groups=groups, reference_requested=reference)
+    groups = [_group(p, [r for r in rows if r.probe == p], columns, plan) for p in probes]
+    board = Leaderboard(columns=columns, groups=groups, reference_requested=reference, bootstrap=plan)
+    board.without_predictions = sorted({merged.sources.get(r.key, r.run_id) for r in merged.records
+                                        if r.key not in merged.predictions})
     if reference:
         # One published mean over the tasks that every probe group averages, so it compares with each.
         shared = [k for k in groups[0].mean_columns if all(k in g.mean_columns for g in groups[1:])]
         board.reference = _published_rows(columns, shared)
         board.reference_mean_columns = shared if any(r.mean_auroc is not None for r in board.reference) else []
     return board
+
+
+def board_from_runs(runs: Sequence[RunResults], *, reference: bool = False, bootstrap: int | None = None,
+                    probes: Sequence[str] | None = None) -> Leaderboard:
+    """Merge run folders' results and tabulate them (see :func:`merge_runs`, :func:`aggregate`).
+
+    ``probes`` keeps only those probe heads (an error names the probes the runs hold when none is left).
+    """
+    merged = merge_runs(runs)
+    if probes:
+        held = sorted({r.probe for r in merged.records})
+        merged.records = [r for r in merged.records if r.probe in probes]
+        if not merged.records:
+            raise LeaderboardError(f"no records for probe {', '.join(probes)}; the runs hold {', '.join(held)}")
+    return aggregate(merged, reference=reference, bootstrap=bootstrap)

@@ -26,7 +26,7 @@ def _series_label(row: Row, multi_probe: bool) -> str:
 
 
 def render_png(board: Leaderboard, *, title: str | None = None, dpi: int = 130) -> bytes:
-    """A PNG: one panel per task (bar = mean, whisker = std, one bar per encoder × probe),
+    """A PNG: one panel per task (bar = value, whisker = 95 % interval, or std without one; a bar per encoder × probe),
     plus a panel of per-task Δ acula (positive = better) when aligned pairs exist.
 
     Parameters
@@ -60,8 +60,10 @@ def render_png(board: Leaderboard, *, title: str | None = None, dpi: int = 130) 
             cell = row.cells.get(col.key)
             if cell is None or not math.isfinite(cell.mean):
                 continue
+            # Whiskers: the 95 % interval where the cell has one, else the spread over seeds/folds.
+            err = [[cell.mean - cell.ci[0]], [cell.ci[1] - cell.mean]] if cell.ci else cell.std
             ax.bar(j * width, cell.mean - base, width=width * 0.9, bottom=base, color=colours[j],
-                   hatch="//" if row.random_init else None, yerr=cell.std, capsize=2, error_kw={"lw": 0.8})
+                   hatch="//" if row.random_init else None, yerr=err, capsize=2, error_kw={"lw": 0.8})
         ax.set_title(f"{col.title}\n{col.metric_label}", fontsize=9)
         ax.set_xticks([])
         ax.set_xlim(-width / 2, (len(rows) - 0.5) * width)  # each encoder keeps its slot in every panel

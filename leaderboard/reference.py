@@ -36,13 +36,6 @@ LABEL = "published (OPERA paper)"
 #: Model names, in the column order of the source table.
 MODELS: tuple[str, ...] = ("Opensmile", "VGGish", "AudioMAE", "CLAP", "OPERA-CT", "OPERA-CE", "OPERA-GT")
 
-#: Our task id → OPERA task number (TASKS.md). OPERA 3, 4 (COVID-19 Sounds) and
-#: 12 (SSBPR) have no id among the 18; records may name them through ``opera_task``.
-OPERA_TASK: Mapping[str, int] = {
-    "T01": 1, "T02": 2, "T03": 5, "T04": 6, "T05": 7, "T06": 8, "T07": 9, "T08": 10,
-    "T09": 11, "T10": 13, "T11": 14, "T12": 15, "T13": 16, "T14": 17, "T15": 18, "T16": 19,
-}
-
 # OPERA task number → one (mean, std) per model, in MODELS order.
 _AUROC_TASKS = range(1, 13)
 _TABLE: Mapping[int, tuple[tuple[float, float], ...]] = {
@@ -75,15 +68,14 @@ def opera_metric(opera_task: int) -> str:
     return "auroc" if opera_task in _AUROC_TASKS else "mae"
 
 
-def published(task: str, *, opera_task: int | None = None, metric: str | None = None) -> dict[str, tuple[float, float]]:
-    """Published (mean, std) per model for one of our tasks.
+def published(opera_task: int | None, *, metric: str | None = None) -> dict[str, tuple[float, float]]:
+    """Published (mean, std) per model for one OPERA task.
 
     Parameters
     ----------
-    task : str
-        Our task id (``"T05"``); looked up in :data:`OPERA_TASK`.
-    opera_task : int, optional
-        OPERA task number carried by the record; takes precedence over the id.
+    opera_task : int or None
+        The OPERA task number a record carries (``published_as["opera"]``,
+        from the task spec); None gives nothing.
     metric : str, optional
         The column's metric; when given and different from the published
         metric, nothing is returned (the numbers would not be comparable).
@@ -93,9 +85,8 @@ def published(task: str, *, opera_task: int | None = None, metric: str | None = 
     dict
         Model name → (mean, std); empty when the task has no published number.
     """
-    number = opera_task if opera_task is not None else OPERA_TASK.get(task)
-    if number is None or number not in _TABLE:
+    if opera_task is None or opera_task not in _TABLE:
         return {}
-    if metric is not None and metric != opera_metric(number):
+    if metric is not None and metric != opera_metric(opera_task):
         return {}
-    return dict(zip(MODELS, _TABLE[number]))
+    return dict(zip(MODELS, _TABLE[opera_task]))

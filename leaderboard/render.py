@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 from tabulate import tabulate
 
-from acubench.leaderboard.aggregate import Cell, Column, Leaderboard, ProbeGroup, PublishedRow, Row, aggregate
+from acubench.leaderboard.aggregate import Cell, Column, Leaderboard, ProbeGroup, PublishedRow, Row
 from acubench.leaderboard.reference import CITATION, LABEL, SOURCE
 from acubench.paths import atomic_write
 
@@ -38,7 +38,7 @@ LONG_COLUMNS: dict[str, str] = {
     "probe": "string", "aligned": "boolean", "random_init": "boolean", "weights": "string",
     "task": "string", "task_name": "string", "task_version": "string", "protocol": "string", "kind": "string",
     "metric": "string", "higher_is_better": "boolean", "split": "string", "mean": "Float64", "std": "Float64",
-    "n_seeds": "Int64", "n_folds": "Int64", "seen_in_pretraining": "boolean", "n_bad_audio": "Int64",
+    "ci_low": "Float64", "ci_high": "Float64", "n_seeds": "Int64", "n_folds": "Int64", "seen_in_pretraining": "boolean", "n_bad_audio": "Int64",
     "base_encoder": "string", "delta_vs_base": "Float64", "citation": "string",
 }
 
@@ -54,11 +54,18 @@ def _num(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
+def format_interval(value: float | None, ci: tuple[float, float] | None, digits: int = 3) -> str:
+    """``"0.812 [0.771, 0.850]"``; the value alone without an interval."""
+    if ci is None or value is None or not math.isfinite(value):
+        return _num(value, digits)
+    return f"{_num(value, digits)} [{_num(ci[0], digits)}, {_num(ci[1], digits)}]"
+
+
 def format_cell(cell: Cell | None) -> str:
-    """``"0.812 ± 0.010"``, with ``" ‡"`` when the task's data was seen in pre-training."""
+    """``"0.812 [0.771, 0.850]"`` (value and 95 % interval), ``" ‡"`` added when the task's data was seen in pre-training."""
     if cell is None:
         return MISSING
-    text = f"{_num(cell.mean)} ± {_num(cell.std)}"
+    text = format_interval(cell.mean, cell.ci)
     return f"{text} {SEEN_MARK}" if cell.seen_in_pretraining else text
 
 
@@ -90,7 +97,7 @@ def _group_lines(group: ProbeGroup) -> tuple[list[str], list[list[str]]]:
     body = []
     for row in group.rows:
         line = [_label(row)] + [format_cell(row.cells.get(c.key)) for c in group.columns]
-        line += [_num(row.mean_auroc)] if mean else []
+        line += [format_interval(row.mean_auroc, row.mean_auroc_ci)] if mean else []
         line += [_num(row.mean_rank, 2)] if rank else []
         body.append(line)
         if row.delta is not None:
@@ -128,21 +135,45 @@ def _titles(board: Leaderboard, keys: list) -> str:
     return ", ".join(board.column(k).title for k in keys)
 
 
+def _interval_notes(board: Leaderboard) -> list[str]:
+    cells = [(r, board.column(k), c) for r in board.rows for k, c in r.cells.items()]
+    plan = board.bootstrap
+    out = []
+    if any(c.ci is not None for _, _, c in cells):
+        out.append(f"[low, high]: {plan.level:.0%} percentile interval over {plan.resamples} bootstrap resamples "
+                   f"(seed {plan.seed}) of the test subjects, all clips of a drawn subject together "
+                   "(leave-one-subject-out: the held-out subjects; classification: drawn within groups of subjects "
+                   "holding the same classes, so every resample keeps every class); for several seeds it is the "
+                   "interval of their mean. The spread over seeds (or folds) is the std in the CSV/JSON.")
+    if any(r.mean_auroc_ci is not None for r in board.rows):
+        out.append(f"The {MEAN_HEADER} interval resamples each task on its own and averages the tasks' replicates.")
+    if board.without_predictions:
+        out.append(f"No per-clip predictions in {', '.join(board.without_predictions)} (run folders written before "
+                   "acubench 0.2 have none): their cells show the interval their records carry, if any; re-run for "
+                   "intervals and comparisons.")
+    reasons: dict[str, list[str]] = {}
+    for row, col, cell in cells:
+        if cell.ci is None and cell.ci_reason:
+            reasons.setdefault(cell.ci_reason, []).append(f"{row.label} · {col.title}")
+    for reason, where in reasons.items():
+        shown = ", ".join(where[:4]) + (f" and {len(where) - 4} more" if len(where) > 4 else "")
+        out.append(f"No interval for {shown}: {reason}.")
+    return out
+
+
 def notes(board: Leaderboard) -> list[str]:
     """The footnotes that explain a leaderboard's numbers and marks (one sentence each)."""
     out = []
     fixed = [c for c in board.columns if not c.loso]
     loso = [c for c in board.columns if c.loso]
     if fixed:
-        out.append("Cells are mean ± std of the test score over probe seeds (population std)"
-                   + (f", except the leave-one-subject-out tasks {', '.join(c.title for c in loso)}: mean over "
-                      "held-out subjects (each fold averaged over seeds) ± std over folds." if loso else "."))
+        out.append("Cells are the test score, the mean over probe seeds"
+                   + (f"; for the leave-one-subject-out tasks {', '.join(c.title for c in loso)} the mean over "
+                      "held-out subjects (each fold averaged over seeds)." if loso else "."))
     elif loso:
-        out.append("All tasks are leave-one-subject-out: mean over held-out subjects (each fold averaged over "
-                   "seeds) ± std over folds (population std).")
-    if fixed and any(g.probe == "linear" for g in board.groups):
-        out.append("The linear probe is deterministic on a fixed split (one fit serves every seed), so its "
-                   "fixed-split cells show ± 0.000.")
+        out.append("All tasks are leave-one-subject-out: cells are the mean over held-out subjects (each fold "
+                   "averaged over seeds).")
+    out.extend(_interval_notes(board))
     if any(c.kind == "multiclass" for c in board.columns):
         out.append("Multiclass AUROC is the macro average of one-vs-rest AUROCs.")
     multi = len(board.groups) > 1
@@ -173,11 +204,12 @@ def notes(board: Leaderboard) -> list[str]:
     if board.reference:
         out.append(f"Published rows: {CITATION} ({SOURCE}). Means ± std as reported (AUROC over 5 seeds; MAE over "
                    "folds) with the reference splits and OPERA's linear probe — compare with runs under "
-                   "`--protocol reference --probe reference-linear`; they are not part of our means or ranks"
+                   "`--protocol reference --probe reference-linear`; they are not part of our means or ranks, have "
+                   "no interval and are never tested (no per-clip predictions exist for them)"
                    + (f"; their {MEAN_HEADER} averages the same tasks as ours ({_titles(board, board.reference_mean_columns)})."
                       if board.reference_mean_columns else "."))
     elif board.reference_requested:
-        out.append("No task in this table has a published OPERA number (the paper covers T01–T16).")
+        out.append("No task in this table has a published OPERA number (none of its records names an OPERA task).")
     return out
 
 
@@ -222,7 +254,8 @@ def _task_fields(col: Column) -> dict[str, Any]:
 def long_records(board: Leaderboard) -> list[dict[str, Any]]:
     """One dict per encoder × probe × task (then per published model × task), keys :data:`LONG_COLUMNS`.
 
-    ``delta_vs_base`` (aligned rows only) is positive when the aligned encoder
+    ``mean`` is the cell value, ``ci_low``/``ci_high`` its 95 % interval, ``std``
+    the spread over seeds (or folds). ``delta_vs_base`` (aligned rows only) is positive when the aligned encoder
     is better, whatever the metric's direction. Absent values are ``None``.
     """
     out = []
@@ -236,7 +269,9 @@ def long_records(board: Leaderboard) -> list[dict[str, Any]]:
                 "source": "acubench", "encoder": row.label, "encoder_id": row.encoder_id,
                 "encoder_fingerprint": row.fingerprint or None, "probe": row.probe, "aligned": row.aligned,
                 "random_init": row.random_init, "weights": row.weights or None, **_task_fields(col),
-                "mean": _finite(cell.mean), "std": _finite(cell.std), "n_seeds": cell.n_seeds,
+                "mean": _finite(cell.mean), "std": _finite(cell.std),
+                "ci_low": _finite(cell.ci[0]) if cell.ci else None, "ci_high": _finite(cell.ci[1]) if cell.ci else None,
+                "n_seeds": cell.n_seeds,
                 "n_folds": cell.n_folds, "seen_in_pretraining": cell.seen_in_pretraining,
                 "n_bad_audio": cell.n_bad_audio, "base_encoder": row.delta.base if row.delta else None,
                 "delta_vs_base": _finite(delta), "citation": None,
@@ -249,7 +284,7 @@ def long_records(board: Leaderboard) -> list[dict[str, Any]]:
             out.append({
                 "source": "published", "encoder": prow.model, "encoder_id": None, "encoder_fingerprint": None,
                 "probe": None, "aligned": False, "random_init": False, "weights": None, **_task_fields(col),
-                "mean": mean, "std": std, "n_seeds": None, "n_folds": None, "seen_in_pretraining": None,
+                "mean": mean, "std": std, "ci_low": None, "ci_high": None, "n_seeds": None, "n_folds": None, "seen_in_pretraining": None,
                 "n_bad_audio": None, "base_encoder": None, "delta_vs_base": None, "citation": CITATION,
             })
     return [{k: rec.get(k) for k in LONG_COLUMNS} for rec in out]
@@ -265,8 +300,9 @@ def to_csv(board: Leaderboard) -> str:
 
 
 def to_json(board: Leaderboard) -> str:
-    """The tidy long table as a JSON list of records (absent values are ``null``)."""
-    return json.dumps(long_records(board), indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+    """``{"table": [...], "comparisons": [...]}``: the tidy long table (absent values ``null``) and the paired tests."""
+    return json.dumps({"table": long_records(board), "comparisons": []}, indent=1, ensure_ascii=False,
+                      allow_nan=False) + "\n"
 
 
 def read_long_table(path: str | os.PathLike) -> pd.DataFrame:
@@ -276,7 +312,8 @@ def read_long_table(path: str | os.PathLike) -> pd.DataFrame:
         # Only empty fields are absent: a task named "NA" stays a name.
         return pd.read_csv(path, dtype=LONG_COLUMNS, keep_default_na=False, na_values=[""])
     if path.suffix == ".json":
-        return _frame(json.loads(path.read_text(encoding="utf-8")))
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return _frame(data["table"] if isinstance(data, dict) else data)  # a list: acubench 0.1's layout
     raise ValueError(f"{path}: expected a .csv or .json leaderboard")
 
 
@@ -319,7 +356,7 @@ def rich_table(board: Leaderboard, *, title: str | None = None) -> Table:
             table.add_section()
         for row in group.rows:
             add(Text(_label(row), style="bold"), group.probe, [format_cell(row.cells.get(c.key)) for c in board.columns],
-                _num(row.mean_auroc), _num(row.mean_rank, 2))
+                format_interval(row.mean_auroc, row.mean_auroc_ci), _num(row.mean_rank, 2))
             if row.delta is not None:
                 d = row.delta
                 add(Text(DELTA_LABEL, style="italic"), "", [_delta_text(d.values.get(c.key)) for c in board.columns],
@@ -336,18 +373,15 @@ def rich_table(board: Leaderboard, *, title: str | None = None) -> Table:
 # -- files ------------------------------------------------------------------------------------------------------
 
 
-def write_leaderboard(records: list[dict], out_dir: Path, *, reference: bool = False,
-                      title: str | None = None) -> dict[str, Path]:
-    """Render records into ``out_dir``: leaderboard.md, .csv, .json, and .png when there is something to compare.
+def write_leaderboard(board: Leaderboard, out_dir: Path, *, title: str | None = None) -> dict[str, Path]:
+    """Render a board into ``out_dir``: leaderboard.md, .csv, .json, and .png when there is something to compare.
 
     Parameters
     ----------
-    records : list of dict
-        Result records of one or more runs.
+    board : Leaderboard
+        From :func:`~acubench.leaderboard.aggregate.aggregate` or ``board_from_runs``.
     out_dir : Path
         Existing directory.
-    reference : bool
-        Add the published OPERA-paper rows.
     title : str, optional
         Table and figure title (default "acubench leaderboard").
 
@@ -365,7 +399,6 @@ def write_leaderboard(records: list[dict], out_dir: Path, *, reference: bool = F
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         raise FileNotFoundError(f"{out_dir}: output folder does not exist (create it first)")
-    board = aggregate(records, reference=reference)
     outputs: dict[str, tuple[Path, str | bytes]] = {
         "markdown": (out_dir / "leaderboard.md", to_markdown(board, title=title)),
         "csv": (out_dir / "leaderboard.csv", to_csv(board)),

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from rich.console import Console
 
 from acubench.cli import main
-from acubench.leaderboard.aggregate import LeaderboardError, aggregate, merge_runs
-from acubench.leaderboard.reference import MODELS, OPERA_TASK, published
+from acubench.leaderboard.aggregate import LeaderboardError, aggregate, board_from_runs, merge_runs
+from acubench.leaderboard.reference import MODELS, published
 from acubench.leaderboard.render import (
     long_records,
     read_long_table,
@@ -18,24 +19,27 @@ from acubench.leaderboard.render import (
     to_markdown,
     write_leaderboard,
 )
-from acubench.results import ResultRecord, write_records
+from acubench import stats
+from acubench.predictions import concat, prediction_frame
+from acubench.results import ResultRecord, RunResults, write_records, write_run_results
 
-TASKS = {  # id → (name, kind, metric)
-    "T03": ("coughvid-covid", "binary", "auroc"),
-    "T05": ("icbhi-copd", "binary", "auroc"),
-    "T07": ("coswara-sex", "binary", "auroc"),
-    "T10": ("mmlung-fvc-breath", "regression", "mae"),
+TASKS = {  # id → (name, kind, metric, OPERA task number)
+    "T03": ("coughvid-covid", "binary", "auroc", 5),
+    "T05": ("icbhi-copd", "binary", "auroc", 7),
+    "T07": ("coswara-sex", "binary", "auroc", 9),
+    "T10": ("mmlung-fvc-breath", "regression", "mae", 13),
 }
 
 
 def rec(encoder: str, task: str, seed: int, value: float, *, folds=(), run="run-a", **extra) -> dict:
-    name, kind, metric = TASKS[task]
+    name, kind, metric, opera = TASKS[task]
     aligned = encoder.endswith("+acula")
     fields = dict(
         encoder=encoder, encoder_id=encoder.removesuffix("+acula"), encoder_fingerprint=f"fp-{encoder}",
         weights="aligned" if aligned else "pretrained", random_init=False, aligned=aligned, task=task,
         task_name=name, task_version="1", kind=kind, metric=metric, higher_is_better=metric == "auroc",
         protocol="default", probe="linear", seed=seed, value=value, fold_values=list(folds), run_id=run,
+        split_scheme="loso" if folds else "fixed", published_as={"opera": opera},
     )
     fields.update(extra)
     return json.loads(ResultRecord(**fields).to_json())
@@ -68,6 +72,10 @@ def aligned_records(run: str = "run-a") -> list[dict]:
     ]
 
 
+def as_records(dicts: list[dict]) -> list[ResultRecord]:
+    return [ResultRecord.from_dict(d) for d in dicts]
+
+
 def md_tables(text: str) -> list[dict[str, list[str]]]:
     """Each pipe table of a Markdown document as {first cell: row cells}, with the header under "__header__"."""
     tables, current = [], None
@@ -94,12 +102,12 @@ def test_cells_means_ranks_marks_and_delta_by_hand():
     text = to_markdown(aggregate(base_records() + aligned_records()))
     (table,) = md_tables(text)
     assert table["__header__"] == HEADER
-    # fixed split: mean ± population std over seeds; LOSO: folds averaged over seeds, std over folds
-    assert table["opera-gt"] == ["0.600 ± 0.000", "0.812 ± 0.010 ‡", "0.710 ± 0.010", "2.100 ± 0.816", "0.761", "1.50"]
-    assert table["opera-gt+acula"] == ["—", "0.835 ± 0.005 ‡", "0.695 ± 0.000", "1.900 ± 0.816", "0.765", "1.50"]
+    # fixed split: mean over seeds; LOSO: folds averaged over seeds. No predictions here, so no intervals.
+    assert table["opera-gt"] == ["0.600", "0.812 ‡", "0.710", "2.100", "0.761", "1.50"]
+    assert table["opera-gt+acula"] == ["—", "0.835 ‡", "0.695", "1.900", "0.765", "1.50"]
     # AUROC: aligned − base; MAE: base − aligned (2.100 − 1.900), so + is better everywhere
     assert table["Δ acula"] == ["—", "+0.023", "-0.015", "+0.200", "+0.004", ""]
-    assert table["logmel †"] == ["—", "0.610 ± 0.010", "0.550 ± 0.000", "—", "0.580", "3.00"]
+    assert table["logmel †"] == ["—", "0.610", "0.550", "—", "0.580", "3.00"]
     rows = [line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| ")]
     assert rows[1:] == ["opera-gt", "opera-gt+acula", "Δ acula", "logmel †"]  # Δ directly under its pair
     assert "mean AUROC ↑ averages the 2 classification task(s) every row has (T05 icbhi-copd, T07 coswara-sex)" in text
@@ -108,6 +116,19 @@ def test_cells_means_ranks_marks_and_delta_by_hand():
     assert "‡ task data seen in pre-training" in text
     assert "logmel · T07 coswara-sex: 3" in text
     assert "leave-one-subject-out tasks T10 mmlung-fvc-breath" in text
+    assert "No per-clip predictions in run-a" in text and "No interval for" not in text
+    cell = board_cell = aggregate(base_records()).rows[0].cells[("T05", "1", "default")]
+    assert (board_cell.mean, cell.std, cell.ci) == (pytest.approx(0.812), pytest.approx(0.010), None)
+
+
+def test_a_recorded_interval_shows_when_one_fit_serves_every_seed():
+    records = [dict(r, ci95=[0.70, 0.90], bootstrap={"resamples": 1000, "seed": 0}) for r in base_records()[:2]]
+    (table,) = md_tables(to_markdown(aggregate(records)))
+    assert table["opera-gt"][0] == "0.600 [0.700, 0.900]"
+    # two different fits: their intervals cannot be combined without predictions
+    records[1] = dict(records[1], value=0.62, ci95=[0.71, 0.91])
+    text = to_markdown(aggregate(records))
+    assert md_tables(text)[0]["opera-gt"][0] == "0.610" and "predictions.parquet to combine" in text
 
 
 def test_aligned_row_follows_its_base_whatever_the_record_order():
@@ -134,16 +155,31 @@ def test_reference_rows_are_separate_and_excluded_from_our_means():
     assert len(published_long) == 4 * len(MODELS) and all(r["citation"] for r in published_long)
 
 
-def test_reference_table_maps_our_ids_to_opera_numbers():
-    assert [OPERA_TASK[f"T{i:02d}"] for i in range(1, 17)] == [1, 2, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19]
-    assert published("T16")["OPERA-GT"] == (2.416, 0.885)  # NoseMic respiratory rate, MAE
-    assert published("T16", metric="auroc") == {}  # a column with another metric gets no published number
-    assert published("T17") == {} and published("demo-wheeze") == {}
-    assert published("X", opera_task=3)["OPERA-CT"] == (0.603, 0.005)  # COVID-19 Sounds breath, via the record
+def test_published_numbers_come_from_the_records_opera_task():
+    assert published(19)["OPERA-GT"] == (2.416, 0.885)  # NoseMic respiratory rate, MAE
+    assert published(19, metric="auroc") == {}  # a column with another metric gets no published number
+    assert published(None) == {} and published(42) == {}
+    assert published(3)["OPERA-CT"] == (0.603, 0.005)  # COVID-19 Sounds breath
+    # An extra task (not in 0.1.0's own map) gets its published rows through its record.
+    ssbpr = [dict(rec("opera-gt", "T05", 0, 0.6), task="X03", task_name="ssbpr", published_as={"opera": 12})]
+    board = aggregate(ssbpr, reference=True)
+    assert [r.cells[("X03", "1", "default")] for r in board.reference][4] == (0.781, 0.000)  # OPERA-CT
+
+
+def test_schema1_records_of_acubench_0_1_are_read_with_their_opera_numbers(tmp_path):
+    old = {k: v for k, v in rec("opera-gt", "T05", 0, 0.8).items()
+           if k not in ("dataset", "split_scheme", "published_as", "classes", "ci95", "bootstrap")}
+    old["schema"] = 1
+    assert ResultRecord.from_dict(old).published_as == {"opera": 7}  # from the frozen map of 0.1.0's task ids
+    (tmp_path / "results.jsonl").write_text(json.dumps(old) + "\n")
+    assert main(["leaderboard", str(tmp_path), "--reference", "-o", str(tmp_path / "b.md")]) == 0
+    text = (tmp_path / "b.md").read_text()
+    assert md_tables(text)[1]["OPERA-GT"][0] == "0.741 ± 0.011" and "No per-clip predictions in" in text
 
 
 def test_no_published_number_is_said_not_shown():
-    board = aggregate([dict(rec("logmel", "T05", 0, 0.6), task="demo-wheeze", task_name="wheeze")], reference=True)
+    board = aggregate([dict(rec("logmel", "T05", 0, 0.6), task="demo-wheeze", task_name="wheeze", published_as={})],
+                      reference=True)
     assert board.reference == []
     text = to_markdown(board)
     assert len(md_tables(text)) == 1 and "No task in this table has a published OPERA number" in text
@@ -152,14 +188,14 @@ def test_no_published_number_is_said_not_shown():
 def test_merge_dedupes_identical_records_and_names_both_runs_on_conflict():
     a = base_records("run-a")
     b = aligned_records("run-b") + base_records("run-b")[:3]  # same fits, other run id
-    merged = merge_runs([("runs/a", a), ("runs/b", b)])
-    assert len(merged) == len(a) + 6
+    merged = merge_runs([RunResults("runs/a", a), RunResults("runs/b", b)])
+    assert len(merged.records) == len(a) + 6
     board = aggregate(merged)
     assert board.rows[0].cells[("T05", "1", "default")].n_seeds == 2
     clash = [dict(r) for r in base_records("run-c")[2:3]]
     clash[0]["value"] = 0.9
     with pytest.raises(LeaderboardError, match=r"runs/a and runs/c disagree .* T05 .* seed 0: value 0.802 vs 0.9"):
-        merge_runs([("runs/a", a), ("runs/c", clash)])
+        merge_runs([RunResults("runs/a", a), RunResults("runs/c", clash)])
 
 
 def test_versions_probes_and_builds_are_never_averaged_together():
@@ -176,7 +212,7 @@ def test_versions_probes_and_builds_are_never_averaged_together():
     assert board.probes == ["linear", "lightgbm"]
     lin, lgb = md_tables(to_markdown(board))
     assert "T10 mmlung-fvc-breath MAE ↓" in lin["__header__"] and "T10 mmlung-fvc-breath MAE ↓" not in lgb["__header__"]
-    assert lgb["opera-gt"] == ["0.812 ± 0.010 ‡", "0.710 ± 0.010", "0.761"]
+    assert lgb["opera-gt"] == ["0.812 ‡", "0.710", "0.761"]
     other_build = [dict(r, encoder_fingerprint="0123456789abcdef", value=0.5, run_id="run-z") for r in base_records()[2:4]]
     labels = [r.label for r in aggregate(base_records()[2:4] + other_build).rows]
     assert labels == ["opera-gt [fp-opera]", "opera-gt [01234567]"]
@@ -185,6 +221,9 @@ def test_versions_probes_and_builds_are_never_averaged_together():
 @pytest.mark.parametrize("change, message", [
     (lambda r: r.pop("value"), "record 1: record lacks value"),
     (lambda r: r.update(value="0.8"), "'value' must be a number"),
+    (lambda r: r.update(opera_task=7), r"unknown field\(s\) opera_task"),
+    (lambda r: r.update(schema=9), "record schema 9 is not one this acubench reads"),
+    (lambda r: r.update(published_as={"opera": "7"}), "'published_as' must be an object of table → number"),
     (lambda r: r.update(metric="mae", higher_is_better=False), "task T05 .* records disagree on metric"),
 ])
 def test_bad_records_fail_with_one_clear_error(change, message):
@@ -196,7 +235,7 @@ def test_bad_records_fail_with_one_clear_error(change, message):
 
 def test_files_round_trip_and_plot(tmp_path):
     records = base_records() + aligned_records()
-    paths = write_leaderboard(records, tmp_path, reference=True, title="Table 2")
+    paths = write_leaderboard(aggregate(records, reference=True), tmp_path, title="Table 2")
     assert sorted(paths) == ["csv", "json", "markdown", "plot"]
     assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert paths["markdown"].read_text().startswith("# Table 2\n")
@@ -215,22 +254,22 @@ def test_files_round_trip_and_plot(tmp_path):
     assert ours.loc[("logmel", "T07"), "n_bad_audio"] == 3
     single = tmp_path / "single"
     single.mkdir()
-    assert "plot" not in write_leaderboard(base_records()[:2], single)  # one row: nothing to compare
+    assert "plot" not in write_leaderboard(aggregate(base_records()[:2]), single)  # one row: nothing to compare
 
 
 def test_rich_table_shows_marks_deltas_and_published_block():
     console = Console(record=True, width=250)
     console.print(rich_table(aggregate(base_records() + aligned_records(), reference=True)))
     text = console.export_text()
-    for needle in ("logmel †", "Δ acula", "+0.200", "0.812 ± 0.010 ‡", "published (OPERA paper)", "OPERA-CE"):
+    for needle in ("logmel †", "Δ acula", "+0.200", "0.812 ‡", "published (OPERA paper)", "OPERA-CE"):
         assert needle in text
 
 
 def test_cli_merges_run_dirs_end_to_end(tmp_path, capsys):
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir(), b.mkdir()
-    write_records(a / "results.jsonl", base_records("a"))
-    write_records(b / "results.jsonl", aligned_records("b") + base_records("b")[2:4])
+    write_records(a / "results.jsonl", as_records(base_records("a")))
+    write_records(b / "results.jsonl", as_records(aligned_records("b") + base_records("b")[2:4]))
     out = tmp_path / "board.md"
     assert main(["leaderboard", str(a), str(b), "-o", str(out)]) == 0
     (table,) = md_tables(out.read_text())
@@ -247,8 +286,8 @@ def test_cli_merges_run_dirs_end_to_end(tmp_path, capsys):
 def test_cli_errors_are_one_line(tmp_path, capsys):
     a, c = tmp_path / "a", tmp_path / "c"
     a.mkdir(), c.mkdir()
-    write_records(a / "results.jsonl", base_records("a"))
-    write_records(c / "results.jsonl", [dict(base_records("c")[2], value=0.5)])
+    write_records(a / "results.jsonl", as_records(base_records("a")))
+    write_records(c / "results.jsonl", as_records([dict(base_records("c")[2], value=0.5)]))
     assert main(["leaderboard", str(a), str(c)]) == 2
     err = capsys.readouterr().err
     assert f"{a} and {c} disagree" in err and "Traceback" not in err
@@ -258,3 +297,81 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert "unknown format '.xlsx'" in capsys.readouterr().err
     assert main(["leaderboard", str(tmp_path / "missing")]) == 2
     assert "no results file" in capsys.readouterr().err
+
+
+# -- per-clip evidence -----------------------------------------------------------------------------------------
+
+
+def fit(encoder: str, seed: int, score: np.ndarray, *, y: np.ndarray, subject: np.ndarray, run: str = "run-p",
+        task: str = "T05") -> tuple[dict, pd.DataFrame]:
+    """A record and its predictions.parquet rows, the record's value computed from the scores."""
+    cs = stats.ClipScores.from_groups("binary", y, score, subject)
+    interval = stats.bootstrap(cs)
+    record = rec(encoder, task, seed, stats.point(cs), run=run, classes=["healthy", "COPD"],
+                 ci95=list(interval.ci), bootstrap=interval.info)
+    rows = prediction_frame(encoder=encoder, task=task, probe="linear", seed=seed,
+                            clip_id=[f"c{i:03d}" for i in range(len(y))], subject=list(subject), label=y,
+                            score=score, fold=None)
+    return record, rows
+
+
+def evidence_run(source="runs/p", shift=0.0, seeds_differ=False):
+    rng = np.random.default_rng(0)
+    subject = np.repeat([f"p{i:02d}" for i in range(16)], 3)
+    y = np.repeat(np.arange(16) % 2, 3)
+    base = rng.normal(size=48) + y
+    records, frames = [], []
+    for seed in (0, 1):
+        noise = rng.normal(scale=0.3, size=48) if seeds_differ else 0.0
+        r, f = fit("opera-gt", seed, base + noise, y=y, subject=subject, run=source)
+        records.append(r), frames.append(f)
+        r, f = fit("logmel", seed, base + shift * y + rng.normal(scale=0.8, size=48), y=y, subject=subject, run=source)
+        records.append(r), frames.append(f)
+    return RunResults(source, as_records(records), concat(frames)), y, subject
+
+
+def test_cells_get_intervals_from_predictions():
+    run, y, subject = evidence_run()
+    board = board_from_runs([run])
+    cell = board.rows[0].cells[("T05", "1", "default")]
+    # one distinct fit (a deterministic head): the interval is that fit's own bootstrap interval
+    assert cell.evidence.how == "first seed" and cell.ci == tuple(run.records[0].ci95)
+    (table,) = md_tables(to_markdown(board))
+    assert table["opera-gt"][0] == f"{cell.mean:.3f} [{cell.ci[0]:.3f}, {cell.ci[1]:.3f}]"
+    assert "95% percentile interval over 1000 bootstrap resamples (seed 0) of the test subjects" in to_markdown(board)
+    # two fits (a stochastic head): the interval of the seed mean, from the same subject resamples
+    logmel = board.rows[1].cells[("T05", "1", "default")]
+    logmel_rows = run.predictions[run.predictions["encoder"] == "logmel"]
+    cs = [stats.ClipScores.from_groups("binary", y, g["score"].to_numpy(), subject)
+          for _, g in logmel_rows.groupby("seed")]
+    counts = stats.draw(cs[0].strata(), 1000, 0)
+    reps = (stats.replicates(cs[0], counts) + stats.replicates(cs[1], counts)) / 2
+    assert logmel.evidence.how == "mean over seeds"
+    assert logmel.ci == pytest.approx(stats.percentile_interval(reps))
+    assert board.rows[0].mean_auroc_ci == pytest.approx(cell.ci)  # one AUROC task: its own interval
+    assert board_from_runs([run], bootstrap=0).rows[0].cells[("T05", "1", "default")].ci is None
+
+
+def test_predictions_that_do_not_reproduce_their_records_are_refused(tmp_path):
+    run, _, _ = evidence_run()
+    run.records[0].value += 0.01
+    with pytest.raises(LeaderboardError, match=r"opera-gt · T05 icbhi-copd · probe linear · seed 0: predictions"
+                                               r".parquet gives .* but results.jsonl says"):
+        board_from_runs([run])
+
+
+def test_run_folders_with_and_without_predictions_render_together(tmp_path, capsys):
+    run, _, _ = evidence_run()
+    new, old = tmp_path / "new", tmp_path / "old"
+    new.mkdir(), old.mkdir()
+    write_run_results(new, run.records, run.predictions)
+    write_records(old / "results.jsonl", as_records([dict(r, encoder="clap", encoder_id="clap",
+                                                          encoder_fingerprint="fp-clap", ci95=None, bootstrap={})
+                                                     for r in base_records("old")[2:4]]))
+    out = tmp_path / "board.json"
+    assert main(["leaderboard", str(new), str(old), "-o", str(out)]) == 0
+    table = read_long_table(out).set_index("encoder")
+    assert table.loc["opera-gt", "ci_low"] < table.loc["opera-gt", "mean"] < table.loc["opera-gt", "ci_high"]
+    assert pd.isna(table.loc["clap", "ci_low"])
+    assert main(["leaderboard", str(new), str(old)]) == 0
+    assert f"No per-clip predictions in {old}" in capsys.readouterr().out

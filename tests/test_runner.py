@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+from sklearn.metrics import mean_absolute_error, roc_auc_score
 
 import toy_task
 from acubench import plugins
@@ -21,8 +22,22 @@ def shared_cache(tmp_path_factory):
 
 
 def _metrics(run_dir):
-    return sorted((r["task"], r["probe"], r["seed"], r["value"], json.dumps(r["metrics"], sort_keys=True))
+    return sorted((r.task, r.probe, r.seed, r.value, json.dumps(r.metrics, sort_keys=True), r.ci95)
                   for r in read_records(run_dir))
+
+
+def _recompute_with_sklearn(rec, rows: pd.DataFrame) -> float:
+    """A record's headline metric from its predictions.parquet rows, by scikit-learn alone."""
+    y = rows["label"].to_numpy()
+    if rec.kind == "binary":
+        return roc_auc_score(y.astype(int), rows["score"])
+    if rec.kind == "multiclass":
+        present = np.unique(y.astype(int))
+        return float(np.average([roc_auc_score(y == c, rows[f"score_{rec.classes[c]}"]) for c in present]))
+    if rec.split_scheme == "loso":
+        folds = rows.groupby("fold", sort=False)
+        return float(np.mean([mean_absolute_error(g["label"], g["score"]) for _, g in folds]))
+    return mean_absolute_error(y, rows["score"])
 
 
 def test_demo_run_writes_everything_and_reruns_from_cache(tmp_path, shared_cache, monkeypatch, capsys):
@@ -42,12 +57,22 @@ def test_demo_run_writes_everything_and_reruns_from_cache(tmp_path, shared_cache
     tasks = {t["id"]: t for t in config["tasks"]}
     assert all(t["manifest_sha256"] for t in tasks.values())
     records = read_records(b)
-    kinds = {r["kind"] for r in records}
+    kinds = {r.kind for r in records}
     assert kinds == {"binary", "multiclass", "regression"}
+    predictions = pd.read_parquet(b / "predictions.parquet")
+    pd.testing.assert_frame_equal(predictions, pd.read_parquet(a / "predictions.parquet"))
     for r in records:
-        assert r["n_test"] > 0 and np.isfinite(r["value"])
-        if r["metric"] == "auroc":
-            assert 0.0 <= r["value"] <= 1.0
+        assert r.n_test > 0 and np.isfinite(r.value)
+        if r.metric == "auroc":
+            assert 0.0 <= r.value <= 1.0
+        rows = predictions[(predictions["encoder"] == r.encoder) & (predictions["task"] == r.task)
+                           & (predictions["probe"] == r.probe) & (predictions["seed"] == r.seed)]
+        assert rows["clip_id"].is_unique and set(rows["fold"].isna()) == {r.split_scheme == "fixed"}
+        assert _recompute_with_sklearn(r, rows) == pytest.approx(r.value, rel=1e-12, abs=1e-15)
+        low, high = r.ci95
+        assert low <= r.value <= high and r.bootstrap["resamples"] == 1000 and r.bootstrap["seed"] == 0
+        assert r.dataset == "demo" and r.split_scheme == tasks[r.task]["split_protocol"]
+    assert config["bootstrap"] == {"resamples": 1000, "seed": 0, "unit": "subject"}
 
 
 @pytest.fixture
@@ -81,7 +106,21 @@ def test_bad_audio_stops_the_run_or_is_counted(toy_plugin, tmp_path, capsys):
     assert main(["run", "--encoder", "logmel", "--tasks", "toy-task", "--data-root", str(toy_plugin),
                  "--seeds", "1", "--out", str(out), "--skip-bad-audio"]) == 0
     (rec,) = read_records(out)
-    assert rec["n_bad_audio"] == 1 and rec["value"] > 0.9
+    assert rec.n_bad_audio == 1 and rec.value > 0.9
+
+
+def test_a_published_task_reaches_the_reference_rows_end_to_end(toy_plugin, tmp_path):
+    """Spec → record → leaderboard: the task's OPERA number travels on the record, nowhere else."""
+    out = tmp_path / "r"
+    assert main(["run", "--encoder", "logmel", "--tasks", "toy-task", "--data-root", str(toy_plugin), "--seeds", "1",
+                 "--out", str(out), "--skip-bad-audio", "--reference", "--bootstrap", "0"]) == 0
+    (rec,) = read_records(out)
+    assert (rec.published_as, rec.dataset, rec.split_scheme, rec.classes) == ({"opera": 12}, "toyset", "fixed",
+                                                                              ["quiet", "loud"])
+    assert rec.ci95 is None and "--bootstrap 0" in rec.bootstrap["reason"]
+    text = (out / "leaderboard.md").read_text()
+    assert "| OPERA-CT" in text and "0.781 ± 0.000" in text  # OPERA task 12 (SSBPR), published AUROC
+    assert "never tested" in text and "No task in this table has a published" not in text
 
 
 def test_tasks_without_data_are_skipped_with_a_reason(toy_plugin, tmp_path, capsys):

@@ -11,8 +11,9 @@ from acubench.tasks._common import dataset_folder
 
 DATASET = DatasetSpec(id="toyset", name="Toy set", folder="toyset", url="https://example.org", license="CC0",
                       layout="clips/*.wav and labels.csv")
+# opera_task: a published number (OPERA's SSBPR task), so a test can follow it from run to reference rows.
 TASK = TaskSpec(id="toy-task", name="toy-loudness", dataset="toyset", loader="toy_task:load", kind="binary",
-                modality="noise", target="loud", classes=("quiet", "loud"), clip_seconds=0.5)
+                modality="noise", target="loud", classes=("quiet", "loud"), clip_seconds=0.5, opera_task=12)
 
 
 def load(ctx: LoadContext) -> pd.DataFrame:

@@ -29,36 +29,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reference", action="store_true", help="add the published OPERA-paper numbers as reference rows")
     p.add_argument("--probe", default=None, type=csv_list, metavar="HEAD[,HEAD]", help="only these probes (e.g. linear)")
     p.add_argument("--title", default=None, help="table title (default 'acubench leaderboard')")
+    p.add_argument("--bootstrap", type=int, default=None, metavar="N",
+                   help="subject-bootstrap resamples for intervals (default: what the runs recorded, 1000; 0: none)")
     p.set_defaults(func=_leaderboard)
 
 
 def _leaderboard(args: argparse.Namespace) -> int:
     from acubench.cli import UsageError
-    from acubench.leaderboard.aggregate import LeaderboardError, aggregate, merge_runs
+    from acubench.leaderboard.aggregate import LeaderboardError, board_from_runs
     from acubench.leaderboard.plots import render_png
     from acubench.leaderboard.render import rich_table, to_csv, to_json, to_markdown
     from acubench.paths import atomic_write
-    from acubench.results import read_records
+    from acubench.results import RecordError, read_run
 
     out = Path(args.out) if args.out else None
     if out is not None and out.suffix not in FORMATS:
         raise UsageError(f"-o {out}: unknown format {out.suffix!r}; use one of {', '.join(FORMATS)}")
     if out is not None and not out.parent.is_dir():
         raise UsageError(f"-o {out}: folder {out.parent} does not exist")
-    runs = []
-    for run in args.runs:
-        try:
-            runs.append((run, read_records(run)))
-        except ValueError as exc:  # a malformed line: read_records names the file and line
-            raise UsageError(str(exc)) from None
+    if args.bootstrap is not None and args.bootstrap < 0:
+        raise UsageError(f"--bootstrap {args.bootstrap}: must be >= 0 (0 turns intervals off)")
     try:
-        records = merge_runs(runs)
-        if args.probe:
-            held = sorted({r["probe"] for r in records})
-            records = [r for r in records if r["probe"] in args.probe]
-            if not records:
-                raise LeaderboardError(f"no records for probe {', '.join(args.probe)}; the runs hold {', '.join(held)}")
-        board = aggregate(records, reference=args.reference)
+        runs = [read_run(run) for run in args.runs]
+    except RecordError as exc:  # a malformed line or file: the message names it
+        raise UsageError(str(exc)) from None
+    try:
+        board = board_from_runs(runs, reference=args.reference, bootstrap=args.bootstrap, probes=args.probe)
     except LeaderboardError as exc:
         raise UsageError(str(exc)) from None
 

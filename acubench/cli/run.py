@@ -13,7 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "run",
         help="benchmark encoders on tasks (frozen embeddings + probes)",
         description="Embed every clip of the selected tasks with each encoder (cached), fit probe heads over "
-                    "several seeds, and write config.json, results.jsonl and leaderboard.md/.csv to a run folder.",
+                    "several seeds, and write config.json, results.jsonl (each score with its 95 % subject-bootstrap "
+                    "interval), predictions.parquet (every test clip's score) and leaderboard.md/.csv to a run folder.",
         epilog="examples:\n  acubench run --encoder opera --tasks demo\n"
                "  acubench run --encoder opera --aligned\n"
                "  acubench run --encoder opera --aligned --align-loss cka --lambda-mam 0\n"
@@ -27,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--probe", default=["linear"], type=csv_list, metavar="HEAD[,HEAD]",
                    help="probe heads: linear (default), mlp, lightgbm, reference-linear (the OPERA protocol)")
     p.add_argument("--seeds", type=int, default=5, metavar="N", help="seeds per probe (default 5)")
+    p.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                   help="subject-bootstrap resamples behind every score's 95 %% interval (default 1000; 0: none)")
     p.add_argument("--out", "-o", default=None, metavar="DIR", help="run folder (default: a new folder under runs/)")
     p.add_argument("--runs-dir", default="runs", metavar="DIR", help="parent of new run folders (default runs/)")
     add_encoder_args(p)
@@ -40,12 +43,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from acubench.cli import UsageError
     from acubench.runner import run
+
+    if args.bootstrap < 0:
+        raise UsageError(f"--bootstrap {args.bootstrap}: must be >= 0 (0 turns intervals off)")
 
     align = align_options(args)
     run(args.encoder, tasks=args.tasks, probes=args.probe, seeds=args.seeds, out=args.out, runs_dir=args.runs_dir,
         data_root=args.data_root, protocol=args.protocol, task_options=task_options(args.task_arg),
         skip_bad_audio=args.skip_bad_audio,
         use_cache=not args.no_cache, aligned=align is not None, align=align, reference_rows=args.reference,
+        bootstrap=args.bootstrap,
         console=console(), **encoder_kwargs(args))
     return 0

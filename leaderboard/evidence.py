@@ -1,0 +1,151 @@
+"""The per-clip evidence behind a leaderboard cell: its bootstrap interval and its comparable scores.
+
+A cell holds one row's records on one task (one per probe seed). With the run's
+``predictions.parquet`` the cell gets
+
+* an interval for the value it shows (the mean over seeds): each seed's metric
+  is recomputed under the same subject resamples and averaged, and the
+  percentile interval is taken over those averages;
+* the scores a paired comparison uses: the first seed's when every seed
+  predicted the same (a deterministic head), else the per-clip mean over seeds.
+
+Without predictions (run folders of acubench 0.1, or ``--bootstrap 0``) a cell
+of one distinct fit keeps the interval its record carries, and otherwise has
+none; the reason is kept for the notes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from acubench import stats
+from acubench.predictions import clip_scores, score_matrix
+from acubench.results import ResultRecord
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: Relative tolerance between a record's value and the value recomputed from its predictions.
+_MATCH = 1e-9
+
+
+class EvidenceError(ValueError):
+    """Predictions that do not reproduce their records (files of different runs in one folder)."""
+
+
+@dataclass(frozen=True)
+class BootstrapPlan:
+    """How leaderboard intervals are drawn: ``resamples`` (0: none) seeded with ``seed``."""
+
+    resamples: int = stats.RESAMPLES
+    seed: int = 0
+    level: float = stats.LEVEL
+
+    @classmethod
+    def from_records(cls, records: Sequence[ResultRecord], resamples: int | None = None) -> "BootstrapPlan":
+        """The plan the runs recorded (the first record that ran a bootstrap), unless ``resamples`` overrides it."""
+        info = next((r.bootstrap for r in records if r.bootstrap.get("resamples")), {})
+        return cls(resamples=info.get("resamples", stats.RESAMPLES) if resamples is None else resamples,
+                   seed=int(info.get("seed", 0)), level=float(info.get("level", stats.LEVEL)))
+
+
+@dataclass(eq=False)
+class CellEvidence:
+    """What a cell's predictions give.
+
+    Attributes
+    ----------
+    clip_id : ndarray of str, shape (n,)
+        The test clips, sorted; every array below follows this order.
+    scores : ClipScores
+        The scores comparisons use (see :attr:`how`).
+    how : {"first seed", "mean over seeds"}
+    replicates : ndarray, shape (resamples,), or None
+        The cell value under each subject resample (None without a bootstrap).
+    ci : (float, float) or None
+    reason : str or None
+        Why there is no interval.
+    """
+
+    clip_id: np.ndarray
+    scores: stats.ClipScores
+    how: str
+    replicates: np.ndarray | None
+    ci: tuple[float, float] | None
+    reason: str | None
+
+
+def _rows_in_clip_order(rows: "pd.DataFrame") -> "pd.DataFrame":
+    return rows.sort_values("clip_id", kind="mergesort").reset_index(drop=True)
+
+
+def cell_evidence(records: Sequence[ResultRecord], rows: Sequence["pd.DataFrame"], plan: BootstrapPlan,
+                  where: str) -> CellEvidence:
+    """Evidence of one cell from its records and each record's prediction rows (same order).
+
+    Raises
+    ------
+    EvidenceError
+        A record whose value its predictions do not reproduce, or seeds scored on different clips.
+    """
+    first = records[0]
+    kind, classes, scheme = first.kind, first.classes, first.split_scheme
+    per_seed, clip_ids = [], None
+    for rec, seed_rows in zip(records, rows):
+        seed_rows = _rows_in_clip_order(seed_rows)
+        ids = seed_rows["clip_id"].astype(str).to_numpy()
+        if clip_ids is None:
+            clip_ids = ids
+        elif not np.array_equal(ids, clip_ids):
+            raise EvidenceError(f"{where}: seeds {first.seed} and {rec.seed} were scored on different test clips")
+        cs = clip_scores(seed_rows, kind=kind, classes=classes, split_scheme=scheme)
+        recomputed = stats.point(cs)
+        if not math.isclose(recomputed, rec.value, rel_tol=_MATCH, abs_tol=1e-12):
+            raise EvidenceError(
+                f"{where} · seed {rec.seed}: predictions.parquet gives {recomputed:.6f} but results.jsonl says "
+                f"{rec.value:.6f}; the two files come from different runs (re-run, or remove predictions.parquet)")
+        per_seed.append((cs, score_matrix(seed_rows, kind, classes)))
+    # Distinct fits only: a deterministic head repeats one fit for every seed.
+    distinct: list[tuple[stats.ClipScores, np.ndarray, int]] = []
+    for cs, s in per_seed:
+        match = next((i for i, (_, t, _) in enumerate(distinct) if np.array_equal(s, t)), None)
+        if match is None:
+            distinct.append((cs, s, 1))
+        else:
+            c, t, k = distinct[match]
+            distinct[match] = (c, t, k + 1)
+    base = distinct[0][0]
+    if len(distinct) == 1:
+        combined, how = base, "first seed"
+    else:
+        mean = sum(k * s for _, s, k in distinct) / len(per_seed)
+        combined = stats.ClipScores(base.kind, base.y, mean, base.unit, base.n_classes, base.per_unit)
+        how = "mean over seeds"
+    reason = stats.no_interval_reason(base) if plan.resamples else "bootstrap turned off (--bootstrap 0)"
+    if reason:
+        return CellEvidence(clip_ids, combined, how, None, None, reason)
+    counts = stats.draw(base.strata(), plan.resamples, plan.seed)
+    reps = sum(k * stats.replicates(cs, counts) for cs, _, k in distinct) / len(per_seed)
+    return CellEvidence(clip_ids, combined, how, reps, stats.percentile_interval(reps, plan.level), None)
+
+
+def recorded_interval(records: Sequence[ResultRecord]) -> tuple[tuple[float, float] | None, str]:
+    """Without predictions: the records' own interval when the cell is one distinct fit, else the reason for none."""
+    if all(r.ci95 is None for r in records):
+        reasons = {r.bootstrap.get("reason") for r in records} - {None}
+        return None, (reasons.pop() if len(reasons) == 1 else "")
+    if len({(r.value, tuple(r.ci95 or ())) for r in records}) == 1:
+        low, high = records[0].ci95  # type: ignore[misc]
+        return (low, high), ""
+    return None, "the run folder holds no predictions.parquet to combine its seeds' intervals"
+
+
+def mean_interval(replicates: Sequence[np.ndarray | None], plan: BootstrapPlan) -> tuple[float, float] | None:
+    """Interval of a mean over tasks: each task resampled on its own, the b-th replicates averaged."""
+    if not replicates or any(r is None for r in replicates):
+        return None
+    return stats.percentile_interval(np.mean(np.vstack(replicates), axis=0), plan.level)
