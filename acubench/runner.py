@@ -251,7 +251,7 @@ def run(
     trust_checkpoint: bool = False,
     skip_bad_audio: bool = False,
     aligned: bool = False,
-    align: AlignOptions | None = None,
+    align: AlignOptions | Sequence[AlignOptions] | None = None,
     use_cache: bool = True,
     reference_rows: bool = False,
     bootstrap: int = stats.RESAMPLES,
@@ -278,8 +278,9 @@ def run(
         embedded default runs without downloads), else ``"never"``.
     aligned : bool
         Also evaluate each encoder after AcuLa post-training (``encoder+acula[…]`` rows).
-    align : AlignOptions, optional
-        How to align, or which checkpoint to evaluate (:class:`acubench.align.variant.AlignOptions`).
+    align : AlignOptions or sequence of AlignOptions, optional
+        How to align, or which checkpoint to evaluate (:class:`acubench.align.variant.AlignOptions`);
+        several give one aligned row each, all compared with the same base row (``acubench sweep``).
     bootstrap : int
         Resamples of the subject bootstrap behind every record's ``ci95`` (0: no intervals).
 
@@ -313,13 +314,15 @@ def run(
                             strict=strict, trust_checkpoint=trust_checkpoint)
         # A non-default config (``--config tiny``) is part of the row's name, so it cannot pass for the real model.
         preset = base.config.get("name", "default") if isinstance(base.config, dict) else "default"
-        label = base.spec.id if preset == "default" else f"{base.spec.id}[{preset}]"
-        variants: list[tuple[AudioEncoder, str, bool]] = [(base, label, False)]
-        if aligned:
-            variant = _aligned_variant(base, label, align, all_demo, device, runner, trust_checkpoint, console)
-            alignments.append(variant)
-            variants.append((variant.encoder, variant.label, True))
-        for encoder, label, is_aligned in variants:
+        base_label = base.spec.id if preset == "default" else f"{base.spec.id}[{preset}]"
+        # The base row first, then each aligned variant, aligned only when its turn comes (one in memory at a time).
+        for options in [None, *(_align_plans(align) if aligned else [])]:
+            encoder, label, is_aligned = base, base_label, False
+            if options is not None:
+                variant = _aligned_variant(base, base_label, options, all_demo, device, runner, trust_checkpoint,
+                                           console)
+                alignments.append((options, variant))
+                encoder, label, is_aligned = variant.encoder, variant.label, True
             status = encoder.weights_info.label()
             console.print(f"[bold]{escape(label)}[/] ({status}, fingerprint {encoder.fingerprint()})")
             entries.append(_encoder_entry(encoder, label, is_aligned))
@@ -353,11 +356,11 @@ def run(
         "precision": precision,
         "random_init": init,
         "aligned": aligned,
-        "align": _alignment_entries(align, alignments) if aligned else None,
+        "align": _alignment_entries(alignments) if aligned else None,
     }
     files = _write_outputs(out_dir, RunResults(run_id, records, concat(predictions)), config_payload, reference_rows,
                            console)
-    files.update(_copy_alignment_files(out_dir, alignments))
+    files.update(_copy_alignment_files(out_dir, [v for _, v in alignments]))
     plugin_manager().hook.acubench_run_finished(run_dir=out_dir, records=[r.to_dict() for r in records])
     return RunResult(out_dir, records, skipped, files)
 
@@ -370,9 +373,9 @@ def _spec(encoder_id: str):
 
 def _aligned_variant(base: AudioEncoder, label: str, align: Any, all_demo: bool, device: str, runner: Runner,
                      trust_checkpoint: bool, console: Console) -> Any:
-    from acubench.align.variant import AlignOptions, aligned_variant
+    from acubench.align.variant import aligned_variant
 
-    variant = aligned_variant(base, label, align or AlignOptions(), all_demo=all_demo, device=device,
+    variant = aligned_variant(base, label, align, all_demo=all_demo, device=device,
                               cache_dir=runner.cache_root, data_root=runner.data_root, task_options=runner.task_options,
                               trust_checkpoint=trust_checkpoint, console=console)
     console.print(f"[bold]{escape(variant.label)}[/]: {'aligned now' if variant.trained else 'aligned checkpoint'} "
@@ -380,13 +383,21 @@ def _aligned_variant(base: AudioEncoder, label: str, align: Any, all_demo: bool,
     return variant
 
 
-def _alignment_entries(align: Any, alignments: list[Any]) -> list[dict[str, Any]]:
+def _align_plans(align: Any) -> list[Any]:
+    """The aligned variants asked for: one ``AlignOptions``, several (a sweep), or the defaults."""
+    from acubench.align.variant import AlignOptions
+
+    if align is None:
+        return [AlignOptions()]
+    return list(align) if isinstance(align, (list, tuple)) else [align]
+
+
+def _alignment_entries(alignments: list[tuple[Any, Any]]) -> list[dict[str, Any]]:
     """``config.json``'s record of each aligned variant: the options asked for and what they resolved to."""
-    asked = align.to_dict() if align is not None else {}
-    return [{"label": v.label, "checkpoint": str(v.checkpoint), "options": asked,
+    return [{"label": v.label, "checkpoint": str(v.checkpoint), "options": asked.to_dict(),
              "corpus": (v.summary or {}).get("corpus", {}).get("source"), "preset": (v.summary or {}).get("preset"),
              "teacher": ((v.summary or {}).get("teacher") or {}).get("id"), "key": (v.summary or {}).get("key")}
-            for v in alignments]
+            for asked, v in alignments]
 
 
 def _copy_alignment_files(out_dir: Path, alignments: list[Any]) -> dict[str, Path]:

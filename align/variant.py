@@ -55,6 +55,8 @@ class AlignOptions:
         Evaluate this checkpoint from ``acubench align`` instead of aligning.
     allow_test_overlap : bool
         Align on a corpus holding test clips of a task present (recorded and marked).
+    label_keys : tuple of str
+        Settings always spelled out in the row label (a sweep's grid), whatever else is overridden.
     """
 
     corpus: str | None = None
@@ -64,11 +66,12 @@ class AlignOptions:
     seed: int = 0
     checkpoint: str | None = None
     allow_test_overlap: bool = False
+    label_keys: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"corpus": self.corpus, "teacher": self.teacher, "preset": self.preset,
                 "overrides": dict(self.overrides), "seed": self.seed, "checkpoint": self.checkpoint,
-                "allow_test_overlap": self.allow_test_overlap}
+                "allow_test_overlap": self.allow_test_overlap, "label_keys": list(self.label_keys)}
 
 
 @dataclass
@@ -94,7 +97,7 @@ def _short(value: Any) -> str:
     return Path(text).stem if os.sep in text or text.endswith(".csv") else text.rsplit("/", 1)[-1]
 
 
-def variant_tag(summary: dict[str, Any]) -> str:
+def variant_tag(summary: dict[str, Any], keys: tuple[str, ...] = ()) -> str:
     """What sets an aligned row apart, for its label: corpus, then whatever is not the corpus' default.
 
     ``demo`` for the demo corpus, demo preset and default teacher; the
@@ -110,10 +113,12 @@ def variant_tag(summary: dict[str, Any]) -> str:
     teacher = (summary.get("teacher") or {}).get("id")
     if teacher and teacher != DEFAULT_TEACHER_ID:
         parts.append(_short(teacher))
-    overrides = {k: v for k, v in sorted(summary.get("overrides", {}).items()) if k != "control"}
-    if len(overrides) <= MAX_LISTED:
+    settings = summary.get("settings", {})
+    overrides = {k: v for k, v in sorted(summary.get("overrides", {}).items()) if k != "control" and k not in keys}
+    parts += [f"{k}={settings.get(k)}" for k in keys if k != "control"]
+    if len(overrides) + len(keys) <= MAX_LISTED:
         parts += [f"{k}={v}" for k, v in overrides.items()]
-    else:  # the full settings are in alignment.json; the label stays readable and still tells runs apart
+    elif overrides:  # the full settings are in alignment.json; the label stays readable and still tells runs apart
         digest = hashlib.sha256(json.dumps(overrides, sort_keys=True, default=str).encode()).hexdigest()[:6]
         parts.append(f"{len(overrides)} settings #{digest}")
     if summary.get("control", "none") != "none":
@@ -125,9 +130,9 @@ def variant_tag(summary: dict[str, Any]) -> str:
     return ",".join(parts)
 
 
-def aligned_label(base_label: str, summary: dict[str, Any] | None) -> str:
+def aligned_label(base_label: str, summary: dict[str, Any] | None, keys: tuple[str, ...] = ()) -> str:
     """``<base>+acula[<tag>]``; a checkpoint without acubench metadata (AcuLa's own) is ``<base>+acula[external]``."""
-    return f"{base_label}{ALIGNED_SUFFIX}[{variant_tag(summary) if summary else 'external'}]"
+    return f"{base_label}{ALIGNED_SUFFIX}[{variant_tag(summary, keys) if summary else 'external'}]"
 
 
 def aligned_variant(base: AudioEncoder, base_label: str, options: AlignOptions, *, all_demo: bool, device: str,
@@ -159,4 +164,5 @@ def aligned_variant(base: AudioEncoder, base_label: str, options: AlignOptions, 
                  console=console)
     encoder = load_aligned_encoder(ckpt.path, device=device)
     encoder.base_random_init = base.weights_info.is_random
-    return AlignedVariant(encoder, aligned_label(base_label, ckpt.summary), ckpt.path, ckpt.summary, ckpt.trained)
+    return AlignedVariant(encoder, aligned_label(base_label, ckpt.summary, options.label_keys), ckpt.path,
+                          ckpt.summary, ckpt.trained)

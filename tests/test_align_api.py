@@ -222,3 +222,46 @@ def test_run_aligned_never_falls_back_to_the_demo_corpus_for_real_tasks(register
         run("tiny-align", tasks="toy-zs", seeds=1, data_root=tmp_path / "data", cache=tmp_path / "cache",
             out=tmp_path / "run", aligned=True, align=AlignOptions(), random_init="fallback")
     assert not (tmp_path / "run").exists()
+
+
+def test_sweep_aligns_every_combination_into_one_board_and_resumes(registered, corpus_csv, bert_teacher, tmp_path,
+                                                                     monkeypatch):  # noqa: F811
+    from acubench.align import variant as variant_module
+    from acubench.align.trainer import train as real_train
+    from acubench.cli.sweep import parse_grid
+
+    assert parse_grid(["lambda_mam=0,1", "align-loss=cka,cka-debiased"]) == {
+        "lambda_mam": [0.0, 1.0], "align_loss": ["cka", "cka-debiased"]}
+    for bad, match in ((["lambda_mam"], "expected SETTING=V1,V2"), (["lr=fast"], "not a valid float"),
+                       (["nope=1"], "unknown alignment setting 'nope'")):
+        with pytest.raises(Exception, match=match):
+            parse_grid(bad)
+    _toy_task_data(tmp_path / "data")
+    config = tmp_path / "settings.json"
+    config.write_text(json.dumps({k: v for k, v in FAST.items() if k != "epochs"} | {"epochs": 1}))
+    argv = ["sweep", "--encoder", "tiny-align", "--tasks", "toy-zs", "--data-root", str(tmp_path / "data"),
+            "--corpus", str(corpus_csv), "--teacher", str(bert_teacher), "--align-preset", "demo",
+            "--align-config", str(config), "--grid", "control=none,shuffled-reports", "--grid", "lambda_mam=0,1",
+            "--seeds", "1", "--bootstrap", "0", "--random-init"]
+    real, calls = variant_module.align, []
+
+    def dying(*args, **kwargs):
+        calls.append(kwargs["overrides"])
+        if len(calls) == 3:
+            raise KeyboardInterrupt("simulated kill")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(variant_module, "align", dying)
+    monkeypatch.setenv("ACUBENCH_CACHE", str(tmp_path / "cache"))
+    assert main([*argv, "--out", str(tmp_path / "cut")]) == 130
+    monkeypatch.setattr(variant_module, "align", real)
+    trained = []
+    monkeypatch.setattr(api, "train", lambda **kw: trained.append(kw["config"]) or real_train(**kw))
+    assert main([*argv, "--out", str(tmp_path / "sweep")]) == 0
+    assert len(trained) == 2  # the two alignments finished before the cut came from the cache
+    records = [json.loads(line) for line in (tmp_path / "sweep" / "results.jsonl").read_text().splitlines()]
+    labels = sorted({r["encoder"] for r in records})
+    assert len(labels) == 5 and labels[0] == "tiny-align[tiny]"
+    assert any("control=shuffled-reports" in label and "lambda_mam=0.0" in label for label in labels)
+    board = (tmp_path / "sweep" / "leaderboard.md").read_text()
+    assert board.count("Δ acula") >= 4  # every variant is compared with the base row

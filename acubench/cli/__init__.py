@@ -16,7 +16,7 @@ from typing import Sequence
 from acubench import __version__
 
 #: Sub-command modules, in the order ``acubench --help`` lists them.
-COMMANDS = ("run", "listing", "embed", "data", "align", "leaderboard_cmd")
+COMMANDS = ("run", "listing", "embed", "data", "align", "sweep", "leaderboard_cmd")
 
 
 class UsageError(Exception):

@@ -107,14 +107,16 @@ def setting_overrides(args: argparse.Namespace, names: tuple[str, ...] | None = 
     return overrides
 
 
-def add_aligned_args(p: argparse.ArgumentParser) -> None:
-    """``acubench run``'s AcuLa flags."""
-    g = p.add_argument_group("AcuLa post-training (--aligned, --aligned-checkpoint)")
-    g.add_argument("--aligned", action="store_true",
-                   help="also evaluate each encoder after AcuLa alignment (aligns first unless a cached checkpoint "
-                        "exists); the row is labelled with the corpus, preset and settings, e.g. opera-gt+acula[demo]")
-    g.add_argument("--aligned-checkpoint", default=None, metavar="PATH",
-                   help="evaluate this checkpoint from `acubench align` (file or folder) as the aligned row")
+def add_aligned_args(p: argparse.ArgumentParser, sweep: bool = False) -> None:
+    """``acubench run``'s AcuLa flags (``sweep``: without --aligned and --aligned-checkpoint)."""
+    g = p.add_argument_group("AcuLa post-training" if sweep else "AcuLa post-training (--aligned, --aligned-checkpoint)")
+    if not sweep:
+        g.add_argument("--aligned", action="store_true",
+                       help="also evaluate each encoder after AcuLa alignment (aligns first unless a cached "
+                            "checkpoint exists); the row is labelled with the corpus, preset and settings, e.g. "
+                            "opera-gt+acula[demo]")
+        g.add_argument("--aligned-checkpoint", default=None, metavar="PATH",
+                       help="evaluate this checkpoint from `acubench align` (file or folder) as the aligned row")
     g.add_argument("--corpus", default=None, metavar="demo|datasets|FILE.csv",
                    help="alignment corpus (default: demo for demo tasks, else 'datasets', the corpus of the datasets "
                         "present with test clips excluded; the demo corpus is used for real tasks only when named)")

@@ -24,6 +24,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--encoder", "-e", required=True, type=csv_list, metavar="NAME[,NAME]",
                    help="encoder id(s) or alias(es), see `acubench encoders` (e.g. opera, logmel,opera-ct)")
+    add_run_args(p)
+    add_aligned_args(p)
+    p.set_defaults(func=_run)
+
+
+def add_run_args(p: argparse.ArgumentParser) -> None:
+    """Tasks, probes, seeds, outputs and encoder loading: what `run` and `sweep` share."""
     add_task_args(p)
     p.add_argument("--probe", default=["linear"], type=csv_list, metavar="HEAD[,HEAD]",
                    help="probe heads: linear (default), mlp, lightgbm, reference-linear (the OPERA protocol)")
@@ -38,22 +45,22 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "instead of stopping at the first")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
     p.add_argument("--reference", action="store_true", help="add the published OPERA numbers as reference rows")
-    add_aligned_args(p)
-    p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    align = align_options(args)
+    run_from_args(args, args.encoder, align)
+    return 0
+
+
+def run_from_args(args: argparse.Namespace, encoders: list[str], align) -> None:
+    """``acubench.runner.run`` with the shared flags of :func:`add_run_args`."""
     from acubench.cli import UsageError
     from acubench.runner import run
 
     if args.bootstrap < 0:
         raise UsageError(f"--bootstrap {args.bootstrap}: must be >= 0 (0 turns intervals off)")
-
-    align = align_options(args)
-    run(args.encoder, tasks=args.tasks, probes=args.probe, seeds=args.seeds, out=args.out, runs_dir=args.runs_dir,
+    run(encoders, tasks=args.tasks, probes=args.probe, seeds=args.seeds, out=args.out, runs_dir=args.runs_dir,
         data_root=args.data_root, protocol=args.protocol, task_options=task_options(args.task_arg),
-        skip_bad_audio=args.skip_bad_audio,
-        use_cache=not args.no_cache, aligned=align is not None, align=align, reference_rows=args.reference,
-        bootstrap=args.bootstrap,
-        console=console(), **encoder_kwargs(args))
-    return 0
+        skip_bad_audio=args.skip_bad_audio, use_cache=not args.no_cache, aligned=align is not None, align=align,
+        reference_rows=args.reference, bootstrap=args.bootstrap, console=console(), **encoder_kwargs(args))
