@@ -265,3 +265,34 @@ def test_sweep_aligns_every_combination_into_one_board_and_resumes(registered, c
     assert any("control=shuffled-reports" in label and "lambda_mam=0.0" in label for label in labels)
     board = (tmp_path / "sweep" / "leaderboard.md").read_text()
     assert board.count("Δ acula") >= 4  # every variant is compared with the base row
+
+
+def test_bad_input_gives_one_clear_error_and_writes_nothing(registered, corpus_csv, bert_teacher, tmp_path,
+                                                             capsys):  # noqa: F811
+    frame = pd.read_csv(corpus_csv)
+    cases = {}
+    same = frame.assign(report="normal vesicular breath sounds")
+    same.to_csv(tmp_path / "same.csv", index=False)
+    cases["same.csv"] = "reports of the corpus are identical"
+    frame.assign(subject="s0").to_csv(tmp_path / "one.csv", index=False)
+    cases["one.csv"] = "the corpus has 1 subject"
+    frame.iloc[:0].to_csv(tmp_path / "empty.csv", index=False)
+    cases["empty.csv"] = "the corpus has no rows"
+    frame.assign(audio_path=frame["audio_path"] + ".gone").to_csv(tmp_path / "gone.csv", index=False)
+    cases["gone.csv"] = "64 missing audio"
+    for name, message in cases.items():
+        out = tmp_path / f"out-{name}"
+        code = main(["align", "--encoder", "tiny-align", "--corpus", str(tmp_path / name), "--teacher",
+                     str(bert_teacher), "--out", str(out), "--val-fraction", "0.25"])
+        err = capsys.readouterr().err
+        assert code == 2 and message in err and "Traceback" not in err, (name, err)
+        assert not out.exists(), name
+    broken = tmp_path / "broken-teacher"
+    broken.mkdir()
+    for f in bert_teacher.iterdir():
+        (broken / f.name).write_bytes(b"not a model" if f.suffix == ".safetensors" else f.read_bytes())
+    out = tmp_path / "out-teacher"
+    code = main(["align", "--encoder", "tiny-align", "--corpus", str(corpus_csv), "--teacher", str(broken),
+                 "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot load the model" in err and not out.exists()
