@@ -236,6 +236,7 @@ def align(
     if done is not None:
         console.print(f"aligned checkpoint {done} is up to date (key {key})")
         summary = json.loads((out_dir / SUMMARY_NAME).read_text())
+        console.print(summary_line(summary))
         return AlignedCheckpoint(done, out_dir / ENCODER_NAME, key, metadata, False, summary)
     fresh = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
