@@ -29,6 +29,7 @@ bench: $(STAMP)
 	cd benchmarks && ../$(BIN)/python bench_memory.py --encoder opera-gt --minutes 1 10
 	cd benchmarks && ../$(BIN)/python bench_probe.py
 	cd benchmarks && ../$(BIN)/python bench_align.py --encoder opera-gt --preset demo
+	cd benchmarks && ../$(BIN)/python bench_startup.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from acubench.hookspecs import hookimpl
+from acubench.hookspecs import contribute, hookimpl
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "hookimpl", "run", "embed", "align", "load_encoder"]
+__all__ = ["__version__", "contribute", "hookimpl", "run", "embed", "align", "load_encoder"]
 
 _LAZY = {
     "run": ("acubench.runner", "run"),

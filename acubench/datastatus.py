@@ -1,24 +1,19 @@
-"""The service behind ``acubench data``: which datasets are present, task manifests, preparation.
+"""The service behind ``acubench data status``: which datasets are present, and where the others go.
 
-Everything here reads the registry and the dataset plugins' own checks and
-loaders; nothing imports torch, so ``acubench data …`` answers quickly.
+It reads the registered specs and calls a dataset plugin's own check only
+when the dataset's folder exists, so on a machine without the data it imports
+no plugin code (and no torch, scikit-learn or pandas) and answers at once.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-import pandas as pd
-
-from acubench.manifest import CHANNEL_COLUMN, MANIFEST_COLUMNS, SEGMENT_COLUMNS, SPLITS, LoadContext, validate_manifest
 from acubench.paths import DATA_ENV
-from acubench.paths import cache_dir as default_cache_dir
 from acubench.specs import DataCheck, DatasetSpec, TaskSpec, resolve_ref
-from acubench.tasks._common import dataset_folder
 
 State = Literal["built-in", "complete", "incomplete", "present", "absent", "error"]
 
@@ -90,8 +85,10 @@ def root_source(override: str | os.PathLike | None) -> str:
 
 
 def _check(spec: DatasetSpec, folder: Path) -> tuple[State, DataCheck | None, tuple[str, ...]]:
+    if not folder.is_dir():
+        return "absent", (None if spec.check is None else DataCheck(present=False)), ()
     if spec.check is None:
-        return ("present" if folder.is_dir() else "absent"), None, ()
+        return "present", None, ()
     try:
         result = resolve_ref(spec.check)(folder)
     except Exception as exc:  # a plugin's check must not take the whole status page down
@@ -148,107 +145,3 @@ def status_report(root: Path, statuses: list[DatasetStatus], *, source: str) -> 
                     "tasks_total": sum(len(s.tasks) for s in statuses)},
         "datasets": [s.as_dict() for s in statuses],
     }
-
-
-def effective_protocol(task: TaskSpec, protocol: str) -> str:
-    """The protocol ``task`` actually follows when ``protocol`` is asked for.
-
-    A task without a separate ``reference`` variant follows its one (default)
-    protocol under both names; results record this effective protocol.
-    """
-    if protocol in task.protocols:
-        return protocol
-    if protocol != "reference":
-        raise ValueError(f"task {task.id} offers protocols {list(task.protocols)}, not {protocol!r}")
-    return "default"
-
-
-def load_manifest(task: TaskSpec, *, data_root: Path, protocol: str = "default",
-                  options: Mapping[str, Any] | None = None, cache: Path | None = None) -> pd.DataFrame:
-    """The validated manifest of ``task`` under ``protocol``.
-
-    A task that offers no ``reference`` protocol follows its one protocol for
-    both names (its reference is its default). The leakage check is relaxed
-    only for ``reference``, whose published split may leak (documented per task).
-
-    Raises
-    ------
-    DatasetError
-        The dataset is absent or malformed (the message says how to fix it).
-    ValueError
-        ``protocol`` is neither ``default`` nor one the task offers.
-    """
-    protocol = effective_protocol(task, protocol)
-    ctx = LoadContext(data_root=Path(data_root), cache_dir=Path(cache) if cache else default_cache_dir(),
-                      protocol=protocol, options=dict(options or {}))
-    df = resolve_ref(task.loader)(ctx)
-    return validate_manifest(df, task, allow_leakage=protocol == "reference")
-
-
-def manifest_columns(df: pd.DataFrame) -> list[str]:
-    """Column order for a written manifest: the contract columns, segment/channel where used, then metadata."""
-    used = [c for c in (*SEGMENT_COLUMNS, CHANNEL_COLUMN) if c in df.columns and df[c].notna().any()]
-    rest = [c for c in df.columns if c not in MANIFEST_COLUMNS and c not in (*SEGMENT_COLUMNS, CHANNEL_COLUMN)]
-    return [*MANIFEST_COLUMNS, *used, *rest]
-
-
-def write_manifest(df: pd.DataFrame, path: Path) -> Path:
-    """Write a manifest CSV atomically (temporary file in the same folder, then ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            df[manifest_columns(df)].to_csv(fh, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-@dataclass(frozen=True)
-class SplitCount:
-    """Clips, per-class counts and subjects of one split, with the published number when known."""
-
-    split: str
-    clips: int
-    per_class: dict[str, int]
-    subjects: int
-    expected: int | None
-
-
-def split_summary(df: pd.DataFrame, task: TaskSpec) -> list[SplitCount]:
-    """Per split (train/val/test or pool): clips, clips per class, subjects, and ``task.expected_counts``."""
-    expected = dict(task.expected_counts or {})
-    order = [s for s in (*SPLITS, "pool") if s in set(df["split"])]
-    out = []
-    for split in order:
-        part = df[df["split"] == split]
-        if task.kind == "regression":
-            per_class: dict[str, int] = {}
-        else:
-            counts = part["label"].value_counts()
-            per_class = {name: int(counts.get(i, 0)) for i, name in enumerate(task.classes)}
-        out.append(SplitCount(split, len(part), per_class, int(part["subject"].nunique()), expected.get(split)))
-    return out
-
-
-def compares_to_expected(task: TaskSpec, protocol: str) -> bool:
-    """Whether the published counts apply to ``protocol`` (they are counts of the reference protocol)."""
-    return protocol == "reference" or "reference" not in task.protocols
-
-
-def prepare_dataset(spec: DatasetSpec, root: Path, console: Any) -> bool:
-    """Run the dataset's preparation step; ``False`` when it needs none.
-
-    Raises
-    ------
-    DatasetError
-        The dataset folder does not exist (with where to get the data).
-    """
-    if spec.prepare is None:
-        return False
-    resolve_ref(spec.prepare)(dataset_folder(Path(root).absolute(), spec), console)
-    return True
-

@@ -65,18 +65,15 @@ import scipy.fft as sfft
 import soundfile as sf
 
 from acubench.manifest import RECORDING_COLUMNS, DatasetError
+from acubench.tasks.demo import GENERATOR_VERSION, LUNG_DIAGNOSES, METADATA_FILE, MODALITIES
 
 log = logging.getLogger(__name__)
 
-#: Bump whenever the plan or the synthesis changes: a new version lives in a new folder.
-GENERATOR_VERSION = 1
 SAMPLE_RATE = 16_000
 DEFAULT_SEED = 0
 INFO_FILE = "generator.json"
-METADATA_FILE = "metadata.csv"
 AUDIO_DIR = "audio"
 
-LUNG_DIAGNOSES = ("healthy", "asthma", "COPD", "pneumonia")
 ADVENTITIOUS = ("none", "wheeze", "crackle", "both")
 CHEST_SITES = ("trachea", "anterior left", "anterior right", "posterior left", "posterior right",
                "lateral left", "lateral right")
@@ -92,15 +89,6 @@ LABEL_COLUMNS = ("label_wheeze", "label_diagnosis", "label_murmur", "label_infec
 EXTRA_COLUMNS = ("heart_rate", "height_cm", "fvc_l", "crackle_type", "cough_type", "condition", "duration",
                  "sha256")
 METADATA_COLUMNS = (*RECORDING_COLUMNS, *LABEL_COLUMNS, *EXTRA_COLUMNS)
-
-#: modality → (folder under audio/, seconds per recording).
-MODALITIES = {
-    "lung sounds": ("lung", 8.0),
-    "heart sounds": ("heart", 4.0),
-    "cough": ("cough", 4.0),
-    "nasal breathing": ("breathing", 8.0),
-    "forced exhalation": ("exhalation", 4.0),
-}
 
 N_LUNG_SUBJECTS = 52
 N_HEART_SUBJECTS = 40

@@ -15,7 +15,7 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, ClassVar, Iterator, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -121,7 +121,13 @@ class AudioEncoder(nn.Module, ABC):
     config : dict
         The resolved config the model was built from (JSON-serialisable).
     weights_info : WeightsInfo
+    has_ssl_loss : bool
+        Class-level declaration: :meth:`ssl_loss` returns the encoder's own
+        self-supervised loss. AcuLa reads it to decide between that loss and
+        its generic masked-spectrogram head.
     """
+
+    has_ssl_loss: ClassVar[bool] = False
 
     def __init__(self, spec: EncoderSpec, config: dict[str, Any], weights_info: WeightsInfo) -> None:
         super().__init__()
@@ -158,11 +164,12 @@ class AudioEncoder(nn.Module, ABC):
         """Tokens (B, N, D) → clip embeddings (B, D). Default: mean over tokens."""
         return tokens.mean(dim=1)
 
-    def ssl_loss(self, inputs: Tensor) -> Tensor | None:
-        """The encoder's own self-supervised loss on ``inputs``, if it has one.
+    def ssl_loss(self, inputs: Tensor, generator: torch.Generator | None = None) -> Tensor | None:
+        """The encoder's own self-supervised loss on ``inputs``, if it has one (:attr:`has_ssl_loss`).
 
-        OPERA-GT returns its MAE masked-reconstruction loss; encoders without
-        one return ``None`` and AcuLa attaches a generic masked-spectrogram head.
+        OPERA-GT returns its MAE masked-reconstruction loss, masking with
+        ``generator`` (CPU; default the global torch RNG); encoders without one
+        return ``None`` and AcuLa attaches a generic masked-spectrogram head.
         """
         return None
 

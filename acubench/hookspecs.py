@@ -1,14 +1,17 @@
 """The acubench hook specifications: the whole plugin surface in one place.
 
-A plugin is any module registered under the ``acubench`` entry-point group
-(built-ins included, see ``pyproject.toml``). It implements some of these
-hooks with ``@acubench.hookimpl``. Hooks are called with keyword arguments and
+A plugin is any object registered under the ``acubench`` entry-point group
+(built-ins included, see ``pyproject.toml``): a module whose functions carry
+``@acubench.hookimpl``, or, for a plugin that only contributes specs, the
+object :func:`contribute` makes. Hooks are called with keyword arguments and
 return values; none mutates its arguments.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import sys
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import pluggy
 
@@ -60,3 +63,53 @@ def acubench_run_finished(run_dir: Path, records: list[dict[str, Any]]) -> None:
 @hookspec
 def acubench_align_losses() -> list[Any]:
     """Return the alignment losses this plugin contributes (:class:`acubench.align.lossspec.LossSpec`)."""
+
+
+# --- declaring a plugin -----------------------------------------------------------------
+
+
+class Contribution(SimpleNamespace):
+    """A plugin object made by :func:`contribute`: its hooks return fixed specs."""
+
+    def __repr__(self) -> str:
+        return f"<acubench plugin {self.__name__}>"
+
+
+def contribute(
+    *,
+    datasets: Iterable[DatasetSpec] = (),
+    tasks: Iterable[TaskSpec] = (),
+    encoders: Iterable[EncoderSpec] = (),
+    resolve_weights: Callable[..., Path | None] | None = None,
+    module: str | None = None,
+) -> Contribution:
+    """A plugin that contributes these specs, for the entry point to name.
+
+    A declaration module ends with ``plugin = contribute(datasets=[DATASET],
+    tasks=TASKS)`` and registers ``"package.module:plugin"`` in the
+    ``acubench`` entry-point group; it needs no hook functions of its own.
+
+    Parameters
+    ----------
+    datasets, tasks, encoders : iterable of specs
+        What the plugin's ``acubench_datasets``, ``acubench_tasks`` and
+        ``acubench_encoders`` hooks return (copied now).
+    resolve_weights : callable, optional
+        An ``acubench_resolve_weights(spec, source)`` implementation.
+    module : str, optional
+        Name shown by ``acubench plugins``; default the calling module's.
+    """
+    hooks: dict[str, Callable[..., Any]] = {}
+    for name, specs in (("acubench_datasets", datasets), ("acubench_tasks", tasks),
+                        ("acubench_encoders", encoders)):
+        frozen = tuple(specs)
+        if frozen:
+            hooks[name] = hookimpl(lambda frozen=frozen: list(frozen))
+    if resolve_weights is not None:
+        def acubench_resolve_weights(spec: EncoderSpec, source: str | None) -> Path | None:
+            return resolve_weights(spec=spec, source=source)
+
+        hooks["acubench_resolve_weights"] = hookimpl(acubench_resolve_weights)
+    # As enum's and namedtuple's functional APIs do: name the object after the caller's module.
+    name = module or sys._getframe(1).f_globals.get("__name__", "acubench plugin")
+    return Contribution(__name__=name, **hooks)

@@ -56,6 +56,9 @@ class LoadContext:
 
     Parameters
     ----------
+    task : TaskSpec
+        The task being loaded: one loader serves several tasks by reading
+        ``task.loader_args``, ``task.classes``, ``task.kind``…
     data_root : Path
         The user's data root; the dataset lies in ``data_root / <folder>``.
     cache_dir : Path
@@ -67,6 +70,7 @@ class LoadContext:
         Extra loader options from the command line (``--task-arg k=v``).
     """
 
+    task: TaskSpec
     data_root: Path
     cache_dir: Path
     protocol: str = "default"

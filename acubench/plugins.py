@@ -176,5 +176,5 @@ def select_tasks(selection: str) -> list[TaskSpec]:
             chosen.append(tasks.get(token))
     if not chosen:
         raise UnknownNameError(f"--tasks {selection!r} selects no task; try 'demo', 'all' or ids from `acubench tasks`")
-    # By id: specs with mapping fields (clip_overrides, probe_options) are not hashable.
+    # By id: specs with mapping fields (loader_args, probe_options) are not hashable.
     return list({t.id: t for t in chosen}.values())

@@ -24,10 +24,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from acubench.cache import EmbeddingCache
+from acubench.datasets import effective_protocol, load_manifest
 from acubench.encoder import AudioEncoder
 from acubench.extract import Extraction, Precision, extract
 from acubench.loading import RandomInit, load_encoder
-from acubench.datastatus import effective_protocol, load_manifest
 from acubench.manifest import DatasetError, split_counts
 from acubench.paths import cache_dir as default_cache_dir
 from acubench.paths import atomic_write

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import importlib
 import math
-from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Mapping
 
 TaskKind = Literal["binary", "multiclass", "regression"]
 Protocol = Literal["fixed", "loso"]
@@ -30,6 +30,7 @@ HEADLINE: dict[str, tuple[str, bool]] = {
 _PROTOCOLS = ("fixed", "loso")
 _PAD_MODES = ("repeat", "zero", "none")
 _LAST_WINDOW = ("pad", "keep", "drop")
+_TASK_CLIP_MODES = ("min_seconds", "fixed")
 
 
 class SpecError(ValueError):
@@ -175,11 +176,15 @@ class EncoderSpec:
         is only known once the wrapped model is loaded (``hear:MODULE``).
     clip : ClipPolicy
         The reference default input policy, used by ``acubench embed``.
-    task_clip : {"min_seconds", "fixed"}
-        How a task's nominal ``clip_seconds`` is honoured: ``"min_seconds"``
-        pads whole clips to at least that length (OPERA-CE/CT), ``"fixed"``
-        keeps :attr:`clip` unchanged (OPERA-GT's 8.18 s windows). A task's
-        ``clip_overrides[id]`` always wins.
+    task_clip : str
+        How the encoder adapts :attr:`clip` to a task, from what the task
+        declares (see :meth:`TaskSpec.clip_policy`): ``"min_seconds"`` pads
+        whole clips to at least the task's ``clip_seconds`` (OPERA-CE),
+        ``"fixed"`` keeps :attr:`clip` on every task (the log-mel baseline),
+        or a lazy ``"module:function"`` reference to
+        ``rule(encoder: EncoderSpec, task: TaskSpec) -> ClipPolicy`` for
+        anything else (OPERA-CT and OPERA-GT follow OPERA's per-task inputs).
+        The rule's module should import only the standard library and specs.
     configs : tuple of str
         Named configs the factory accepts (``"default"`` first; ``"tiny"`` for tests).
     weights : WeightsRef or None
@@ -195,7 +200,7 @@ class EncoderSpec:
     sample_rate: int
     embed_dim: int
     clip: ClipPolicy = field(default_factory=ClipPolicy)
-    task_clip: Literal["min_seconds", "fixed"] = "min_seconds"
+    task_clip: str = "min_seconds"
     aliases: tuple[str, ...] = ()
     family: str = ""
     description: str = ""
@@ -213,16 +218,9 @@ class EncoderSpec:
         _check(":" in self.factory, o, f"factory must be a 'module:function' reference, got {self.factory!r}")
         _check(self.sample_rate > 0, o, f"sample_rate must be positive, got {self.sample_rate}")
         _check(self.embed_dim >= 0, o, f"embed_dim must be >= 0 (0: set by the loaded model), got {self.embed_dim}")
-        _check(self.task_clip in ("min_seconds", "fixed"), o, "task_clip must be 'min_seconds' or 'fixed'")
+        _check(self.task_clip in _TASK_CLIP_MODES or ":" in self.task_clip, o,
+               f"task_clip must be one of {_TASK_CLIP_MODES} or a 'module:function' rule, got {self.task_clip!r}")
         _check(len(self.configs) > 0, o, "configs must name at least one config")
-
-    def clip_for(self, clip_seconds: float | None) -> ClipPolicy:
-        """The input policy for a task whose nominal clip length is ``clip_seconds`` (s)."""
-        if clip_seconds is None or self.task_clip == "fixed":
-            return self.clip
-        from dataclasses import replace
-
-        return replace(self.clip, min_seconds=clip_seconds)
 
 
 @dataclass(frozen=True)
@@ -237,7 +235,9 @@ class DatasetSpec:
         Folder name under the data root; inside it the publisher's layout.
     check : str or None
         Lazy reference to ``check(folder: Path) -> DataCheck``: a cheap
-        presence/completeness check for ``acubench data status``.
+        presence/completeness check for ``acubench data status``, called only
+        when the folder exists (an absent folder is reported as absent without
+        importing the plugin's code).
     recordings : str or None
         Lazy reference to ``recordings(folder: Path) -> pandas.DataFrame`` with
         one row per recording and the columns of
@@ -284,7 +284,8 @@ class TaskSpec:
         :class:`DatasetSpec` id the task reads from.
     loader : str
         Lazy reference to ``load(ctx: LoadContext) -> pandas.DataFrame`` that
-        returns the task manifest (see :mod:`acubench.manifest`).
+        returns the task manifest (see :mod:`acubench.manifest`); ``ctx.task``
+        is this spec, so one loader can serve several tasks.
     kind : {"binary", "multiclass", "regression"}
     classes : tuple of str
         Class names in label order (label ``i`` is ``classes[i]``); empty for regression.
@@ -292,9 +293,12 @@ class TaskSpec:
         ``"fixed"``: the manifest's train/val/test split. ``"loso"``:
         leave-one-subject-out over the manifest's ``subject`` column.
     clip_seconds : float or None
-        Nominal input length (s) for whole-clip encoders (OPERA's ``min_len``).
-    clip_overrides : mapping of str to ClipPolicy
-        Encoder id → exact policy the reference used for this task.
+        Nominal input length (s) for whole-clip encoders: short clips are
+        padded to it (OPERA's ``min_len_cnn``).
+    recording_seconds : float or None
+        Length (s) of every recording, where the dataset fixes it (the demo's
+        synthetic recordings); ``None`` when lengths vary. Encoders that cut
+        windows may size them by it (see :attr:`EncoderSpec.task_clip`).
     protocols : tuple of str
         Split protocols the loader offers; ``"default"`` is the corrected one,
         ``"reference"`` reproduces the reference implementation exactly.
@@ -308,6 +312,9 @@ class TaskSpec:
         One clinical sentence per class, in label order, for zero-shot
         classification with an aligned encoder (``acubench zeroshot``); empty
         means ``"<target>: <class name>"``.
+    loader_args : mapping
+        Settings the loader reads from ``ctx.task`` to tell this task from the
+        others it serves (e.g. which metadata column holds the label).
     probe_options : mapping
         Settings the reference used for this task's linear evaluation, read by
         the ``reference-linear`` probe: ``epochs``, ``batch_size``,
@@ -324,12 +331,13 @@ class TaskSpec:
     classes: tuple[str, ...] = ()
     protocol: Protocol = "fixed"
     clip_seconds: float | None = None
-    clip_overrides: Mapping[str, ClipPolicy] = field(default_factory=dict)
+    recording_seconds: float | None = None
     protocols: tuple[str, ...] = ("default",)
     protocol_notes: str = ""
     expected_counts: Mapping[str, int] | None = None
     suites: tuple[str, ...] = ()
     opera_task: int | None = None
+    loader_args: Mapping[str, Any] = field(default_factory=dict)
     probe_options: Mapping[str, Any] = field(default_factory=dict)
     class_prompts: tuple[str, ...] = ()
     version: str = "1"
@@ -349,6 +357,7 @@ class TaskSpec:
             _check(len(self.classes) > 2, o, f"a multiclass task needs > 2 classes, got {self.classes!r}")
         _check("default" in self.protocols, o, "protocols must include 'default'")
         _check(self.clip_seconds is None or self.clip_seconds > 0, o, "clip_seconds must be positive")
+        _check(self.recording_seconds is None or self.recording_seconds > 0, o, "recording_seconds must be positive")
         _check(not self.class_prompts or len(self.class_prompts) == len(self.classes), o,
                "class_prompts needs one sentence per class")
 
@@ -367,10 +376,16 @@ class TaskSpec:
         return {"opera": self.opera_task} if self.opera_task is not None else {}
 
     def clip_policy(self, encoder: EncoderSpec) -> ClipPolicy:
-        """The input policy this task asks of ``encoder``."""
-        if encoder.id in self.clip_overrides:
-            return self.clip_overrides[encoder.id]
-        return encoder.clip_for(self.clip_seconds)
+        """The input policy ``encoder`` uses on this task, as its ``task_clip`` rule decides."""
+        if encoder.task_clip == "fixed" or (encoder.task_clip == "min_seconds" and self.clip_seconds is None):
+            return encoder.clip
+        if encoder.task_clip == "min_seconds":
+            return replace(encoder.clip, min_seconds=self.clip_seconds)
+        policy = resolve_ref(encoder.task_clip)(encoder, self)
+        if not isinstance(policy, ClipPolicy):
+            raise SpecError(f"EncoderSpec {encoder.id!r}: task_clip rule {encoder.task_clip} returned "
+                            f"{type(policy).__name__} for task {self.id}, not a ClipPolicy")
+        return policy
 
 
 @dataclass(frozen=True)
@@ -390,5 +405,3 @@ class DataCheck:
     def complete(self) -> bool:
         return self.present and not self.problems and (self.expected is None or self.found >= self.expected)
 
-
-Factory = Callable[..., Any]

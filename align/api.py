@@ -50,7 +50,7 @@ from acubench.paths import cache_dir as default_cache_dir
 from acubench.paths import data_root as default_data_root
 from acubench.plugins import registries
 from acubench.results import versions
-from acubench.weights import CheckpointError, load_checkpoint, state_digest, unwrap_state_dict
+from acubench.checkpoints import CheckpointError, load_checkpoint, state_digest, unwrap_state_dict
 
 FORMAT = 1
 #: Settings that do not change what training computes, left out of the cache key.

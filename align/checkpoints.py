@@ -12,7 +12,7 @@ from torch import Tensor
 
 from acubench.encoder import AudioEncoder
 from acubench.paths import atomic_write
-from acubench.weights import CheckpointError, load_checkpoint
+from acubench.checkpoints import CheckpointError, load_checkpoint
 
 FINAL_NAME = "acula_final.pt"
 ENCODER_NAME = "audio_encoder.pt"

@@ -176,7 +176,7 @@ def tested_members(spec: DatasetSpec, *, data_root: Path, cache_dir: Path,
     tasks = sorted((t for t in registries().tasks if t.dataset == spec.id), key=lambda t: t.id)
     for task in tasks:
         for protocol in task.protocols:
-            ctx = LoadContext(data_root=Path(data_root), cache_dir=Path(cache_dir), protocol=protocol,
+            ctx = LoadContext(task=task, data_root=Path(data_root), cache_dir=Path(cache_dir), protocol=protocol,
                               options=dict(options or {}))
             try:
                 df = validate_manifest(resolve_ref(task.loader)(ctx), task, allow_leakage=True)

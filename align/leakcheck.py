@@ -63,7 +63,8 @@ def tested_clips(*, data_root: Path, cache_dir: Path, options: Mapping[str, Any]
         if not _present(task.dataset, Path(data_root), Path(cache_dir), options):
             continue
         for protocol in task.protocols:
-            ctx = LoadContext(data_root=Path(data_root), cache_dir=Path(cache_dir), protocol=protocol, options=options)
+            ctx = LoadContext(task=task, data_root=Path(data_root), cache_dir=Path(cache_dir), protocol=protocol,
+                              options=options)
             try:
                 df = validate_manifest(resolve_ref(task.loader)(ctx), task, allow_leakage=True)
             except Exception as exc:  # a task whose manifest cannot load here cannot be checked: say so

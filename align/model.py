@@ -105,8 +105,8 @@ def build_model(encoder: AudioEncoder, teacher_dim: int, config: AlignConfig, *,
     config : AlignConfig
     seed : int
     sample_inputs : Tensor
-        One featurised input: it tells whether the encoder brings its own
-        masked-modelling loss and, if not, the sizes of the generic head.
+        One featurised input: for an encoder without its own masked-modelling
+        loss (``has_ssl_loss``), it gives the sizes of the generic head.
     gather : bool
         All-gather features across ranks (DDP).
 
@@ -121,7 +121,7 @@ def build_model(encoder: AudioEncoder, teacher_dim: int, config: AlignConfig, *,
                          f"and the teacher's {teacher_dim}-d; use --align-target heads (projection heads of equal "
                          f"width) or a CKA loss")
     with torch.no_grad(), torch.random.fork_rng(devices=[]):
-        own_ssl = config.lambda_mam > 0 and encoder.ssl_loss(sample_inputs) is not None
+        own_ssl = config.lambda_mam > 0 and encoder.has_ssl_loss
         need_head = config.lambda_mam > 0 and not own_ssl
         head_dims = (encoder.forward_tokens(sample_inputs).shape[-1],
                      encoder.reconstruction_target(sample_inputs).shape[-1]) if need_head else None

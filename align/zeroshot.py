@@ -35,7 +35,7 @@ from acubench.align.api import load_aligned_model
 from acubench.align.heads import map_audio, map_text
 from acubench.align.teacher import Teacher, TeacherCache
 from acubench.align.trainer import AlignError
-from acubench.datastatus import load_manifest
+from acubench.datasets import load_manifest
 from acubench.manifest import POOL, DatasetError
 from acubench.paths import atomic_write
 from acubench.paths import cache_dir as default_cache_dir

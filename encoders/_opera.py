@@ -1,4 +1,4 @@
-"""What the three OPERA encoders share: provenance, clip policies, checkpoint reading.
+"""What the three OPERA encoders declare alike: provenance, weights, clip policies.
 
 OPERA (Zhang et al., "Towards Open Respiratory Acoustic Foundation Models:
 Pretraining and Benchmarking", NeurIPS 2024 Datasets & Benchmarks,
@@ -9,19 +9,16 @@ three encoders pre-trained on the same five respiratory corpora, all fed the
 * ``encoder-operaCE.ckpt``: contrastive (COLA) EfficientNet-B0, 1280-d;
 * ``encoder-operaCT.ckpt``: contrastive (COLA) HTS-AT Swin transformer, 768-d;
 * ``encoder-operaGT.ckpt``: generative (MAE) ViT-small, 384-d.
+
+The models themselves, and the checkpoint reading they share, are in
+:mod:`acubench.encoders._opera_model`, imported only when one is built.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Callable, Mapping
+from dataclasses import replace
 
-import torch
-from torch import Tensor, nn
-
-from acubench.encoder import AudioEncoder, WeightsInfo, seeded
-from acubench.specs import ClipPolicy, WeightsRef
-from acubench.weights import file_sha256, fit_state_dict, load_checkpoint, unwrap_state_dict
+from acubench.specs import ClipPolicy, EncoderSpec, TaskSpec, WeightsRef
 
 HF_REPO = "evelyn0414/OPERA"
 REFERENCE = ("Zhang, Xia et al., Towards Open Respiratory Acoustic Foundation Models: Pretraining and "
@@ -42,9 +39,6 @@ WHOLE_CLIP = ClipPolicy(trim_silence=True, min_seconds=8.0, pad="repeat")
 #: repeat-padded from the whole recording (``get_split_signal_librosa``).
 GT_WINDOWS = ClipPolicy(trim_silence=True, pad="repeat", window_seconds=8.18, last_window="pad")
 
-#: Keys of the COLA pre-training head in CE/CT checkpoints; not part of the encoder.
-COLA_HEAD_KEYS = ("g.", "layer_norm.", "linear.")
-
 
 def weights_ref(name: str) -> WeightsRef:
     """The Hugging Face file of one released encoder, ``name`` in ``operaCE``/``operaCT``/``operaGT``."""
@@ -52,109 +46,47 @@ def weights_ref(name: str) -> WeightsRef:
                       url=f"https://huggingface.co/{HF_REPO}/blob/main/encoder-{name}.ckpt")
 
 
-def build_opera(
-    make: Callable[[WeightsInfo], AudioEncoder],
-    target: Callable[[AudioEncoder], nn.Module],
-    *,
-    weights: Path | None,
-    device: str,
-    seed: int,
-    strict: bool,
-    trust_checkpoint: bool,
-    ignore_unexpected: tuple[str, ...] = (),
-    adapt: Callable[[Mapping[str, Tensor]], Mapping[str, Tensor]] | None = None,
-) -> Any:
-    """Construct an OPERA encoder, seeded, and load a checkpoint into it when given.
+#: GT on recordings no longer than half a window: one 4.09 s window (128 frames, 512 patch
+#: tokens) instead of an 8.18 s one, about 2.5x cheaper and dropping nothing but padding.
+GT_HALF_WINDOW = replace(GT_WINDOWS, window_seconds=GT_WINDOWS.window_seconds / 2)
 
-    Parameters
-    ----------
-    make : callable
-        ``WeightsInfo → AudioEncoder``; called under ``seeded(seed)`` so that
-        random initialisation is reproducible and the caller's RNG is untouched.
-    target : callable
-        The submodule whose ``state_dict`` uses the released key layout.
-    weights : Path or None
-        A released ``.ckpt`` (Lightning ``{"state_dict": ...}``), an AcuLa
-        checkpoint (``audio_model_state_dict``), a raw state dict or a
-        ``.safetensors`` file; ``None`` → seeded random initialisation.
-    ignore_unexpected : tuple of str
-        Key prefixes present in releases but unused (pre-training heads).
-    adapt : callable, optional
-        Maps the file's state onto ``target``'s layout (e.g. drops a wrapper).
-
-    Returns
-    -------
-    AudioEncoder
-        On ``device``, in eval mode.
-
-    Raises
-    ------
-    CheckpointError
-        Unreadable or unsafe file, or keys/shapes that do not fit, naming the file and the layers.
-    """
-    if weights is None:
-        with seeded(seed):
-            encoder = make(WeightsInfo.random_init(seed))
-        return encoder.to(device).eval()
-    weights = Path(weights)
-    state = unwrap_state_dict(load_checkpoint(weights, trust=trust_checkpoint), path=str(weights))
-    if adapt is not None:
-        state = adapt(state)
-    with seeded(seed):
-        encoder = make(WeightsInfo("pretrained", str(weights), file_sha256(weights)))
-    fit_state_dict(target(encoder), state, strict=strict, source=str(weights), ignore_unexpected=ignore_unexpected)
-    return encoder.to(device).eval()
+#: OPERA's benchmark fed OPERA-CT and OPERA-GT differently from the defaults on a few tasks
+#: (its per-task ``--min_len_htsat`` and GT ``input_sec``, REFERENCE.md §2.1), keyed here by
+#: the task's number in OPERA's tables (``TaskSpec.opera_task``). OPERA-CE always pads to the
+#: task's ``clip_seconds`` (its ``--min_len_cnn``).
+_COSWARA = (8, 9)
+_MMLUNG = (13, 14, 15, 16, 17, 18)
+_NOSEMIC = 19
+#: CT: Coswara's precomputed 8 s spectrograms; MMLung zero-padded to 20 s ('zero' padding:
+#: clips under half the length are tiled first); NoseMic repeat-padded to 30 s.
+CT_BY_OPERA_TASK: dict[int, ClipPolicy] = {
+    **{n: ClipPolicy(min_seconds=8.0, pad="repeat") for n in _COSWARA},
+    **{n: ClipPolicy(min_seconds=20.0, pad="zero") for n in _MMLUNG},
+    _NOSEMIC: ClipPolicy(min_seconds=30.0, pad="repeat"),
+}
+#: GT: Coswara's 8 s-padded clip in non-overlapping 256-frame (8.192 s) chunks, as in OPERA's
+#: precomputed spectrograms; MMLung 5 s and NoseMic 8 s windows with 50 % overlap, the tail padded.
+GT_BY_OPERA_TASK: dict[int, ClipPolicy] = {
+    **{n: ClipPolicy(min_seconds=8.0, pad="repeat", window_seconds=8.192, hop_seconds=8.192, last_window="keep",
+                     min_window_seconds=0.512) for n in _COSWARA},
+    **{n: ClipPolicy(pad="repeat", window_seconds=5.0, last_window="pad") for n in _MMLUNG},
+    _NOSEMIC: ClipPolicy(pad="repeat", window_seconds=8.0, last_window="pad"),
+}
 
 
-def equal_length_batch(waves: list[Tensor] | tuple[Tensor, ...], encoder: str) -> Tensor:
-    """Stack waveforms that must share one length (fixed windows) into (B, n_samples) float32."""
-    lengths = sorted({int(w.reshape(-1).shape[0]) for w in waves})
-    if len(lengths) != 1:
-        raise ValueError(
-            f"{encoder} embeds fixed-length windows, got lengths {lengths[:5]} samples in one batch; "
-            f"cut recordings with acubench.audio.iter_windows(wave, 16000, spec.clip) first"
-        )
-    return torch.stack([w.detach().reshape(-1).float() for w in waves])
+def ct_task_clip(encoder: EncoderSpec, task: TaskSpec) -> ClipPolicy:
+    """OPERA-CT's input on ``task``: OPERA's own where it differed, else the whole clip padded to ``clip_seconds``."""
+    if task.opera_task in CT_BY_OPERA_TASK:
+        return CT_BY_OPERA_TASK[task.opera_task]
+    return encoder.clip if task.clip_seconds is None else replace(encoder.clip, min_seconds=task.clip_seconds)
 
 
-def nested(module: nn.Module, path: str) -> nn.Module:
-    """Wrap ``module`` in empty containers so its keys read ``<path>.<key>``.
-
-    The released CE/CT checkpoints hold the backbone under the attribute chain
-    of OPERA's wrappers (``encoder.encoder.htsat.*`` for CT); building the same
-    chain keeps ``state_dict`` in that layout with no key rewriting.
-    """
-    for name in reversed(path.split(".")):
-        outer = nn.Module()
-        outer.add_module(name, module)
-        module = outer
-    return module
-
-
-def nan_pad(seqs: list[Tensor]) -> Tensor:
-    """Stack (T_i, F) tensors into (B, T_max, F), NaN beyond each one's end."""
-    out = seqs[0].new_full((len(seqs), max(s.shape[0] for s in seqs), seqs[0].shape[1]), float("nan"))
-    for i, s in enumerate(seqs):
-        out[i, : s.shape[0]] = s
-    return out
-
-
-class WholeClipOpera(AudioEncoder):
-    """Shared by OPERA-CE and -CT, which embed each clip whole at its own length.
-
-    Their batches are (B, T_max, 64) log-mels with NaN rows beyond each clip's
-    end (none when the clips are equally long), and their token outputs are
-    NaN where a shorter clip has no tokens; pooling ignores the NaN.
-    """
-
-    def pool(self, tokens: Tensor) -> Tensor:
-        """Mean over each clip's own tokens: (B, N, D) → (B, D)."""
-        return torch.nanmean(tokens, dim=1)
-
-    def mask_inputs(self, inputs: Tensor, mask_ratio: float, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        """As the base class (hidden frames take the clip's mean), ignoring NaN padding."""
-        b, t = inputs.shape[0], inputs.shape[1]
-        valid = ~torch.isnan(inputs[..., 0])
-        mask = (torch.rand(b, t, generator=generator).to(inputs.device) < mask_ratio) & valid
-        fill = torch.nanmean(inputs, dim=(1, 2), keepdim=True).expand_as(inputs)
-        return torch.where(mask.unsqueeze(-1), fill, inputs), mask
+def gt_task_clip(encoder: EncoderSpec, task: TaskSpec) -> ClipPolicy:
+    """OPERA-GT's input on ``task``: OPERA's own where it differed, one half-length window for short
+    recordings, else 8.18 s windows."""
+    if task.opera_task in GT_BY_OPERA_TASK:
+        return GT_BY_OPERA_TASK[task.opera_task]
+    half = GT_HALF_WINDOW.window_seconds
+    if task.recording_seconds is not None and half is not None and task.recording_seconds <= half:
+        return GT_HALF_WINDOW
+    return encoder.clip

@@ -12,7 +12,7 @@ channels that only a *fused* model accepts; an unfused model takes
 ``"rand_trunc"``, whose random crop of a longer input is not seeded. Here
 the crop never happens: the clip policy cuts recordings into 10 s windows
 whose embeddings the engine averages, and an input longer than 10 s that
-reaches :meth:`ClapEncoder.featurize` directly is cut to its first 10 s.
+reaches the model's ``featurize`` directly is cut to its first 10 s.
 
 Embedding: the 512-d *projected* audio embedding (``audio_projection`` of
 the mean-pooled HTS-AT output). The projection is what CLAP trained against
@@ -30,53 +30,34 @@ so neither a ``weights_only`` load nor a key-for-key CNN14 could be verified.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-import numpy as np
-import torch
-from torch import Tensor
-from torch.nn import functional as F
-
-from acubench.encoder import AudioEncoder, WeightsInfo, resolve_config, seeded
-from acubench.hookspecs import hookimpl
+from acubench.hookspecs import contribute
 from acubench.specs import ClipPolicy, EncoderSpec, WeightsRef
-from acubench.weights import CheckpointError, fit_state_dict, read_tensors, state_digest
 
 SAMPLE_RATE = 48000
 WINDOW_SECONDS = 10.0
-#: The released ``preprocessor_config.json`` of laion/clap-htsat-unfused, except the
-#: truncation an unfused model needs (see the module docstring).
-FEATURE_EXTRACTOR = {
-    "feature_size": 64, "sampling_rate": SAMPLE_RATE, "hop_length": 480, "fft_window_size": 1024,
-    "max_length_s": 10, "frequency_min": 50, "frequency_max": 14000, "top_db": None,
-    "padding": "repeatpad", "truncation": "rand_trunc",
-}
-#: Tensors of a ClapModel checkpoint that belong to the audio side.
-AUDIO_PREFIXES = ("audio_model.", "audio_projection.")
-#: Buffers computed from the architecture alone (Swin's window index, BatchNorm's counter).
-_DERIVED_BUFFERS = ("relative_position_index", "num_batches_tracked")
 
-_HTSAT = {  # laion/clap-htsat-unfused's audio_config (transformers' ClapAudioConfig defaults)
+HTSAT_AUDIO_CONFIG = {  # laion/clap-htsat-unfused's audio_config (transformers' ClapAudioConfig defaults)
     "spec_size": 256, "num_mel_bins": 64, "patch_size": 4, "patch_stride": [4, 4],
     "patch_embeds_hidden_size": 96, "depths": [2, 2, 6, 2], "num_attention_heads": [4, 8, 16, 32],
     "window_size": 8, "mlp_ratio": 4.0, "hidden_size": 768, "projection_dim": 512,
     "enable_fusion": False, "projection_hidden_act": "relu",
 }
+
 PRESETS: dict[str, dict[str, Any]] = {
-    "default": {"audio": _HTSAT, "normalize": False},
+    "default": {"audio": HTSAT_AUDIO_CONFIG, "normalize": False},
     # Same front-end, Swin layout and token grid; toy widths for tests.
-    "tiny": {"audio": {**_HTSAT, "patch_embeds_hidden_size": 8, "depths": [1, 1, 1, 1],
+    "tiny": {"audio": {**HTSAT_AUDIO_CONFIG, "patch_embeds_hidden_size": 8, "depths": [1, 1, 1, 1],
                        "num_attention_heads": [1, 1, 2, 2], "hidden_size": 64, "projection_dim": 16},
              "normalize": False},
 }
 
 SPEC = EncoderSpec(
     id="clap",
-    factory="acubench.encoders.clap:build",
+    factory="acubench.encoders._clap_model:build",
     sample_rate=SAMPLE_RATE,
-    embed_dim=_HTSAT["projection_dim"],
+    embed_dim=HTSAT_AUDIO_CONFIG["projection_dim"],
     # No trim (as the reference's CLAP baseline); 10 s windows, the tail kept short so that
     # the extractor repeat-pads it; a tail under 1 s would be tiled >10x into a window of its
     # own, so it is dropped (a recording shorter than 1 s is still embedded whole).
@@ -86,7 +67,7 @@ SPEC = EncoderSpec(
     aliases=("laion-clap",),
     family="clap",
     description="LAION-CLAP HTS-AT audio tower (unfused), 48 kHz, 10 s windows; 512-d projected audio embedding",
-    configs=("default", "tiny"),
+    configs=tuple(PRESETS),
     weights=WeightsRef(filename="", hf_repo="laion/clap-htsat-unfused",
                        url="https://huggingface.co/laion/clap-htsat-unfused"),
     supports_alignment=True,
@@ -95,131 +76,4 @@ SPEC = EncoderSpec(
     license="Apache-2.0 (laion/clap-htsat-unfused)",
 )
 
-
-class ClapEncoder(AudioEncoder):
-    """CLAP audio tower: 10 s log-mel (1001 × 64) → 64 HTS-AT tokens (768-d) → 512-d projection.
-
-    Parameters
-    ----------
-    audio_config : transformers.ClapAudioConfig
-    extractor : transformers.ClapFeatureExtractor
-    """
-
-    def __init__(self, config: dict[str, Any], weights_info: WeightsInfo, audio_config, extractor) -> None:
-        from transformers import ClapAudioModelWithProjection
-
-        super().__init__(SPEC, config, weights_info)
-        if audio_config.enable_fusion:
-            raise ValueError(
-                "encoder clap: fused CLAP checkpoints are not supported (their front-end picks random crops); "
-                "use an unfused model such as laion/clap-htsat-unfused"
-            )
-        self.model = ClapAudioModelWithProjection(audio_config)
-        self.extractor = extractor
-        self.sample_rate = int(extractor.sampling_rate)
-        self.embed_dim = int(audio_config.projection_dim)
-        self.max_samples = int(extractor.nb_max_samples)
-
-    def featurize(self, waves: Sequence[Tensor]) -> Tensor:
-        """Waveforms at 48 kHz → log-mel batch (B, 1001, 64), time on dim 1.
-
-        Each input is handled on its own (repeat-padded to 10 s), so a clip's
-        features do not depend on the rest of the batch.
-        """
-        arrays = []
-        for w in waves:
-            a = w.detach().cpu().numpy().astype(np.float64).reshape(-1)[: self.max_samples]
-            if a.size == 0:
-                raise ValueError("encoder clap: empty waveform")
-            arrays.append(a)
-        feats = self.extractor(arrays, sampling_rate=self.sample_rate, truncation="rand_trunc",
-                               padding="repeatpad", return_tensors="pt")["input_features"]
-        return feats[:, 0].to(self.device, torch.float32)
-
-    def forward_tokens(self, inputs: Tensor) -> Tensor:
-        """(B, T, 64) log-mel → HTS-AT output tokens (B, 64, D), time-major (32 time × 2 frequency groups)."""
-        hidden = self.model.audio_model(input_features=inputs.unsqueeze(1)).last_hidden_state
-        b, d, freq, time = hidden.shape
-        return hidden.permute(0, 3, 2, 1).reshape(b, time * freq, d)
-
-    def pool(self, tokens: Tensor) -> Tensor:
-        """Mean over tokens (HTS-AT's pooled output), then ``audio_projection``: (B, N, D) → (B, 512)."""
-        embedding = self.model.audio_projection(tokens.mean(dim=1))
-        return F.normalize(embedding, dim=-1) if self.config["normalize"] else embedding
-
-    def export_state_dict(self) -> dict[str, Tensor]:
-        """``audio_model.*`` and ``audio_projection.*``, as in a released ``ClapModel``."""
-        return {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
-
-
-def _audio_config(folder: Path | None, settings: dict[str, Any]):
-    """The audio tower's config: from the model folder's ``config.json`` if there is one."""
-    from transformers import ClapAudioConfig
-
-    if folder is None or not (folder / "config.json").is_file():
-        return ClapAudioConfig(**settings)
-    try:
-        raw = json.loads((folder / "config.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"{folder / 'config.json'}: unreadable ({exc})") from None
-    if raw.get("model_type") == "clap":
-        return ClapAudioConfig(**raw.get("audio_config", {}))
-    if raw.get("model_type") == "clap_audio_model":
-        return ClapAudioConfig(**raw)
-    raise CheckpointError(
-        f"{folder / 'config.json'}: model_type {raw.get('model_type')!r} is not a CLAP model "
-        f"(expected 'clap', e.g. laion/clap-htsat-unfused)"
-    )
-
-
-def _extractor(folder: Path | None):
-    """The released feature extractor (or the folder's own), with the unfused truncation."""
-    from transformers import ClapFeatureExtractor
-
-    if folder is not None and (folder / "preprocessor_config.json").is_file():
-        fe = ClapFeatureExtractor.from_pretrained(str(folder), local_files_only=True)
-        fe.truncation, fe.padding = "rand_trunc", "repeatpad"
-        return fe
-    return ClapFeatureExtractor(**FEATURE_EXTRACTOR)
-
-
-def build(spec: EncoderSpec, *, config: dict, weights: Path | None, device: str, seed: int,
-          strict: bool = True, trust_checkpoint: bool = False) -> ClapEncoder:
-    """Build the CLAP audio encoder (factory of :data:`SPEC`; contract in :mod:`acubench.loading`).
-
-    Parameters
-    ----------
-    config : dict
-        ``{"name": "default" | "tiny", ...overrides}``; settings: ``audio``
-        (``ClapAudioConfig`` arguments, used without a model folder) and
-        ``normalize`` (bool: unit-length embeddings).
-    weights : Path or None
-        A Hugging Face ``ClapModel`` folder (``config.json`` + weights; its
-        architecture wins over ``audio``), or a weights file with
-        ``audio_model.*``/``audio_projection.*`` tensors (a ``ClapModel``
-        state dict or :meth:`ClapEncoder.export_state_dict`); ``None`` →
-        seeded random init.
-    """
-    cfg = resolve_config(spec, PRESETS, config)
-    folder = weights if weights is not None and Path(weights).is_dir() else None
-    audio_config = _audio_config(folder, cfg["audio"])
-    cfg["audio"] = {k: getattr(audio_config, k) for k in _HTSAT}
-    extractor = _extractor(folder)
-    if weights is None:
-        with seeded(seed):
-            encoder = ClapEncoder(cfg, WeightsInfo.random_init(seed), audio_config, extractor)
-        return encoder.to(device).eval()
-    state = read_tensors(weights, AUDIO_PREFIXES, trust=trust_checkpoint)
-    with seeded(seed):
-        encoder = ClapEncoder(cfg, WeightsInfo("pretrained", str(weights), state_digest(state)), audio_config, extractor)
-    # Buffers that are functions of the architecture alone may be absent from older
-    # conversions; the model's own values are the ones the release computed.
-    own = encoder.model.state_dict()
-    state.update({k: v for k, v in own.items() if k.endswith(_DERIVED_BUFFERS) and k not in state})
-    fit_state_dict(encoder.model, state, strict=strict, source=str(weights))
-    return encoder.to(device).eval()
-
-
-@hookimpl
-def acubench_encoders() -> list[EncoderSpec]:
-    return [SPEC]
+plugin = contribute(encoders=[SPEC])

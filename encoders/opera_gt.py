@@ -1,14 +1,15 @@
 """OPERA-GT: the generative (masked-autoencoder) OPERA encoder, ViT-small on 64-band log-mels.
 
 Input: 8.18 s windows (256 frames of :func:`acubench.frontends.opera_logmel`)
-with 50 % overlap, the last one repeat-padded (``spec.clip``); the engine
+with 50 % overlap, the last one repeat-padded (``spec.clip``; on a task, as
+:func:`~acubench.encoders._opera.gt_task_clip` decides); the engine
 averages the window embeddings into the clip embedding, as OPERA's
 ``extract_opera_feature`` does. Embedding: the mean of the encoder's patch
 tokens, then its final LayerNorm (OPERA's ``forward_feature``), 384-d.
 
-For AcuLa, :meth:`OperaGT.ssl_loss` is the MAE masked-reconstruction loss
+For AcuLa, the model's ``ssl_loss`` is the MAE masked-reconstruction loss
 (mask ratio 0.7) through the released Swin decoder, and
-:meth:`OperaGT.export_state_dict` writes the released key layout, i.e.
+its ``export_state_dict`` writes the released key layout, i.e.
 AcuLa's ``audio_model_state_dict``. Weights: ``encoder-operaGT.ckpt``
 (Lightning, MAE keys at top level under ``state_dict``), AcuLa's
 ``acula_*.pt`` and ``acula_audio_encoder.pt`` all load.
@@ -16,24 +17,12 @@ AcuLa's ``audio_model_state_dict``. Weights: ``encoder-operaGT.ckpt``
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-import torch
-from torch import Tensor
-
-from acubench.encoder import AudioEncoder, WeightsInfo, resolve_config
-from acubench.encoders._mae import MaskedAutoencoderViT
-from acubench.encoders._opera import (GT_WINDOWS, LICENSE, PRETRAINED_ON, REFERENCE, SAMPLE_RATE, build_opera,
-                                      equal_length_batch, weights_ref)
-from acubench.frontends import opera_logmel
-from acubench.hookspecs import hookimpl
+from acubench.encoders._opera import GT_WINDOWS, LICENSE, PRETRAINED_ON, REFERENCE, SAMPLE_RATE, weights_ref
+from acubench.hookspecs import contribute
 from acubench.specs import EncoderSpec
 
-#: AcuLa's and OPERA's masking ratio for the MAE loss.
-MASK_RATIO = 0.7
-
-_ARCH_KEYS = ("embed_dim", "depth", "num_heads", "decoder_dim", "decoder_depth", "decoder_heads", "feat_size")
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {"embed_dim": 384, "depth": 12, "num_heads": 6,
                 "decoder_dim": 256, "decoder_depth": 16, "decoder_heads": 16, "feat_size": [32, 8]},
@@ -44,16 +33,16 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 SPEC = EncoderSpec(
     id="opera-gt",
-    factory="acubench.encoders.opera_gt:build",
+    factory="acubench.encoders._opera_gt_model:build",
     sample_rate=SAMPLE_RATE,
     embed_dim=384,
     clip=GT_WINDOWS,
-    task_clip="fixed",
+    task_clip="acubench.encoders._opera:gt_task_clip",
     aliases=("opera", "operagt"),
     family="opera",
     description="OPERA-GT: masked-autoencoder ViT-small (21M encoder params) pre-trained on 5 respiratory "
                 "corpora; 8.18 s log-mel windows, mean-pooled patch tokens (384-d)",
-    configs=("default", "tiny"),
+    configs=tuple(PRESETS),
     weights=weights_ref("operaGT"),
     pretrained_on=PRETRAINED_ON,
     supports_alignment=True,
@@ -61,69 +50,4 @@ SPEC = EncoderSpec(
     license=LICENSE,
 )
 
-
-class OperaGT(AudioEncoder):
-    """OPERA-GT as an acubench encoder (see the module docstring).
-
-    Attributes
-    ----------
-    model : MaskedAutoencoderViT
-        Encoder and decoder, parameter names as released.
-    """
-
-    def __init__(self, config: dict[str, Any], weights_info: WeightsInfo) -> None:
-        super().__init__(SPEC, config, weights_info)
-        arch = {k: config[k] for k in _ARCH_KEYS}
-        arch["feat_size"] = tuple(arch["feat_size"])
-        self.model = MaskedAutoencoderViT(**arch)
-        self.embed_dim = config["embed_dim"]
-
-    def featurize(self, waves: Sequence[Tensor]) -> Tensor:
-        """Equal-length windows (n_samples,) at 16 kHz → log-mel (B, T, 64) in [0, 1], one STFT call.
-
-        8.18 s windows give T = 256. Each window is min–max scaled on its own.
-        """
-        return opera_logmel(equal_length_batch(list(waves), SPEC.id).to(self.device))
-
-    def forward_tokens(self, inputs: Tensor) -> Tensor:
-        """Log-mel (B, T, 64) → encoder patch tokens (B, (T//4)·16, 384), before the final norm."""
-        return self.model.encode(inputs)
-
-    def pool(self, tokens: Tensor) -> Tensor:
-        """OPERA's ``forward_feature`` pooling: mean over patch tokens, then ``norm`` → (B, 384)."""
-        return self.model.norm(tokens.mean(dim=1))
-
-    def ssl_loss(self, inputs: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """MAE reconstruction loss on ``inputs`` (B, 256, 64), mask ratio 0.7, differentiable.
-
-        The mask is drawn from ``generator`` (CPU) or, by default, the global torch RNG.
-        """
-        return self.model.mae_loss(inputs, MASK_RATIO, generator=generator)
-
-    def export_state_dict(self) -> dict[str, Tensor]:
-        """The released MAE keys at top level (``cls_token``, ``blocks.*``, ``decoder_blocks.*``…), as
-        AcuLa's ``audio_model_state_dict``."""
-        return {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
-
-
-def build(spec: EncoderSpec, *, config: dict, weights: Path | None, device: str, seed: int,
-          strict: bool = True, trust_checkpoint: bool = False) -> OperaGT:
-    """Build OPERA-GT (factory of :data:`SPEC`; contract in :mod:`acubench.loading`).
-
-    Parameters
-    ----------
-    config : dict
-        ``{"name": "default" | "tiny", ...overrides of embed_dim, depth, num_heads,
-        decoder_dim, decoder_depth, decoder_heads, feat_size}``.
-    weights : Path or None
-        ``encoder-operaGT.ckpt``, an AcuLa checkpoint, or an exported state
-        dict; ``None`` → seeded random initialisation.
-    """
-    cfg = resolve_config(spec, PRESETS, config)
-    return build_opera(lambda info: OperaGT(cfg, info), lambda enc: enc.model, weights=weights, device=device,
-                       seed=seed, strict=strict, trust_checkpoint=trust_checkpoint)
-
-
-@hookimpl
-def acubench_encoders() -> list[EncoderSpec]:
-    return [SPEC]
+plugin = contribute(encoders=[SPEC])

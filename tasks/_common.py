@@ -12,7 +12,6 @@ from typing import Collection, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from acubench.manifest import DatasetError
 from acubench.specs import DataCheck, DatasetSpec
@@ -20,17 +19,6 @@ from acubench.specs import DataCheck, DatasetSpec
 log = logging.getLogger("acubench.tasks")
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".webm")
-
-
-def dataset_folder(root: Path, spec: DatasetSpec) -> Path:
-    """``root/<spec.folder>``, or a :class:`DatasetError` saying where to get it."""
-    folder = Path(root) / spec.folder
-    if not folder.is_dir():
-        raise DatasetError(
-            f"{folder}: dataset {spec.name} not found. Download it from {spec.url} "
-            f"(licence: {spec.license}) and unpack it so that {folder} holds: {spec.layout}"
-        )
-    return folder
 
 
 def require(path: Path, spec: DatasetSpec, what: str) -> Path:
@@ -83,6 +71,8 @@ def group_split(
     seed : int
         ``random_state`` of :func:`sklearn.model_selection.train_test_split`.
     """
+    from sklearn.model_selection import train_test_split  # scikit-learn loads only when a split is drawn
+
     groups = list(groups)
     strat = list(labels) if labels is not None else None
     first, second = train_test_split(groups, test_size=test_size, random_state=seed, stratify=strat)
@@ -137,6 +127,8 @@ def carve_val(df: pd.DataFrame, *, fraction: float, seed: int, by_subject: bool 
         _, val_subjects = group_split(list(labels.index), strat, test_size=fraction, seed=seed)
         out.loc[out["subject"].isin(val_subjects) & (out["split"] == "train"), "split"] = "val"
     else:
+        from sklearn.model_selection import train_test_split
+
         idx = train.index.to_numpy()
         strat = train["label"].to_numpy() if train["label"].value_counts().min() >= 2 else None
         _, val_idx = train_test_split(idx, test_size=fraction, random_state=seed, stratify=strat)

@@ -18,9 +18,10 @@ import torch
 from torch import Tensor, nn
 
 from acubench import hookimpl, plugins
+from acubench.checkpoints import fit_state_dict, load_checkpoint, unwrap_state_dict
 from acubench.encoder import AudioEncoder, WeightsInfo, seeded
 from acubench.specs import ClipPolicy, EncoderSpec
-from acubench.weights import file_sha256, fit_state_dict, load_checkpoint, unwrap_state_dict
+from acubench.weights import file_sha256
 
 SR = 16000
 N_MELS = 24

@@ -31,8 +31,8 @@ DEMO = TaskSpec(id="demo-wheeze", name="demo-wheeze", dataset="demo", loader="ac
 def install_registry(monkeypatch, *, replace: dict[str, TaskSpec] | None = None) -> None:
     """Serve exactly these five dataset plugins (+ one built-in demo task) from the registry."""
     replace = replace or {}
-    datasets = [(name, spec) for name, mod in MODULES.items() for spec in mod.acubench_datasets()]
-    tasks = [(name, replace.get(t.id, t)) for name, mod in MODULES.items() for t in mod.acubench_tasks()]
+    datasets = [(name, mod.DATASET) for name, mod in MODULES.items()]
+    tasks = [(name, replace.get(t.id, t)) for name, mod in MODULES.items() for t in mod.TASKS]
     registry = Registries(encoders=Registry.build("encoder", []), datasets=Registry.build("dataset", datasets),
                           tasks=Registry.build("task", [*tasks, ("demo", DEMO)]))
     monkeypatch.setattr(plugins, "registries", lambda: registry)

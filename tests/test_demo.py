@@ -22,21 +22,18 @@ from acubench import demo
 from acubench.audio import trim_silence
 from acubench.frontends import mel_power, power_to_db
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext, validate_manifest
-from acubench.plugins import get_dataset, get_task, select_tasks
+from acubench.plugins import get_dataset, get_encoder, get_task, registries, select_tasks
 from acubench.specs import resolve_ref
-from acubench.tasks import demo as tasks_demo
+from acubench.tasks import _demo_reader as demo_reader
 
 FIXED = ("demo-wheeze", "demo-diagnosis", "demo-murmur", "demo-cough")
 LOSO = ("demo-resp-rate", "demo-fev1")
 
 
-def _ctx(demo_dir: Path, **options) -> LoadContext:
-    return LoadContext(data_root=demo_dir / "no-data-root", cache_dir=demo_dir.parents[1], options=options)
-
-
 def _manifest(demo_dir: Path, task_id: str) -> pd.DataFrame:
     task = get_task(task_id)
-    return validate_manifest(resolve_ref(task.loader)(_ctx(demo_dir)), task)
+    ctx = LoadContext(task=task, data_root=demo_dir / "no-data-root", cache_dir=demo_dir.parents[1])
+    return validate_manifest(resolve_ref(task.loader)(ctx), task)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +48,7 @@ def test_registered_through_the_entry_point():
     tasks = select_tasks("demo")
     assert sorted(t.id for t in tasks) == sorted(FIXED + LOSO)
     assert {t.kind for t in tasks} == {"binary", "multiclass", "regression"}
-    assert get_dataset("demo").recordings == "acubench.tasks.demo:recordings"
+    assert get_dataset("demo").recordings == "acubench.tasks._demo_reader:recordings"
     for t in tasks:
         assert t.suites == ("demo",) and t.dataset == "demo" and t.clip_seconds and t.description
         assert t.protocol == ("loso" if t.id in LOSO else "fixed")
@@ -59,20 +56,20 @@ def test_registered_through_the_entry_point():
             assert len(t.class_prompts) == len(t.classes)
     # Tasks on the same recordings ask for the same input policy, so their embeddings are shared.
     wheeze, diagnosis = get_task("demo-wheeze"), get_task("demo-diagnosis")
-    assert wheeze.clip_seconds == diagnosis.clip_seconds and wheeze.clip_overrides == diagnosis.clip_overrides
-    # OPERA-GT's one-window override only where the recordings fit it.
+    for encoder in registries().encoders:
+        assert wheeze.clip_policy(encoder) == diagnosis.clip_policy(encoder)
+    # Each task declares how long its recordings are; OPERA-GT sizes one window by it where they fit.
+    gt = get_encoder("opera-gt")
     for t in tasks:
-        seconds = demo.MODALITIES[t.modality][1]
-        if "opera-gt" in t.clip_overrides:
-            assert t.clip_overrides["opera-gt"].window_seconds >= seconds
-            assert "4.09 s window" in t.description
+        assert t.recording_seconds == demo.MODALITIES[t.modality][1]
+        assert t.clip_policy(gt).window_seconds == (4.09 if t.recording_seconds == 4.0 else 8.18)
 
 
 # --- metadata --------------------------------------------------------------------------
 
 
 def test_recordings_table_is_complete(demo_dir, meta):
-    rec = tasks_demo.recordings(demo_dir)
+    rec = demo_reader.recordings(demo_dir)
     assert list(rec.columns) == list(RECORDING_COLUMNS)
     assert 400 <= len(rec) <= 500 and rec["recording_id"].is_unique
     assert all(Path(p).is_absolute() and Path(p).is_file() for p in rec["audio_path"])
@@ -167,22 +164,24 @@ def test_tasks_on_the_same_recordings_share_one_split(demo_dir):
 
 
 def test_loader_reads_an_explicit_folder_and_rejects_bad_options(demo_dir, tmp_path):
-    ctx = LoadContext(data_root=tmp_path, cache_dir=tmp_path / "cache", options={"folder": str(demo_dir)})
-    df = tasks_demo.load_murmur(ctx)
+    murmur, wheeze = get_task("demo-murmur"), get_task("demo-wheeze")
+    ctx = LoadContext(task=murmur, data_root=tmp_path, cache_dir=tmp_path / "cache", options={"folder": str(demo_dir)})
+    df = demo_reader.load(ctx)
     assert len(df) == 120 and not (tmp_path / "cache").exists()  # nothing generated
     empty = tmp_path / "not-a-demo"
     empty.mkdir()
     with pytest.raises(DatasetError, match=r"metadata\.csv"):
-        tasks_demo.load_wheeze(LoadContext(data_root=tmp_path, cache_dir=tmp_path, options={"folder": str(empty)}))
+        demo_reader.load(LoadContext(task=wheeze, data_root=tmp_path, cache_dir=tmp_path,
+                                     options={"folder": str(empty)}))
     with pytest.raises(ValueError, match="seed"):
-        tasks_demo.load_wheeze(LoadContext(data_root=tmp_path, cache_dir=tmp_path, options={"seed": "x"}))
+        demo_reader.load(LoadContext(task=wheeze, data_root=tmp_path, cache_dir=tmp_path, options={"seed": "x"}))
 
 
 def test_check_reports_generation_state(demo_dir, tmp_path):
-    state = tasks_demo.check(tmp_path / "demo")
+    state = demo_reader.check(tmp_path / "demo")
     assert state.present and not state.complete and "not generated yet" in state.problems[0]
     (Path(os.environ["ACUBENCH_CACHE"]) / "demo").symlink_to(demo_dir.parent)
-    state = tasks_demo.check(tmp_path / "demo")
+    state = demo_reader.check(tmp_path / "demo")
     assert state.complete and state.found == len(demo.demo_plan(0))
 
 

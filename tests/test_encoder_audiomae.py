@@ -10,10 +10,11 @@ import pytest
 import torch
 
 from acubench.audio import iter_windows
+from acubench.checkpoints import CheckpointError
+from acubench.encoders import _audiomae_model as audiomae_model
 from acubench.encoders import audiomae
 from acubench.loading import load_encoder
 from acubench.plugins import get_encoder
-from acubench.weights import CheckpointError
 
 SR = 16000
 
@@ -66,7 +67,7 @@ def test_frontend_equals_the_audioset_feature_extractor(tiny):
 
     fe = ASTFeatureExtractor()
     assert (fe.sampling_rate, fe.num_mel_bins, fe.max_length) == (16000, 128, 1024)
-    assert (fe.mean, fe.std) == (audiomae.AUDIOSET_MEAN, audiomae.AUDIOSET_STD) == (-4.2677393, 4.5689974)
+    assert (fe.mean, fe.std) == (audiomae_model.AUDIOSET_MEAN, audiomae_model.AUDIOSET_STD) == (-4.2677393, 4.5689974)
     for wave in _waves()[:3]:
         wave = wave - wave.mean()
         ours = tiny.featurize([wave])[0]
@@ -93,7 +94,7 @@ def test_frontend_hand_checked_values(tiny):
 
 
 def test_sincos_position_table_hand_checked():
-    table = audiomae.AudioMAEViT(32, 1, 2).pos_embed[0]
+    table = audiomae_model.AudioMAEViT(32, 1, 2).pos_embed[0]
     assert table.shape == (1 + 64 * 8, 32) and torch.all(table[0] == 0)
     col1, row1 = table[1 + 1], table[1 + 8]  # patch (row 0, col 1) and (row 1, col 0)
     assert col1[0].item() == pytest.approx(math.sin(1.0), abs=1e-6)
@@ -102,7 +103,7 @@ def test_sincos_position_table_hand_checked():
     assert row1[0].item() == pytest.approx(0.0, abs=1e-6)
     assert row1[16].item() == pytest.approx(math.sin(1.0), abs=1e-6)
     assert row1[17].item() == pytest.approx(math.sin(10000 ** -0.125), abs=1e-6)
-    assert not audiomae.AudioMAEViT(32, 1, 2).pos_embed.requires_grad
+    assert not audiomae_model.AudioMAEViT(32, 1, 2).pos_embed.requires_grad
 
 
 def test_vit_equals_transformers_vit(tiny):
@@ -167,9 +168,9 @@ def test_reference_preset():
                                               "normalize": False, "fc_norm": "identity"}
     assert audiomae.PRESETS["default"]["normalize"] and audiomae.PRESETS["default"]["fc_norm"] == "pretrained"
     with pytest.raises(ValueError, match="fc_norm must be one of"):
-        audiomae.build(spec, config={"name": "tiny", "fc_norm": "bogus"}, weights=None, device="cpu", seed=0)
+        audiomae_model.build(spec, config={"name": "tiny", "fc_norm": "bogus"}, weights=None, device="cpu", seed=0)
     with pytest.raises(ValueError, match="no setting 'depthh'"):
-        audiomae.build(spec, config={"name": "tiny", "depthh": 3}, weights=None, device="cpu", seed=0)
+        audiomae_model.build(spec, config={"name": "tiny", "depthh": 3}, weights=None, device="cpu", seed=0)
 
 
 def test_mismatching_checkpoints_name_the_keys(tiny, tmp_path):

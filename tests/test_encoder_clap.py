@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from acubench.audio import iter_windows
+from acubench.checkpoints import CheckpointError
+from acubench.encoders import _clap_model as clap_model
 from acubench.encoders import clap
 from acubench.loading import load_encoder
 from acubench.plugins import get_encoder
-from acubench.weights import CheckpointError
 
 SR = 48000
 
@@ -150,7 +151,7 @@ def test_weights_file_round_trip_and_mismatches(tiny, tmp_path):
     from safetensors.torch import save_file
 
     state = tiny.export_state_dict()
-    assert all(k.startswith(clap.AUDIO_PREFIXES) for k in state)
+    assert all(k.startswith(clap_model.AUDIO_PREFIXES) for k in state)
     save_file(state, str(tmp_path / "audio.safetensors"))
     again = load_encoder("clap", config="tiny", weights=tmp_path / "audio.safetensors")
     torch.testing.assert_close(again.embed(_waves()[:1]), tiny.embed(_waves()[:1]))

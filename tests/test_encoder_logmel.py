@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from acubench.encoders.logmel import EMBED_DIM, SPEC, build, delta
-from acubench.frontends import mel_power, power_to_db
+from acubench.encoders._logmel_model import build, delta
+from acubench.encoders.logmel import EMBED_DIM, N_MELS, SPEC
+from acubench.frontends import OPERA_MEL, mel_power, power_to_db
 from acubench.loading import load_encoder
 
 SR = 16000
@@ -30,6 +31,11 @@ def test_registered_without_weights():
     assert enc.fingerprint() == load_encoder("logmel").fingerprint()
     with pytest.raises(ValueError, match="no weights"):
         build(SPEC, config={}, weights="x.pt", device="cpu", seed=0)
+
+
+def test_declared_sizes_are_the_front_end_s():
+    # The declaration states them without importing the (torch) front-end; they must agree.
+    assert (SPEC.sample_rate, N_MELS) == (OPERA_MEL.sample_rate, OPERA_MEL.n_mels)
 
 
 def test_htk_delta_by_hand():

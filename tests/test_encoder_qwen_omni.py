@@ -10,10 +10,11 @@ import safetensors
 import torch
 from safetensors.torch import save_file
 
+from acubench.checkpoints import CheckpointError
+from acubench.encoders import _qwen_omni_model as qwen_omni_model
 from acubench.encoders import qwen_omni
 from acubench.loading import load_encoder
 from acubench.plugins import get_encoder
-from acubench.weights import CheckpointError
 
 SR = 16000
 
@@ -70,7 +71,7 @@ def test_frontend_is_the_released_whisper_extractor(tiny):
 def test_output_frames_hand_checked():
     lens = torch.tensor([3000, 500, 201, 3])
     # stride-2 conv: (L - 1) // 2 + 1 → 1500, 250, 101, 2; stride-2 pooling: (a - 2) // 2 + 1
-    assert qwen_omni.output_frames(lens).tolist() == [750, 125, 50, 1]
+    assert qwen_omni_model.output_frames(lens).tolist() == [750, 125, 50, 1]
 
 
 def test_tokens_are_the_towers_output_frames(tiny):

@@ -17,11 +17,15 @@ import pytest
 import torch
 
 from acubench.audio import iter_windows
+from acubench.checkpoints import CheckpointError
+from acubench.encoders import _opera_ce_model as opera_ce_model
+from acubench.encoders import _opera_ct_model as opera_ct_model
+from acubench.encoders import _opera_gt_model as opera_gt_model
 from acubench.encoders import opera_ce, opera_ct, opera_gt
 from acubench.encoders._opera import GT_WINDOWS, WHOLE_CLIP
 from acubench.frontends import opera_logmel
 from acubench.loading import load_encoder
-from acubench.weights import CheckpointError
+from acubench.specs import TaskSpec, resolve_ref
 
 SR = 16000
 
@@ -112,7 +116,7 @@ def ce_released_keys() -> set[str]:
 
 @pytest.mark.slow
 def test_gt_released_layout_and_lightning_checkpoint(tmp_path):
-    source = opera_gt.build(opera_gt.SPEC, config={}, weights=None, device="cpu", seed=1)
+    source = opera_gt_model.build(opera_gt.SPEC, config={}, weights=None, device="cpu", seed=1)
     state = perturbed(source.export_state_dict(), 1)
     assert len(state) == 430 and set(state) == gt_released_keys()
     shapes = {"pos_embed": (1, 1025, 384), "patch_embed.proj.weight": (384, 1, 4, 4),
@@ -138,7 +142,7 @@ def test_gt_released_layout_and_lightning_checkpoint(tmp_path):
 
 @pytest.mark.slow
 def test_ct_released_layout_and_lightning_checkpoint(tmp_path):
-    source = opera_ct.build(opera_ct.SPEC, config={}, weights=None, device="cpu", seed=1)
+    source = opera_ct_model.build(opera_ct.SPEC, config={}, weights=None, device="cpu", seed=1)
     state = perturbed(source.export_state_dict(), 2)
     assert len(state) == 200 and set(state) == ct_released_keys()
     p = "encoder.encoder.htsat."
@@ -160,7 +164,7 @@ def test_ct_released_layout_and_lightning_checkpoint(tmp_path):
 
 @pytest.mark.slow
 def test_ce_released_layout_and_lightning_checkpoint(tmp_path):
-    source = opera_ce.build(opera_ce.SPEC, config={}, weights=None, device="cpu", seed=1)
+    source = opera_ce_model.build(opera_ce.SPEC, config={}, weights=None, device="cpu", seed=1)
     state = perturbed(source.export_state_dict(), 3)
     assert len(state) == 360 and set(state) == ce_released_keys()
     p = "encoder.efficientnet."
@@ -182,7 +186,8 @@ def test_ce_released_layout_and_lightning_checkpoint(tmp_path):
 
 
 def tiny(module, seed: int = 0):
-    return module.build(module.SPEC, config={"name": "tiny"}, weights=None, device="cpu", seed=seed)
+    """The tiny config of a declared encoder, built through its spec's factory."""
+    return resolve_ref(module.SPEC.factory)(module.SPEC, config={"name": "tiny"}, weights=None, device="cpu", seed=seed)
 
 
 @pytest.mark.parametrize("fmt", ["lightning", "acula", "acula-encoder"])
@@ -284,15 +289,19 @@ def test_whole_clip_repeat_padding():
     np.testing.assert_array_equal(out[:32000], clip[16000:])
     np.testing.assert_array_equal(out[32000:80000], clip)
     assert opera_ct.SPEC.clip == opera_ce.SPEC.clip == WHOLE_CLIP
-    assert opera_ce.SPEC.clip_for(2.0).min_seconds == 2.0 and opera_gt.SPEC.clip_for(2.0) == GT_WINDOWS
+    two_seconds = TaskSpec(id="t", name="t", dataset="d", loader="m:f", kind="regression", modality="cough", target="y",
+                           clip_seconds=2.0)
+    assert two_seconds.clip_policy(opera_ce.SPEC).min_seconds == 2.0
+    assert two_seconds.clip_policy(opera_ct.SPEC).min_seconds == 2.0
+    assert two_seconds.clip_policy(opera_gt.SPEC) == GT_WINDOWS
 
 
 def test_ct_crop_starts():
-    assert opera_ct.crop_starts(2100, "cover") == [0, 512, 1024, 1076]
-    assert opera_ct.crop_starts(2100, "reference") == [0, 512, 1024]  # range(0, 2100 - 1025, 512)
-    assert opera_ct.crop_starts(1025, "reference") == [0]  # the reference's range is empty here
-    assert opera_ct.crop_starts(1025, "cover") == [0, 1]
-    assert opera_ct.crop_starts(1536, "cover") == [0, 512]
+    assert opera_ct_model.crop_starts(2100, "cover") == [0, 512, 1024, 1076]
+    assert opera_ct_model.crop_starts(2100, "reference") == [0, 512, 1024]  # range(0, 2100 - 1025, 512)
+    assert opera_ct_model.crop_starts(1025, "reference") == [0]  # the reference's range is empty here
+    assert opera_ct_model.crop_starts(1025, "cover") == [0, 1]
+    assert opera_ct_model.crop_starts(1536, "cover") == [0, 512]
 
 
 def test_ct_time_stretch_to_1024_frames():
@@ -313,7 +322,7 @@ def test_ct_time_stretch_to_1024_frames():
     emb = enc.embed([clip, long])
     torch.testing.assert_close(emb[0], enc.embed([clip])[0], rtol=0, atol=1e-5)
     torch.testing.assert_close(emb[1], enc.embed([long])[0], rtol=0, atol=1e-5)
-    ref = opera_ct.build(opera_ct.SPEC, config={"name": "tiny", "long_clip_crops": "reference"}, weights=None,
+    ref = opera_ct_model.build(opera_ct.SPEC, config={"name": "tiny", "long_clip_crops": "reference"}, weights=None,
                          device="cpu", seed=0)
     assert ref.featurize([long]).shape == (1, 1024, 64)
     torch.testing.assert_close(ref.embed([clip]), enc.embed([clip]))
@@ -345,6 +354,13 @@ def test_gt_rejects_ragged_and_overlong_inputs():
 # -- the MAE loss --------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("module", [opera_gt, opera_ct, opera_ce], ids=lambda m: m.SPEC.id)
+def test_own_ssl_loss_is_declared(module):
+    enc = tiny(module)
+    x = enc.featurize([noise(63 * 512, 22), noise(63 * 512, 23, 0.3)])
+    assert enc.has_ssl_loss == (module is opera_gt) == (enc.ssl_loss(x) is not None)
+
+
 def test_gt_ssl_loss_trains_on_a_fixed_batch():
     enc = tiny(opera_gt)
     enc.train()
@@ -372,7 +388,7 @@ def test_gt_mask_ratio_hides_70_percent():
     model = tiny(opera_gt).model
     x = torch.rand(2, 256, 64)
     noise_ = torch.rand(2, 1024, generator=torch.Generator().manual_seed(1))
-    latent, mask, ids_restore = model.forward_encoder_masked(x, opera_gt.MASK_RATIO, noise_)
+    latent, mask, ids_restore = model.forward_encoder_masked(x, opera_gt_model.MASK_RATIO, noise_)
     assert latent.shape == (2, 1 + 307, 32)  # int(1024 · 0.3) kept + cls
     assert mask.sum(1).tolist() == [717.0, 717.0]
     assert torch.equal(torch.sort(ids_restore, 1).values, torch.arange(1024).expand(2, -1))

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from acubench import plugins
+import pluggy
+
+from acubench import hookspecs, plugins
 from acubench.cli import main
+from acubench.hookspecs import contribute
 from acubench.plugins import DuplicateNameError, Registry, UnknownNameError
 from acubench.specs import EncoderSpec, SpecError, TaskSpec
 
@@ -38,6 +41,27 @@ def test_specs_validate_on_construction():
                  classes=("a", "b"), class_prompts=("only one",))
 
 
+def test_contribute_makes_a_plugin_of_specs():
+    task = TaskSpec(id="t", name="t", dataset="d", loader="m:f", kind="regression", modality="m", target="t")
+    plugin = contribute(tasks=[task], encoders=[_spec("enc")], resolve_weights=lambda spec, source: None)
+    assert plugin.__name__ == __name__ and not hasattr(plugin, "acubench_datasets")
+    pm = pluggy.PluginManager("acubench")
+    pm.add_hookspecs(hookspecs)
+    pm.register(plugin, name="mine")
+    pm.check_pending()
+    assert pm.hook.acubench_tasks() == [[task]] and [s.id for s, in pm.hook.acubench_encoders()] == ["enc"]
+    assert pm.hook.acubench_resolve_weights(spec=_spec("enc"), source=None) is None
+
+
+def test_task_clip_rules_are_validated():
+    with pytest.raises(SpecError, match="task_clip must be one of"):
+        EncoderSpec(id="x", factory="m:f", sample_rate=1, embed_dim=1, task_clip="min-seconds")
+    rule = EncoderSpec(id="x", factory="m:f", sample_rate=1, embed_dim=1, task_clip="operator:eq")  # returns a bool
+    task = TaskSpec(id="t", name="t", dataset="d", loader="m:f", kind="regression", modality="m", target="t")
+    with pytest.raises(SpecError, match="task_clip rule operator:eq returned bool for task t, not a ClipPolicy"):
+        task.clip_policy(rule)
+
+
 def test_builtins_arrive_through_entry_points():
     pm = plugins.plugin_manager()
     names = {name for name, _ in pm.list_name_plugin()}
@@ -51,13 +75,14 @@ def example_plugin(tmp_path, monkeypatch):
     """Make the README's example plugin discoverable as an installed distribution."""
     site = tmp_path / "site"
     site.mkdir()
-    shutil.copy(EXAMPLE / "acubench_example_encoder.py", site)
+    for module in ("acubench_example_encoder.py", "acubench_example_encoder_model.py"):
+        shutil.copy(EXAMPLE / module, site)
     info = site / "acubench_example_encoder-0.1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acubench-example-encoder\nVersion: 0.1.0\n")
     # The same entry point the example's pyproject.toml declares.
-    assert 'mfcc-stats = "acubench_example_encoder"' in (EXAMPLE / "pyproject.toml").read_text()
-    (info / "entry_points.txt").write_text("[acubench]\nmfcc-stats = acubench_example_encoder\n")
+    assert 'mfcc-stats = "acubench_example_encoder:plugin"' in (EXAMPLE / "pyproject.toml").read_text()
+    (info / "entry_points.txt").write_text("[acubench]\nmfcc-stats = acubench_example_encoder:plugin\n")
     monkeypatch.syspath_prepend(str(site))
     plugins.reset()
     yield

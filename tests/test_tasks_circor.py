@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext, validate_manifest
+from acubench.tasks import _circor_reader as circor_reader
 from acubench.tasks import circor
 
 FOLDER = circor.DATASET.folder
@@ -59,7 +60,7 @@ def patient_text(pid: str, spec: tuple) -> str:
     meta = {"Age": age, "Sex": sex, "Height": 98.0, "Weight": 15.9, "Pregnancy status": pregnant,
             "Murmur": murmur, "Murmur locations": where, "Most audible location": loudest}
     for phase, values in (("Systolic", sys_), ("Diastolic", dia)):
-        for attr, v in zip(circor.MURMUR_ATTRIBUTES, values or (None,) * 5):
+        for attr, v in zip(circor_reader.MURMUR_ATTRIBUTES, values or (None,) * 5):
             meta[f"{phase} murmur {attr}"] = v
     meta.update({"Outcome": outcome, "Campaign": "CC2015", "Additional ID": None})
     lines += [f"#{k}: {nan(v)}" for k, v in meta.items()]
@@ -95,9 +96,9 @@ def root(tmp_path: Path) -> Path:
 
 
 def load(root: Path, task: int = 0, **options) -> pd.DataFrame:
-    loader = circor.load_murmur if task == 0 else circor.load_outcome
-    df = loader(LoadContext(data_root=root, cache_dir=root / "cache", options=options))
-    return validate_manifest(df, circor.TASKS[task])
+    spec = circor.TASKS[task]
+    df = circor_reader.load(LoadContext(task=spec, data_root=root, cache_dir=root / "cache", options=options))
+    return validate_manifest(df, spec)
 
 
 def patients(df: pd.DataFrame, split: str) -> list[str]:
@@ -105,10 +106,10 @@ def patients(df: pd.DataFrame, split: str) -> list[str]:
 
 
 def test_patient_file_parsing(root):
-    p = circor.read_patient(root / FOLDER / "training_data" / "14241.txt")
+    p = circor_reader.read_patient(root / FOLDER / "training_data" / "14241.txt")
     assert p["subject"] == "14241" and p["sample_rate"] == 4000 and len(p["recordings"]) == 4
     assert p["Murmur"] == "Present" and p["Diastolic murmur grading"] == "I/IV" and p["Additional ID"] is None
-    p = circor.read_patient(root / FOLDER / "training_data" / "50782.txt")
+    p = circor_reader.read_patient(root / FOLDER / "training_data" / "50782.txt")
     assert p["recordings"][-2:] == [("MV", "50782_MV_1.wav"), ("MV", "50782_MV_2.wav")]
 
 
@@ -190,9 +191,9 @@ def test_bad_layouts_raise_one_clear_error(tmp_path):
 
 def test_check_and_recordings(root):
     folder = root / FOLDER
-    result = circor.check(folder)
-    assert result.found == 52 and result.expected == circor.N_RECORDINGS and not result.complete
-    rec = circor.recordings(folder)
+    result = circor_reader.check(folder)
+    assert result.found == 52 and result.expected == circor_reader.N_RECORDINGS and not result.complete
+    rec = circor_reader.recordings(folder)
     assert list(rec.columns)[:len(RECORDING_COLUMNS)] == list(RECORDING_COLUMNS) and len(rec) == 52
     row = rec.set_index("recording_id").loc["14241_PV"]
     assert row["murmur"] == "Present" and row["outcome"] == "Abnormal" and row["age"] == "Child"
@@ -212,7 +213,7 @@ def test_check_and_recordings(root):
 def test_recordings_feed_the_report_templates(root):
     from acubench.align.reports import TemplateReports
 
-    rec = circor.recordings(root / FOLDER).set_index("recording_id", drop=False)
+    rec = circor_reader.recordings(root / FOLDER).set_index("recording_id", drop=False)
     # the phrasing is drawn per recording path, so check the facts, not the wording
     report = TemplateReports(seed=0).report(rec.loc["9979_TV"].to_dict()).lower()
     for fact in ("harsh", "high-pitched holosystolic murmur", "iii/vi", "diamond", "(most audible at tricuspid valve)",

@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext, validate_manifest
+from acubench.tasks import _coswara_reader as coswara_reader
 from acubench.tasks import coswara
 
 COLUMNS = ("id,a,covid_status,record_date,ep,g,l_c,l_l,l_s,rU,smoker,cold,ht,diabetes,cough,ctDate,ctScan,ctScore,"
@@ -52,9 +53,9 @@ def build_coswara(root: Path) -> Path:
         rows.append(row)
     folder.mkdir(parents=True)
     pd.DataFrame(rows, columns=COLUMNS).to_csv(folder / coswara.METADATA, index=False)
-    for sound in coswara.SOUNDS:
+    for sound in coswara_reader.SOUNDS:
         lines = [f"{p}_{sound},{quality(i, sound)}" for i, p in enumerate(participants())
-                 if (p, sound) not in coswara.NOT_RECORDED]
+                 if (p, sound) not in coswara_reader.NOT_RECORDED]
         # The published annotation files mix LF and CRLF line endings.
         text = "FILENAME, QUALITY\n" + "".join(line + ("\r\n" if k % 2 else "\n") for k, line in enumerate(lines))
         path = folder / coswara.ANNOTATIONS / f"{sound}_labels.csv"
@@ -62,8 +63,8 @@ def build_coswara(root: Path) -> Path:
         path.write_bytes(text.encode())
     for i, p in enumerate(participants()):
         date = "20200413" if i < N // 2 else "20210406"
-        for sound in coswara.SOUNDS:
-            if (p, sound) in coswara.NOT_RECORDED:
+        for sound in coswara_reader.SOUNDS:
+            if (p, sound) in coswara_reader.NOT_RECORDED:
                 continue
             path = folder / coswara.AUDIO_DIR / date / p / f"{sound}.wav"
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -73,16 +74,15 @@ def build_coswara(root: Path) -> Path:
 
 @pytest.fixture
 def root(tmp_path: Path, monkeypatch) -> Path:
-    monkeypatch.setattr(coswara, "TEST_DRAWS", SMALL)
+    monkeypatch.setattr(coswara_reader, "TEST_DRAWS", SMALL)
     build_coswara(tmp_path)
     return tmp_path
 
 
 def load(root: Path, target: str) -> pd.DataFrame:
-    ctx = LoadContext(data_root=root, cache_dir=root / "cache")
-    if target == "smoker":
-        return validate_manifest(coswara.load_smoker(ctx), coswara.TASKS[0])
-    return validate_manifest(coswara.load_sex(ctx), coswara.TASKS[1])
+    task = coswara.TASKS[0] if target == "smoker" else coswara.TASKS[1]
+    ctx = LoadContext(task=task, data_root=root, cache_dir=root / "cache")
+    return validate_manifest(coswara_reader.load(ctx), task)
 
 
 def numbers(ids) -> list[int]:
@@ -91,14 +91,14 @@ def numbers(ids) -> list[int]:
 
 def test_google_split_is_the_reference_global_seed_recipe():
     labels = np.array([1, 0, 0, 1, 0, 1, 1, 0, 0, 0, 1, 0, 0, 1, 0])
-    mask = coswara.google_split(labels, coswara.GoogleSplit(3, 4))
+    mask = coswara_reader.google_split(labels, coswara.GoogleSplit(3, 4))
     np.random.seed(42)  # the reference's calls, verbatim in effect
     pos, neg = np.where(labels == 1)[0], np.where(labels == 0)[0]
     np.random.shuffle(pos)
     np.random.shuffle(neg)
     assert sorted(np.flatnonzero(mask)) == sorted([*pos[:3], *neg[:4]])
     with pytest.raises(DatasetError, match="test draw takes 9"):
-        coswara.google_split(labels, coswara.GoogleSplit(9, 1))
+        coswara_reader.google_split(labels, coswara.GoogleSplit(9, 1))
 
 
 def test_smoker_task_keeps_aligned_rated_labelled_participants(root, caplog):
@@ -149,10 +149,10 @@ def test_bad_layouts_raise_one_clear_error(root):
 
 def test_check_and_recordings(root):
     folder = root / "Coswara-Data"
-    result = coswara.check(folder)
+    result = coswara_reader.check(folder)
     # every rated recording: 4 sounds per participant, less the unpublished shallow cough
     assert result.complete and result.found == result.expected == 4 * (N + 3) - 1
-    rec = coswara.recordings(folder)
+    rec = coswara_reader.recordings(folder)
     assert list(rec.columns) == list(RECORDING_COLUMNS)
     # every sound of every participant less the bad-quality ones; none of the broken participants; three of
     # the participant without a published shallow cough

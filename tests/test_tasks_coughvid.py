@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext, validate_manifest
+from acubench.tasks import _coughvid_reader as coughvid_reader
 from acubench.tasks import coughvid
 
 COLUMNS = ("uuid,datetime,cough_detected,latitude,longitude,age,gender,respiratory_condition,fever_muscle_pain,status,"
@@ -21,7 +22,7 @@ COLUMNS = ("uuid,datetime,cough_detected,latitude,longitude,age,gender,respirato
 GENDERS = ["female", "male", "male", "other", "female", "male", "pnts", "", "male", "female", "male"]
 STATUSES = ["healthy", "COVID-19", "healthy", "symptomatic", "healthy", "", "Other", "healthy", "COVID-19"]
 N = 44
-SMALL = coughvid.SplitRecipe(test_female=3, test_male=4, covid_test_healthy=2, covid_test_covid=1)
+SMALL = coughvid_reader.SplitRecipe(test_female=3, test_male=4, covid_test_healthy=2, covid_test_covid=1)
 
 
 def uuid(i: int) -> str:
@@ -59,15 +60,14 @@ def build_coughvid(root: Path, *, in_public_dataset: bool = True, wav: bool = Tr
 
 @pytest.fixture
 def root(tmp_path: Path, monkeypatch) -> Path:
-    monkeypatch.setattr(coughvid, "RECIPE", SMALL)
+    monkeypatch.setattr(coughvid_reader, "RECIPE", SMALL)
     build_coughvid(tmp_path)
     return tmp_path
 
 
 def load(root: Path, task: str, protocol: str = "default") -> pd.DataFrame:
-    ctx = LoadContext(data_root=root, cache_dir=root / "cache", protocol=protocol)
     spec = coughvid.TASKS[0] if task == "covid" else coughvid.TASKS[1]
-    df = coughvid.load_covid(ctx) if task == "covid" else coughvid.load_sex(ctx)
+    df = coughvid_reader.load(LoadContext(task=spec, data_root=root, cache_dir=root / "cache", protocol=protocol))
     return validate_manifest(df, spec)
 
 
@@ -76,8 +76,8 @@ def index(uuids) -> list[int]:
 
 
 def test_recipe_reproduces_the_split_script_and_is_pinned(root):
-    meta = coughvid.read_metadata(root / "coughvid")
-    sets = coughvid.split_uuids(meta, SMALL)
+    meta = coughvid_reader.read_metadata(root / "coughvid")
+    sets = coughvid_reader.split_uuids(meta, SMALL)
     # the script's own calls, written out, on the rows it keeps (file order matters)
     kept = meta[meta["cough_detected"] >= 0.8]
     test = set(kept[kept["gender"] == "female"].sample(n=3, random_state=0)["uuid"]) | set(
@@ -116,13 +116,13 @@ def test_covid_default_uses_the_drawn_test_set_reference_the_whole_sex_test_set(
 
 
 def test_metadata_at_the_dataset_root_works_too(tmp_path, monkeypatch):
-    monkeypatch.setattr(coughvid, "RECIPE", SMALL)
+    monkeypatch.setattr(coughvid_reader, "RECIPE", SMALL)
     build_coughvid(tmp_path, in_public_dataset=False)
     assert len(load(tmp_path, "sex")) == 29
 
 
 def test_bad_layouts_raise_one_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(coughvid, "RECIPE", SMALL)
+    monkeypatch.setattr(coughvid_reader, "RECIPE", SMALL)
     folder = build_coughvid(tmp_path, wav=False)
     with pytest.raises(DatasetError, match="acubench data prepare coughvid"):
         load(tmp_path, "sex")
@@ -143,13 +143,13 @@ def test_bad_layouts_raise_one_clear_error(tmp_path, monkeypatch):
 
 def test_check_and_recordings(root):
     folder = root / "coughvid"
-    result = coughvid.check(folder)
+    result = coughvid_reader.check(folder)
     assert result.complete and result.found == result.expected == N
     (folder / coughvid.WAV_DIR / f"{uuid(4)}.wav").unlink()
-    result = coughvid.check(folder)
+    result = coughvid_reader.check(folder)
     assert result.found == N - 1 and "prepare coughvid" in result.problems[0]
     build_coughvid(root)
-    rec = coughvid.recordings(folder)
+    rec = coughvid_reader.recordings(folder)
     assert list(rec.columns) == list(RECORDING_COLUMNS) and len(rec) == N - 5
     row = rec.set_index("recording_id").loc[uuid(2)]
     assert row["diagnosis"] == "healthy (self-reported); expert assessment: lower infection, obstructive disease"
@@ -158,7 +158,7 @@ def test_check_and_recordings(root):
 
 
 def test_specs_carry_the_published_recipe():
-    recipe = coughvid.SplitRecipe()
+    recipe = coughvid_reader.SplitRecipe()
     assert (recipe.test_female, recipe.test_male, recipe.test_seed, recipe.val_fraction, recipe.val_seed) == (
         1031, 1924, 0, 0.25, 100)
     assert (recipe.covid_test_healthy, recipe.covid_test_covid) == (2237, 172)

@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext, validate_manifest
+from acubench.tasks import _coviduk_reader as coviduk_reader
 from acubench.tasks import coviduk
 
 N = 36
@@ -39,7 +40,7 @@ def build_coviduk(root: Path, audio_dir: str = "audio") -> Path:
                        "symptom_shortness_of_breath": int(i % 5 == 0), "symptom_none": int(i % 3 and i % 5 > 0),
                        "respiratory_condition_asthma": int(i == 5), "respiratory_condition_other": 0})
         row = {"participant_identifier": participant(i)}
-        for modality in coviduk.MODALITIES:
+        for modality in coviduk_reader.MODALITIES:
             row[f"{modality}_file_name"] = file_name(i, modality)
             row[f"{modality}_size"] = 44 if (modality == "cough" and i == 8) else 9000
         if i == 12:
@@ -47,7 +48,7 @@ def build_coviduk(root: Path, audio_dir: str = "audio") -> Path:
         audio.append(row)
         splits.append({"participant_identifier": participant(i), "splits": SPLITS[i % len(SPLITS)],
                        "in_matched_rebalanced_train": i % 2 == 0})
-        for modality in coviduk.MODALITIES:
+        for modality in coviduk_reader.MODALITIES:
             if row[f"{modality}_file_name"] and row[f"{modality}_size"] > 44:
                 sf.write(str(folder / audio_dir / row[f"{modality}_file_name"]),
                          np.random.default_rng(i).normal(0, 0.1, 300).astype("float32"), 48000)
@@ -59,16 +60,15 @@ def build_coviduk(root: Path, audio_dir: str = "audio") -> Path:
 
 @pytest.fixture
 def root(tmp_path: Path, monkeypatch) -> Path:
-    monkeypatch.setattr(coviduk, "SUBSET_SIZES", SMALL)
+    monkeypatch.setattr(coviduk_reader, "SUBSET_SIZES", SMALL)
     build_coviduk(tmp_path)
     return tmp_path
 
 
 def load(root: Path, modality: str = "exhalation", protocol: str = "default", **options) -> pd.DataFrame:
-    ctx = LoadContext(data_root=root, cache_dir=root / "cache", protocol=protocol, options=options)
     task = coviduk.TASKS[0] if modality == "exhalation" else coviduk.TASKS[1]
-    df = coviduk.load_exhalation(ctx) if modality == "exhalation" else coviduk.load_cough(ctx)
-    return validate_manifest(df, task)
+    ctx = LoadContext(task=task, data_root=root, cache_dir=root / "cache", protocol=protocol, options=options)
+    return validate_manifest(coviduk_reader.load(ctx), task)
 
 
 def eligible(modality: str) -> dict[str, list[int]]:
@@ -115,7 +115,7 @@ def test_operas_subset_lists_are_used_as_they_are(root):
         load(root, protocol="reference")
     chosen = {"train": [0, 4], "val": [9], "test": [10, 34]}
     for split, people in chosen.items():
-        np.save(folder / f"exhalation_{coviduk.LIST_STEMS[split]}_files_downsample.npy",
+        np.save(folder / f"exhalation_{coviduk_reader.LIST_STEMS[split]}_files_downsample.npy",
                 np.array([file_name(i, "exhalation") for i in people]))
     for protocol in ("default", "reference"):
         df = load(root, protocol=protocol)
@@ -144,16 +144,16 @@ def test_bad_layouts_raise_one_clear_error(root):
 
 
 def test_operas_audio_folder_name_works(tmp_path, monkeypatch):
-    monkeypatch.setattr(coviduk, "SUBSET_SIZES", SMALL)
+    monkeypatch.setattr(coviduk_reader, "SUBSET_SIZES", SMALL)
     build_coviduk(tmp_path, audio_dir="audio_selected")
     assert "audio_selected" in load(tmp_path)["path"].iloc[0]
 
 
 def test_check_and_recordings(root):
     folder = root / coviduk.DATASET.folder
-    result = coviduk.check(folder)
+    result = coviduk_reader.check(folder)
     assert result.complete and result.found == result.expected == 3 * N - 2
-    rec = coviduk.recordings(folder)
+    rec = coviduk_reader.recordings(folder)
     assert list(rec.columns) == list(RECORDING_COLUMNS) and len(rec) == 3 * N - 2
     row = rec.set_index("recording_id").loc[file_name(5, "three_cough")[:-4]]
     assert row["modality"] == "three cough" and row["sex"] == "Male" and row["smoker"] == "Never smoked"

@@ -12,6 +12,11 @@ import pytest
 import soundfile as sf
 
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext, ManifestError, validate_manifest
+from acubench.specs import resolve_ref
+from acubench.tasks import _hflung_reader as hflung_reader
+from acubench.tasks import _covid19sounds_reader as covid19sounds_reader
+from acubench.tasks import _sprsound_reader as sprsound_reader
+from acubench.tasks import _ssbpr_reader as ssbpr_reader
 from acubench.tasks import covid19sounds, hflung, sprsound, ssbpr
 
 
@@ -20,8 +25,8 @@ def wav(path: Path, seed: int = 0, sr: int = 4000) -> None:
     sf.write(str(path), np.random.default_rng(seed).normal(0, 0.1, 300).astype("float32"), sr)
 
 
-def run(module, loader: str, task, root: Path, protocol: str = "default", allow_leakage: bool = False):
-    df = getattr(module, loader)(LoadContext(data_root=root, cache_dir=root / "cache", protocol=protocol))
+def run(task, root: Path, protocol: str = "default", allow_leakage: bool = False):
+    df = resolve_ref(task.loader)(LoadContext(task=task, data_root=root, cache_dir=root / "cache", protocol=protocol))
     return validate_manifest(df, task, allow_leakage=allow_leakage)
 
 
@@ -47,22 +52,22 @@ def build_covid(root: Path) -> Path:
 
 def test_covid19sounds_official_split_and_form_users(tmp_path):
     folder = build_covid(tmp_path)
-    df = run(covid19sounds, "load_breath", covid19sounds.TASKS[0], tmp_path)
+    df = run(covid19sounds.TASKS[0], tmp_path)
     assert df["split"].value_counts().to_dict() == {"train": 8, "val": 2, "test": 2}
     row = df.set_index("subject").loc["2020-04-07-01"]
     assert "/0426_EN_used_task1/form-app-users/2020-05-11-" in row["path"] and row["label"] == 1
     assert row["path"].endswith("breath.wav") and row["clip_id"].endswith("/breath")
-    cough = run(covid19sounds, "load_cough", covid19sounds.TASKS[1], tmp_path)
+    cough = run(covid19sounds.TASKS[1], tmp_path)
     assert cough["path"].str.endswith("cough.wav").all() and list(cough["label"]) == list(df["label"])
-    rec = covid19sounds.recordings(folder)
+    rec = covid19sounds_reader.recordings(folder)
     assert list(rec.columns) == list(RECORDING_COLUMNS) and len(rec) == 24
     assert set(rec["diagnosis"]) == {"COVID-19 negative", "COVID-19 positive"}
-    assert covid19sounds.check(folder).complete
+    assert covid19sounds_reader.check(folder).complete
 
 
 def test_covid19sounds_reference_keeps_every_fifth_training_row(tmp_path):
     build_covid(tmp_path)
-    df = run(covid19sounds, "load_cough", covid19sounds.TASKS[1], tmp_path, protocol="reference")
+    df = run(covid19sounds.TASKS[1], tmp_path, protocol="reference")
     assert list(df.loc[df["split"] == "train", "subject"]) == ["u01", "u06"]  # rows 0 and 5 of the training rows
     assert (df["split"] != "train").sum() == 4
 
@@ -73,15 +78,15 @@ def test_covid19sounds_bad_layouts(tmp_path):
     text = table.read_text(encoding="utf-8")
     table.write_text(text.replace("cough.wav;breath.wav;2;1", "cough.wav;breath.wav;2;positive"), encoding="utf-8")
     with pytest.raises(DatasetError, match=r"data_0426_en_task1.csv: unknown label value\(s\) \['positive'\]"):
-        run(covid19sounds, "load_breath", covid19sounds.TASKS[0], tmp_path)
+        run(covid19sounds.TASKS[0], tmp_path)
     table.write_text(text, encoding="utf-8")
     next((folder / "0426_EN_used_task1" / "form-app-users").glob("*/breath.wav")).unlink()
     with pytest.raises(DatasetError, match="breath.wav: 1 of 12 audio file"):
-        run(covid19sounds, "load_breath", covid19sounds.TASKS[0], tmp_path)
-    assert len(run(covid19sounds, "load_cough", covid19sounds.TASKS[1], tmp_path)) == 12  # the cough is there
+        run(covid19sounds.TASKS[0], tmp_path)
+    assert len(run(covid19sounds.TASKS[1], tmp_path)) == 12  # the cough is there
     table.unlink()
     with pytest.raises(DatasetError, match="data_0426_en_task1.csv: missing Task 1 table"):
-        run(covid19sounds, "load_cough", covid19sounds.TASKS[1], tmp_path)
+        run(covid19sounds.TASKS[1], tmp_path)
 
 
 # --- SSBPR (X03) ------------------------------------------------------------------------
@@ -104,7 +109,7 @@ def build_ssbpr(root: Path) -> Path:
 def test_ssbpr_default_split_is_patient_level(tmp_path, caplog):
     folder = build_ssbpr(tmp_path)
     with caplog.at_level(logging.INFO, logger="acubench.tasks"):
-        df = run(ssbpr, "load_position", ssbpr.TASKS[0], tmp_path)
+        df = run(ssbpr.TASKS[0], tmp_path)
     assert "X03: dropped 10 row(s): prone position" in caplog.text
     assert len(df) == 50 and sorted(df["label"].unique()) == [0, 1, 2, 3, 4]
     assert df.groupby("subject")["split"].nunique().max() == 1
@@ -114,14 +119,14 @@ def test_ssbpr_default_split_is_patient_level(tmp_path, caplog):
     assert sorted(split_of[split_of == "val"].index) == ["103-01", "115-02"]
     row = df.set_index("clip_id").loc["male/02/201-03-4"]
     assert row["label_name"] == "right lateral" and row["sex"] == "male"
-    rec = ssbpr.recordings(folder)
+    rec = ssbpr_reader.recordings(folder)
     assert len(rec) == 60 and rec.set_index("recording_id").loc["female/01/103-01-5", "body_position"] == "prone"
-    assert ssbpr.check(folder).found == 60
+    assert ssbpr_reader.check(folder).found == 60
 
 
 def test_ssbpr_reference_split_is_file_level_and_leaks(tmp_path):
     build_ssbpr(tmp_path)
-    df = run(ssbpr, "load_position", ssbpr.TASKS[0], tmp_path, protocol="reference", allow_leakage=True)
+    df = run(ssbpr.TASKS[0], tmp_path, protocol="reference", allow_leakage=True)
     assert df["split"].value_counts().to_dict() == {"train": 30, "val": 10, "test": 10}
     assert (df.groupby(["split", "label"]).size() == 2).loc["test"].all()  # stratified: 2 of each position
     with pytest.raises(ManifestError, match="more than one split"):
@@ -130,14 +135,14 @@ def test_ssbpr_reference_split_is_file_level_and_leaks(tmp_path):
 
 def test_ssbpr_bad_names(tmp_path):
     with pytest.raises(DatasetError, match="SSBPR"):
-        run(ssbpr, "load_position", ssbpr.TASKS[0], tmp_path)
+        run(ssbpr.TASKS[0], tmp_path)
     folder = build_ssbpr(tmp_path)
     wav(folder / "female" / "01" / "103-01-7.wav")
     with pytest.raises(DatasetError, match="body position 7"):
-        run(ssbpr, "load_position", ssbpr.TASKS[0], tmp_path)
+        run(ssbpr.TASKS[0], tmp_path)
     (folder / "female" / "01" / "103-01-7.wav").rename(folder / "female" / "01" / "notes.wav")
     with pytest.raises(DatasetError, match="notes.wav: 1 file name"):
-        run(ssbpr, "load_position", ssbpr.TASKS[0], tmp_path)
+        run(ssbpr.TASKS[0], tmp_path)
 
 
 # --- SPRSound (X05) ---------------------------------------------------------------------
@@ -159,7 +164,7 @@ def build_sprsound(root: Path) -> Path:
     folder = root / "SPRSound"
     release = folder / "BioCAS2022"
     for part, rows in SPR.items():
-        audio, ann = sprsound.PARTS[part]
+        audio, ann = sprsound_reader.PARTS[part]
         for k, (stem, record, events) in enumerate(rows):
             wav(release / audio / f"{stem}.wav", k)
             data = {"record_annotation": record,
@@ -176,7 +181,7 @@ def build_sprsound(root: Path) -> Path:
 def test_sprsound_default_protocol(tmp_path, caplog):
     build_sprsound(tmp_path)
     with caplog.at_level(logging.INFO, logger="acubench.tasks"):
-        df = run(sprsound, "load_adventitious", sprsound.TASKS[0], tmp_path)
+        df = run(sprsound.TASKS[0], tmp_path)
     assert "X05: dropped 1 row(s): Poor Quality" in caplog.text and "dropped 2 row(s): intra-patient" in caplog.text
     assert len(df) == 12 and set(df.loc[df["split"] == "test", "subject"]) == {"42001", "42002"}
     assert df.set_index("clip_id")["label"].to_dict()["41003_0.8_0_p2_6"] == 1
@@ -188,7 +193,7 @@ def test_sprsound_default_protocol(tmp_path, caplog):
 
 def test_sprsound_challenge_protocol_leaks(tmp_path):
     build_sprsound(tmp_path)
-    df = run(sprsound, "load_adventitious", sprsound.TASKS[0], tmp_path, protocol="challenge", allow_leakage=True)
+    df = run(sprsound.TASKS[0], tmp_path, protocol="challenge", allow_leakage=True)
     assert (df["part"] == "intra_test").sum() == 2 and (df["split"] == "test").sum() == 5
     with pytest.raises(ManifestError, match="41001"):
         validate_manifest(df, sprsound.TASKS[0])
@@ -196,23 +201,23 @@ def test_sprsound_challenge_protocol_leaks(tmp_path):
 
 def test_sprsound_recordings_and_bad_layouts(tmp_path):
     folder = build_sprsound(tmp_path)
-    rec = sprsound.recordings(folder)
+    rec = sprsound_reader.recordings(folder)
     assert list(rec.columns) == list(RECORDING_COLUMNS) and len(rec) == 15
     row = rec.set_index("recording_id").loc["41001_3.4_1_p2_2"]
     assert row["adventitious"] == "continuous adventitious sounds; Wheeze in 1 of 2 respiratory events"
     assert row["age"] == 3.4 and row["sex"] == "female" and row["diagnosis"] == "Asthma"
     assert pd.isna(rec.set_index("recording_id").loc["41005_2.2_0_p2_9", "diagnosis"])
-    assert sprsound.check(folder).found == 15
+    assert sprsound_reader.check(folder).found == 15
     ann = folder / "BioCAS2022" / "train2022_json" / "41001_3.4_1_p1_1.json"
     ann.write_text(json.dumps({"record_annotation": "Crackles", "event_annotation": []}))
     with pytest.raises(DatasetError, match=r"41001_3.4_1_p1_1.json: unknown record_annotation value\(s\)"):
-        sprsound.recordings(folder)
+        sprsound_reader.recordings(folder)
     ann.write_text("{not json")
     with pytest.raises(DatasetError, match="41001_3.4_1_p1_1.json: not a SPRSound annotation"):
-        sprsound.recordings(folder)
+        sprsound_reader.recordings(folder)
     ann.unlink()
     with pytest.raises(DatasetError, match="41001_3.4_1_p1_1.wav: 1 recording"):
-        sprsound.recordings(folder)
+        sprsound_reader.recordings(folder)
 
 
 # --- HF_Lung_V1 (X06) -------------------------------------------------------------------
@@ -242,23 +247,23 @@ def build_hflung(root: Path) -> Path:
 
 def test_hflung_labels_follow_the_reference_recipe(tmp_path):
     folder = build_hflung(tmp_path)
-    df = run(hflung, "load_cas", hflung.TASKS[0], tmp_path).set_index("clip_id")
+    df = run(hflung.TASKS[0], tmp_path).set_index("clip_id")
     assert df.loc["steth_20180814_09_37_33", "reference_label"] == "None"  # a label, not NaN
     assert df.loc["steth_20180815_10_00_00", "reference_label"] == "Both"
     assert df.loc["steth_20190101_11_12_00", ["reference_label", "crackles"]].tolist() == ["Both", True]
     assert df.loc["trunc_2019-07-16-10-20-29-L1_1", "reference_label"] == "Wheeze"
-    assert df["label"].to_dict() == {s: int(hflung.reference_label(t) != "None")
+    assert df["label"].to_dict() == {s: int(hflung_reader.reference_label(t) != "None")
                                      for recs in HF.values() for s, t in recs.items()}
     assert (df.loc[list(HF["test"]), "split"] == "test").all() and len(df) == 13
     # pinned: 20 % of the 7 training dates (seed 1337) are validation; a date's recordings stay together
     assert sorted(df.loc[df["split"] == "val", "date"].unique()) == ["20180902", "20190716"]
     assert (df.loc[["trunc_2019-07-16-10-20-29-L1_1", "trunc_2019-07-16-10-20-29-L1_2"], "split"] == "val").all()
-    rec = hflung.recordings(folder).set_index("recording_id")
+    rec = hflung_reader.recordings(folder).set_index("recording_id")
     assert rec.loc["steth_20190101_11_12_00", "adventitious"] == (
         "crackles in 1, rhonchi in 1 and wheeze in 1 annotated events")
     assert rec.loc["steth_20180814_09_37_33", "adventitious"] == "none"
     assert rec.loc["trunc_2019-07-16-10-20-29-L1_2", "device"] == "HF-Type-1 multichannel lung sound recorder"
-    assert hflung.check(folder).found == 13
+    assert hflung_reader.check(folder).found == 13
 
 
 def test_hflung_bad_layouts(tmp_path):
@@ -266,11 +271,11 @@ def test_hflung_bad_layouts(tmp_path):
     label = folder / "steth_20190101_11_11_11_label.txt"
     label.write_text("I 00:00:00.000 00:00:01.000\nCough 00:00:01.000 00:00:02.000\n")
     with pytest.raises(DatasetError, match=r"11_11_11_label.txt: unknown event type value\(s\) \['Cough'\]"):
-        run(hflung, "load_cas", hflung.TASKS[0], tmp_path)
+        run(hflung.TASKS[0], tmp_path)
     label.write_text("I 0.0 1.0\n")
     with pytest.raises(DatasetError, match="label.txt: line 1"):
-        run(hflung, "load_cas", hflung.TASKS[0], tmp_path)
+        run(hflung.TASKS[0], tmp_path)
     label.write_text("I 00:00:00.000 00:00:01.000\n")
     (folder / "steth_20190101_11_11_11.wav").unlink()
     with pytest.raises(DatasetError, match="steth_20190101_11_11_11.wav: missing"):
-        run(hflung, "load_cas", hflung.TASKS[0], tmp_path)
+        run(hflung.TASKS[0], tmp_path)

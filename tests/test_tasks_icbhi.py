@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext, ManifestError, validate_manifest
+from acubench.tasks import _icbhi_reader as icbhi_reader
 from acubench.tasks import icbhi
 
 LOCS = ["Tc", "Al", "Ar", "Pl", "Pr", "Ll", "Lr"]
@@ -61,7 +62,8 @@ def root(tmp_path: Path) -> Path:
 
 
 def load(root: Path, protocol: str = "default") -> pd.DataFrame:
-    df = icbhi.load_copd(LoadContext(data_root=root, cache_dir=root / "cache", protocol=protocol))
+    ctx = LoadContext(task=icbhi.TASKS[0], data_root=root, cache_dir=root / "cache", protocol=protocol)
+    df = icbhi_reader.load(ctx)
     return validate_manifest(df, icbhi.TASKS[0], allow_leakage=protocol == "reference")
 
 
@@ -138,18 +140,18 @@ def test_missing_folder_names_the_download(tmp_path):
 
 def test_check_counts_listed_recordings(root):
     folder = root / "icbhi"
-    result = icbhi.check(folder)
+    result = icbhi_reader.check(folder)
     assert result.complete and result.found == result.expected == 24
     (folder / icbhi.DEMOGRAPHIC_FILE).unlink()
     next((folder / icbhi.AUDIO_DIR).glob("*.wav")).unlink()
-    result = icbhi.check(folder)
+    result = icbhi_reader.check(folder)
     assert not result.complete and result.found == 23
     assert any(icbhi.DEMOGRAPHIC_FILE in p for p in result.problems)
-    assert not icbhi.check(root / "absent").present
+    assert not icbhi_reader.check(root / "absent").present
 
 
 def test_recordings_have_metadata_for_the_corpus(root):
-    rec = icbhi.recordings(root / "icbhi")
+    rec = icbhi_reader.recordings(root / "icbhi")
     assert list(rec.columns) == list(RECORDING_COLUMNS) and len(rec) == 24
     row = rec.set_index("recording_id").loc["110_1b1_Tc_mc_AKGC417L"]
     assert row["diagnosis"] == "COPD" and row["site"] == "trachea" and row["device"] == "AKG C417L microphone"

@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext, ManifestError, validate_manifest
+from acubench.tasks import _kauh_reader as kauh_reader
 from acubench.tasks import kauh
 
 #: patient -> (diagnosis as in the file names, sound type, location, age, sex)
@@ -47,8 +48,8 @@ def root(tmp_path: Path) -> Path:
 
 
 def load(root: Path, protocol: str = "default", **options) -> pd.DataFrame:
-    df = kauh.load_obstructive(LoadContext(data_root=root, cache_dir=root / "cache", protocol=protocol,
-                                           options=options))
+    df = kauh_reader.load(LoadContext(task=kauh.TASKS[0], data_root=root, cache_dir=root / "cache", protocol=protocol,
+                                      options=options))
     return validate_manifest(df, kauh.TASKS[0], allow_leakage=protocol == "reference")
 
 
@@ -57,16 +58,19 @@ def patients(df: pd.DataFrame, split: str) -> list[int]:
 
 
 def test_labels_match_obstructive_diagnoses_case_insensitively():
-    assert kauh.obstructive_label("N") == 0
-    assert kauh.obstructive_label("Heart Failure + COPD") == 1 and kauh.obstructive_label("copd") == 1
-    assert kauh.obstructive_label("Asthma and lung fibrosis") == 1 and kauh.obstructive_label("pneumonia") is None
-    assert kauh.obstructive_label("copd", case_sensitive=True) is None  # OPERA's matching
-    assert kauh.obstructive_label("COPD", case_sensitive=True) == 1
+    assert kauh_reader.obstructive_label("N") == 0
+    assert kauh_reader.obstructive_label("Heart Failure + COPD") == 1 and kauh_reader.obstructive_label("copd") == 1
+    assert kauh_reader.obstructive_label("Asthma and lung fibrosis") == 1
+    assert kauh_reader.obstructive_label("pneumonia") is None
+    assert kauh_reader.obstructive_label("copd", case_sensitive=True) is None  # OPERA's matching
+    assert kauh_reader.obstructive_label("COPD", case_sensitive=True) == 1
 
 
 def test_location_codes_in_all_published_orders():
-    assert kauh._location("P L M") == "posterior left middle" and kauh._location("P R L") == "posterior right lower"
-    assert kauh._location("A U R") == "anterior upper right" and kauh._location("P L L R") == "posterior left lower right"
+    assert kauh_reader._location("P L M") == "posterior left middle"
+    assert kauh_reader._location("P R L") == "posterior right lower"
+    assert kauh_reader._location("A U R") == "anterior upper right"
+    assert kauh_reader._location("P L L R") == "posterior left lower right"
 
 
 def test_default_protocol_is_a_patient_level_split(root, caplog):
@@ -95,7 +99,7 @@ def test_reference_protocol_rerun_collapses_val_into_test_and_leaks(root):
 
 def test_reference_protocol_with_operas_arrays(root, tmp_path):
     rows = [n for p in PATIENTS for n in (name(f, p) for f in "BDE")
-            if kauh.obstructive_label(PATIENTS[p][0], case_sensitive=True) is not None]
+            if kauh_reader.obstructive_label(PATIENTS[p][0], case_sensitive=True) is not None]
     files = np.array([f"datasets/KAUH/AudioFiles/{n}" for n in rows])
     split = np.array(["train", "val", "test"] * (len(rows) // 3))
     np.save(tmp_path / "sound_dir_loc_subset.npy", files)
@@ -123,9 +127,9 @@ def test_bad_layouts_raise_one_clear_error(tmp_path):
 
 def test_check_and_recordings(root):
     folder = root / "KAUH"
-    result = kauh.check(folder)
-    assert result.found == 48 and result.expected == kauh.N_RECORDINGS and not result.complete
-    rec = kauh.recordings(folder)
+    result = kauh_reader.check(folder)
+    assert result.found == 48 and result.expected == kauh_reader.N_RECORDINGS and not result.complete
+    rec = kauh_reader.recordings(folder)
     assert list(rec.columns) == list(RECORDING_COLUMNS) and len(rec) == 48
     row = rec.set_index("recording_id").loc["EP14_asthma,I E W,P R U,38,M"]
     assert row["adventitious"] == "inspiratory, expiratory, wheezes" and row["site"] == "posterior right upper"

@@ -13,6 +13,8 @@ import pytest
 import soundfile as sf
 
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext, validate_manifest
+from acubench.plugins import get_encoder
+from acubench.tasks import _mmlung_reader as mmlung_reader
 from acubench.tasks import mmlung
 
 IDS = [str(i) for i in range(1, 41)]
@@ -40,7 +42,7 @@ def table(ids=IDS) -> pd.DataFrame:
 def build_mmlung(root: Path, *, audio_dir: str = "Trimmed Data from phone", ids=IDS) -> Path:
     folder = root / "mmlung"
     noise = np.random.default_rng(0).normal(0, 0.1, 200).astype("float32")
-    for sub, suffix in mmlung.MODALITIES.values():
+    for sub, suffix in mmlung_reader.MODALITIES.values():
         (folder / audio_dir / sub).mkdir(parents=True)
         for i in ids:
             sf.write(str(folder / audio_dir / sub / f"{i}_{suffix}.wav"), noise, 16000)
@@ -58,8 +60,7 @@ def build_mmlung(root: Path, *, audio_dir: str = "Trimmed Data from phone", ids=
 
 def load(root: Path, task_id: str) -> pd.DataFrame:
     task = next(t for t in mmlung.TASKS if t.id == task_id)
-    loader = getattr(mmlung, task.loader.split(":")[1])
-    return validate_manifest(loader(LoadContext(data_root=root, cache_dir=root / "cache")), task)
+    return validate_manifest(mmlung_reader.load(LoadContext(task=task, data_root=root, cache_dir=root / "cache")), task)
 
 
 def test_breath_fvc_one_fold_per_participant_in_opera_order(tmp_path):
@@ -112,7 +113,7 @@ def test_spec_matches_the_reference_protocol():
     for task in mmlung.TASKS:
         assert task.kind == "regression" and task.protocol == "loso" and task.clip_seconds == 1.0
         assert task.expected_counts == {"pool": 40} and task.suites == ("acula18", "opera")
-        ct, gt = task.clip_overrides["opera-ct"], task.clip_overrides["opera-gt"]
+        ct, gt = task.clip_policy(get_encoder("opera-ct")), task.clip_policy(get_encoder("opera-gt"))
         assert (ct.min_seconds, ct.pad) == (20.0, "zero")
         assert (gt.window_seconds, gt.hop_seconds, gt.last_window) == (5.0, None, "pad")
         opts = task.probe_options
@@ -124,14 +125,14 @@ def test_spec_matches_the_reference_protocol():
 
 def test_check_and_recordings(tmp_path):
     folder = build_mmlung(tmp_path)
-    status = mmlung.check(folder)
+    status = mmlung_reader.check(folder)
     assert status.complete and (status.found, status.expected) == (80, 80)
-    rec = mmlung.recordings(folder)
+    rec = mmlung_reader.recordings(folder)
     assert list(rec.columns) == list(RECORDING_COLUMNS) and len(rec) == 80
     assert rec.set_index("recording_id").loc["5_vowelo", ["subject", "modality"]].tolist() == ["5", 'sustained vowel "o"']
     (folder / "Trimmed Data from phone" / "5_2_O_single" / "5_vowelo.wav").unlink()
-    assert mmlung.check(folder).problems == ("1 of 80 recordings missing",)
-    assert mmlung.check(tmp_path / "absent").present is False
+    assert mmlung_reader.check(folder).problems == ("1 of 80 recordings missing",)
+    assert mmlung_reader.check(tmp_path / "absent").present is False
 
 
 def test_missing_recording_raises_naming_it(tmp_path):
@@ -149,7 +150,7 @@ def test_only_xls_reports_without_xlrd_give_the_fix(tmp_path, monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "xlrd" else real(name, *a))
     with pytest.raises(DatasetError, match=r"All_path\.csv.*40 \.xls.*xlrd.*acubench\[xls\]"):
         load(tmp_path, "T10")
-    assert "All_path.csv" in mmlung.check(folder).problems[0]
+    assert "All_path.csv" in mmlung_reader.check(folder).problems[0]
 
 
 REPORT = Path(__file__).parent / "data" / "mmlung_report.xls"  # a real BIFF file: B23 "3.21", B24 2.65, B25 "82*"
@@ -163,19 +164,19 @@ def test_the_publishers_xls_reports_are_read_directly(tmp_path):
         report.write_bytes(REPORT.read_bytes())
     df = load(tmp_path, "T12")
     assert len(df) == 40 and (df["label"] == 82.0).all()  # FEV1/FVC, the '*' flag removed
-    truth = mmlung.read_ground_truth(folder)
+    truth = mmlung_reader.read_ground_truth(folder)
     assert (truth["fvc"] == 3.21).all() and (truth["fev1"] == 2.65).all()
     broken = folder / mmlung.SPIROMETRY_DIR / "7_spirometry.xls"
     broken.write_bytes(b"not an excel file")
     with pytest.raises(DatasetError, match=r"7_spirometry\.xls.*B23-B25"):
-        mmlung.read_ground_truth(folder)
+        mmlung_reader.read_ground_truth(folder)
 
 
 def test_xlsx_without_openpyxl_names_the_fix(tmp_path, monkeypatch):
     folder = build_mmlung(tmp_path)
     (folder / mmlung.TABLE_CSV).unlink()
     (folder / mmlung.TABLE_XLSX).write_bytes(b"PK\x03\x04")
-    monkeypatch.setattr(mmlung.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(mmlung_reader.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(DatasetError, match=r"All_path\.xlsx.*openpyxl.*All_path\.csv"):
         load(tmp_path, "T10")
 

@@ -11,6 +11,8 @@ import pytest
 import soundfile as sf
 
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext, validate_manifest
+from acubench.plugins import get_encoder
+from acubench.tasks import _nosemic_reader as nosemic_reader
 from acubench.tasks import nosemic
 
 #: Two recordings per OPERA participant; rates with and without decimals, as in the real names.
@@ -28,7 +30,7 @@ def build_nosemic(root: Path, names=FILES) -> Path:
 
 
 def load(root: Path) -> pd.DataFrame:
-    df = nosemic.load_rate(LoadContext(data_root=root, cache_dir=root / "cache"))
+    df = nosemic_reader.load(LoadContext(task=nosemic.TASKS[0], data_root=root, cache_dir=root / "cache"))
     return validate_manifest(df, nosemic.TASKS[0])
 
 
@@ -47,7 +49,7 @@ def test_rate_from_the_file_name_and_one_pool_over_participants(tmp_path):
 
 def test_extra_participant_only_trains_and_is_logged(tmp_path, caplog):
     build_nosemic(tmp_path, FILES + ["2_1_a_20.25.wav"])
-    with caplog.at_level(logging.INFO, logger="acubench.tasks.nosemic"):
+    with caplog.at_level(logging.INFO, logger="acubench.tasks"):
         df = load(tmp_path)
     row = df.set_index("clip_id").loc["2_1_a_20.25"]
     assert df["subject"].nunique() == 17 and row["label"] == 20.25 and row["split"] == "train"
@@ -58,22 +60,23 @@ def test_extra_participant_only_trains_and_is_logged(tmp_path, caplog):
 def test_spec_matches_the_reference_inputs():
     task = nosemic.TASKS[0]
     assert task.kind == "regression" and task.protocol == "loso" and task.clip_seconds == 1.0
-    assert task.clip_overrides["opera-ct"].min_seconds == 30.0 and task.clip_overrides["opera-ct"].pad == "repeat"
-    assert task.clip_overrides["opera-gt"].window_seconds == 8.0
+    ct, gt = task.clip_policy(get_encoder("opera-ct")), task.clip_policy(get_encoder("opera-gt"))
+    assert ct.min_seconds == 30.0 and ct.pad == "repeat"
+    assert gt.window_seconds == 8.0
     assert task.probe_options["l2_strength"] == 0.1 and "early_stopping_patience" not in task.probe_options
 
 
 def test_check_and_recordings(tmp_path):
     audio = build_nosemic(tmp_path)
     folder = audio.parent
-    assert nosemic.check(folder).complete and nosemic.check(folder).found == 32
-    rec = nosemic.recordings(folder)
+    assert nosemic_reader.check(folder).complete and nosemic_reader.check(folder).found == 32
+    rec = nosemic_reader.recordings(folder)
     assert list(rec.columns) == list(RECORDING_COLUMNS) and len(rec) == 32
     assert rec.set_index("recording_id").loc["21_1_a_12", ["subject", "respiratory_rate"]].tolist() == ["21", 12.0]
     for name in FILES[:2]:
         (audio / name).unlink()
-    assert nosemic.check(folder).problems == ("no recordings of participant(s) ['4']",)
-    assert nosemic.check(tmp_path / "absent").present is False
+    assert nosemic_reader.check(folder).problems == ("no recordings of participant(s) ['4']",)
+    assert nosemic_reader.check(tmp_path / "absent").present is False
 
 
 @pytest.mark.parametrize("bad", ["4_1_a_fast.wav", "4_1_a.wav", "4_1_a_b_12.wav", "4_1_a_-3.wav", "notes.txt"])

@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext, validate_manifest
+from acubench.tasks import _resptr_reader as resptr_reader
 from acubench.tasks import resptr
 
 #: A synthetic Labels.csv: the publisher's patient ids and grade counts (4 x17, 3 x7, 2 x7, 0 x6, 1 x5),
@@ -34,13 +35,13 @@ def build_resptr(root: Path, *, nested: bool = True) -> Path:
     (folder / "Labels.csv").write_bytes(("\ufeff" + "\r\n".join(lines) + "\r\n").encode("utf-8"))
     noise = np.random.default_rng(0).normal(0, 0.1, 64).astype("float32")
     for p in PATIENTS:
-        for c in resptr.CHANNELS:
+        for c in resptr_reader.CHANNELS:
             sf.write(str(audio / f"{p}_{c}.wav"), noise, 4000)
     return folder
 
 
 def load(root: Path) -> pd.DataFrame:
-    df = resptr.load_severity(LoadContext(data_root=root, cache_dir=root / "cache"))
+    df = resptr_reader.load(LoadContext(task=resptr.TASKS[0], data_root=root, cache_dir=root / "cache"))
     return validate_manifest(df, resptr.TASKS[0])
 
 
@@ -83,14 +84,14 @@ def test_labels_and_channels(full):
 def test_flat_layout_and_check_and_recordings(tmp_path):
     folder = build_resptr(tmp_path, nested=False)
     assert sorted(load(tmp_path).loc[lambda d: d["split"] == "val", "subject"].unique()) == DRAWN_VAL
-    assert resptr.check(folder).complete and resptr.check(folder).found == 504
+    assert resptr_reader.check(folder).complete and resptr_reader.check(folder).found == 504
     (folder / "H002_L1.wav").unlink()
-    assert not resptr.check(folder).complete and resptr.check(folder).found == 503
-    assert resptr.check(tmp_path / "absent").present is False
+    assert not resptr_reader.check(folder).complete and resptr_reader.check(folder).found == 503
+    assert resptr_reader.check(tmp_path / "absent").present is False
 
 
 def test_recordings_table(full):
-    rec = resptr.recordings(full / "RespiratoryDatabase@TR")
+    rec = resptr_reader.recordings(full / "RespiratoryDatabase@TR")
     assert list(rec.columns) == list(RECORDING_COLUMNS) and len(rec) == 504
     row = rec.set_index("recording_id").loc["H016_R6"]
     assert (row["subject"], row["site"], row["diagnosis"]) == ("H016", "right chest-wall channel R6",
@@ -137,7 +138,7 @@ def test_too_few_patients_to_stratify_is_a_dataset_error(tmp_path):
     # the first 16 patients: grade 0 only once (H016), too rare to stratify
     (folder / "Labels.csv").write_bytes(b"\r\n".join(lines[:17]))
     for p in PATIENTS[16:]:
-        for c in resptr.CHANNELS:
+        for c in resptr_reader.CHANNELS:
             (folder / "RespiratoryDatabase@TR" / f"{p}_{c}.wav").unlink()
     with pytest.raises(DatasetError, match=r"Labels\.csv.*stratified"):
         load(tmp_path)

@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext, validate_manifest
+from acubench.tasks import _zchsound_reader as zchsound_reader
 from acubench.tasks import zchsound
 
 #: subset -> diagnosis counts, in file-number order (the real subsets hold all five diagnoses)
@@ -45,7 +46,7 @@ def root(tmp_path: Path) -> Path:
 
 
 def load(root: Path) -> pd.DataFrame:
-    df = zchsound.load_chd(LoadContext(data_root=root, cache_dir=root / "cache"))
+    df = zchsound_reader.load(LoadContext(task=zchsound.TASKS[0], data_root=root, cache_dir=root / "cache"))
     return validate_manifest(df, zchsound.TASKS[0])
 
 
@@ -97,9 +98,9 @@ def test_bad_layouts_raise_one_clear_error(tmp_path):
 
 def test_check_and_recordings(root):
     folder = root / "ZCHSound"
-    result = zchsound.check(folder)
+    result = zchsound_reader.check(folder)
     assert result.found == 55 and result.expected == 1259 and not result.complete and not result.problems
-    rec = zchsound.recordings(folder)
+    rec = zchsound_reader.recordings(folder)
     assert list(rec.columns)[:len(RECORDING_COLUMNS)] == list(RECORDING_COLUMNS) and len(rec) == 55
     row = rec.set_index("recording_id").loc["ZCH0016"]
     assert row["diagnosis"] == "Atrial septal defect" and row["sex"] == "male" and row["subset"] == "clean"
@@ -108,7 +109,7 @@ def test_check_and_recordings(root):
 
 
 def test_age_text_units():
-    assert zchsound.age_text(float("nan")) is None and zchsound.age_text(1) == "1 day"
-    assert zchsound.age_text(30) == "30 days" and zchsound.age_text(31) == "1 month"
-    assert zchsound.age_text(729) == "23 months" and zchsound.age_text(730) == "23 months"
-    assert zchsound.age_text(731) == "2 years"
+    assert zchsound_reader.age_text(float("nan")) is None and zchsound_reader.age_text(1) == "1 day"
+    assert zchsound_reader.age_text(30) == "30 days" and zchsound_reader.age_text(31) == "1 month"
+    assert zchsound_reader.age_text(729) == "23 months" and zchsound_reader.age_text(730) == "23 months"
+    assert zchsound_reader.age_text(731) == "2 years"

@@ -8,9 +8,9 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
+from acubench.checkpoints import CheckpointError, fit_state_dict, load_checkpoint, strip_prefix, unwrap_state_dict
 from acubench.specs import EncoderSpec, WeightsRef
-from acubench.weights import (CheckpointError, WeightsNotFound, file_sha256, fit_state_dict, load_checkpoint,
-                              resolve_weights, strip_prefix, unwrap_state_dict)
+from acubench.weights import WeightsNotFound, file_sha256, resolve_weights
 
 
 class Evil:

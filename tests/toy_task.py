@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 
 from acubench import hookimpl
+from acubench.datasets import dataset_folder
 from acubench.manifest import LoadContext
 from acubench.specs import DatasetSpec, TaskSpec
-from acubench.tasks._common import dataset_folder
 
 DATASET = DatasetSpec(id="toyset", name="Toy set", folder="toyset", url="https://example.org", license="CC0",
                       layout="clips/*.wav and labels.csv")

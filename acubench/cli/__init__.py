@@ -27,11 +27,12 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from acubench.align.presets import AlignConfigError
     from acubench.align.trainer import AlignError
     from acubench.audio import AudioError
+    from acubench.checkpoints import CheckpointError
     from acubench.leaderboard.aggregate import LeaderboardError
     from acubench.manifest import DatasetError, ManifestError
     from acubench.plugins import DuplicateNameError, UnknownNameError
     from acubench.specs import SpecError
-    from acubench.weights import CheckpointError, WeightsNotFound
+    from acubench.weights import WeightsNotFound
 
     return (UsageError, AudioError, DatasetError, ManifestError, UnknownNameError, DuplicateNameError,
             SpecError, CheckpointError, WeightsNotFound, FileNotFoundError, LeaderboardError, AlignError,

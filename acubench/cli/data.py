@@ -159,7 +159,7 @@ def _first_contact(out: Console, root: Path, statuses) -> None:
 
 
 def _manifest(args: argparse.Namespace) -> int:
-    from acubench.datastatus import compares_to_expected, load_manifest, manifest_columns, split_summary, write_manifest
+    from acubench.datasets import compares_to_expected, load_manifest, manifest_columns, split_summary, write_manifest
     from acubench.paths import cache_dir, data_root
     from acubench.plugins import get_task
 
@@ -215,7 +215,7 @@ def _manifest(args: argparse.Namespace) -> int:
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    from acubench.datastatus import prepare_dataset
+    from acubench.datasets import prepare_dataset
     from acubench.paths import data_root
     from acubench.plugins import get_dataset
 

@@ -81,8 +81,10 @@ def _data_state(reg, dataset_id: str, root, resolve_ref) -> str:
         spec = reg.datasets.get(dataset_id)
     except KeyError:
         return "[red]no dataset spec[/]"
+    if not (root / spec.folder).is_dir():
+        return "[yellow]absent[/]"  # without importing the plugin's check (and its readers)
     if spec.check is None:
-        return "[green]present[/]" if (root / spec.folder).is_dir() else "[yellow]absent[/]"
+        return "[green]present[/]"
     check = resolve_ref(spec.check)(root / spec.folder)
     if not check.present:
         return "[yellow]absent[/]"

@@ -1,0 +1,268 @@
+"""Reading released checkpoints, safely and strictly.
+
+* Loading: safetensors, or ``torch.load(weights_only=True)``. A checkpoint
+  that needs full unpickling is refused unless the user passes
+  ``--trust-checkpoint`` — unpickling runs arbitrary code from the file.
+* Fitting: strict by default; a mismatch lists the missing and unexpected
+  keys and the layers whose shapes differ.
+
+Finding the file is :mod:`acubench.weights`' job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import pickle
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import torch
+from torch import nn
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read safely, or does not fit the model."""
+
+
+#: Plain-data classes that training scripts pickle next to the weights (MAE/AudioMAE's
+#: ``misc.save_model`` stores the ``args`` Namespace). Rebuilding one only sets
+#: attributes, so ``weights_only`` loading may accept them without running code.
+SAFE_GLOBALS: tuple[type, ...] = (argparse.Namespace,)
+
+
+def load_checkpoint(path: str | os.PathLike, *, trust: bool = False) -> Any:
+    """Read a checkpoint file without executing code from it.
+
+    Parameters
+    ----------
+    path : path-like
+        ``.safetensors`` or a torch pickle (``.ckpt``, ``.pt``, ``.pth``, ``.bin``).
+    trust : bool, default False
+        Allow full unpickling (``weights_only=False``) for files that need it.
+        Only for files from a source you trust.
+
+    Raises
+    ------
+    CheckpointError
+        If the file is unreadable, or needs full unpickling and ``trust`` is False.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: not a file")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except Exception as exc:
+            raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+    try:
+        with torch.serialization.safe_globals(list(SAFE_GLOBALS)):
+            return torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if not trust:
+            raise CheckpointError(
+                f"{path}: this checkpoint holds Python objects beyond tensors and needs full unpickling, "
+                f"which can execute code from the file. If you trust its source, pass --trust-checkpoint "
+                f"(Python: trust_checkpoint=True). Detail: {str(exc).splitlines()[0]}"
+            ) from None
+    except Exception as exc:
+        raise CheckpointError(f"{path}: cannot be read as a torch checkpoint ({type(exc).__name__}: {exc})") from None
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise CheckpointError(f"{path}: cannot be read even with --trust-checkpoint ({exc})") from None
+
+
+def unwrap_state_dict(obj: Any, *, path: str = "checkpoint") -> dict[str, torch.Tensor]:
+    """The tensor mapping inside a checkpoint, whatever its wrapper.
+
+    Accepts a raw state dict, a Lightning checkpoint (``state_dict``), an
+    AcuLa checkpoint (``audio_model_state_dict``), a timm/MAE release
+    (``model``) or ``{"module": …}`` from DDP saves.
+    """
+    if isinstance(obj, Mapping):
+        for key in ("audio_model_state_dict", "state_dict", "model", "module"):
+            inner = obj.get(key)
+            if isinstance(inner, Mapping) and inner and all(isinstance(v, torch.Tensor) for v in inner.values()):
+                return dict(inner)
+        if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+            return dict(obj)
+    raise CheckpointError(
+        f"{path}: no state dict found (looked for a tensor mapping, or one under "
+        f"'audio_model_state_dict', 'state_dict', 'model' or 'module')"
+    )
+
+
+def strip_prefix(state: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """Keys under ``prefix`` with it removed; other keys are dropped."""
+    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def fit_state_dict(
+    module: nn.Module,
+    state: Mapping[str, torch.Tensor],
+    *,
+    strict: bool = True,
+    source: str = "checkpoint",
+    ignore_missing: tuple[str, ...] = (),
+    ignore_unexpected: tuple[str, ...] = (),
+) -> list[str]:
+    """Load ``state`` into ``module``, checking keys and shapes first.
+
+    Parameters
+    ----------
+    strict : bool, default True
+        Missing or unexpected keys are an error (``--non-strict`` relaxes it
+        to a returned list of warnings). Shape mismatches are always an error.
+    ignore_missing, ignore_unexpected : tuple of str
+        Key prefixes that are legitimately absent/extra in released files
+        (e.g. a projection head used only in pre-training).
+
+    Returns
+    -------
+    list of str
+        Warnings about keys that were skipped (non-strict mode).
+
+    Raises
+    ------
+    CheckpointError
+        Naming up to ten missing and ten unexpected keys, and every layer
+        whose shape differs.
+    """
+    own = module.state_dict()
+    missing = [k for k in own if k not in state and not k.startswith(ignore_missing)]
+    unexpected = [k for k in state if k not in own and not k.startswith(ignore_unexpected)]
+    shapes = [
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own
+        if k in state and tuple(state[k].shape) != tuple(own[k].shape)
+    ]
+    if shapes:
+        raise CheckpointError(
+            f"{source} does not fit {type(module).__name__}: shape mismatch in "
+            f"{len(shapes)} layer(s): {'; '.join(shapes[:10])}. Is this the right encoder/config?"
+        )
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing key(s) {missing[:10]}")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected key(s) {unexpected[:10]}")
+    if problems and strict:
+        raise CheckpointError(
+            f"{source} does not fit {type(module).__name__}: {'; '.join(problems)}. "
+            f"Pass --non-strict to load the matching keys anyway."
+        )
+    module.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
+    return problems
+
+
+#: Weight files of a Hugging Face model folder, in the order they are preferred.
+_HF_WEIGHT_FILES = ("model.safetensors.index.json", "model.safetensors",
+                    "pytorch_model.bin.index.json", "pytorch_model.bin")
+
+
+def read_tensors(path: str | os.PathLike, prefixes: tuple[str, ...] = ("",), *,
+                 trust: bool = False) -> dict[str, torch.Tensor]:
+    """The tensors whose names start with one of ``prefixes``, and only those.
+
+    Safetensors are read tensor by tensor (``safe_open``), and of a sharded
+    checkpoint only the shards that hold a wanted tensor are opened, so the
+    audio tower of a multi-billion-parameter model is read without loading
+    its language model.
+
+    Parameters
+    ----------
+    path : path-like
+        A Hugging Face model folder (``model.safetensors[.index.json]`` or
+        ``pytorch_model.bin[.index.json]``), a shard index ``*.index.json``,
+        a ``.safetensors`` file, or a torch checkpoint file.
+    prefixes : tuple of str
+        Name prefixes to keep (the names are returned unchanged).
+    trust : bool
+        Passed to :func:`load_checkpoint` for pickled files.
+
+    Raises
+    ------
+    CheckpointError
+        If the folder holds no weight file, a shard named by the index is
+        missing, or no tensor matches ``prefixes``.
+    """
+    import json
+
+    path = Path(path)
+    if path.is_dir():
+        found = next((path / name for name in _HF_WEIGHT_FILES if (path / name).is_file()), None)
+        if found is None:
+            raise CheckpointError(
+                f"{path}: no weights in this folder (expected one of {', '.join(_HF_WEIGHT_FILES)}); "
+                f"download the complete model repository, e.g. `huggingface-cli download <repo> --local-dir {path}`"
+            )
+        path = found
+    if not path.is_file():
+        raise CheckpointError(f"{path}: not a file or model folder")
+    out: dict[str, torch.Tensor] = {}
+    if path.name.endswith(".index.json"):
+        try:
+            weight_map = json.loads(path.read_text())["weight_map"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(f"{path}: not a readable shard index ({exc})") from None
+        shards: dict[str, list[str]] = {}
+        for key, shard in weight_map.items():
+            if key.startswith(prefixes):
+                shards.setdefault(shard, []).append(key)
+        for shard, keys in sorted(shards.items()):
+            shard_path = path.parent / shard
+            if not shard_path.is_file():
+                raise CheckpointError(
+                    f"{shard_path}: shard listed in {path.name} is missing (incomplete download?); "
+                    f"download the complete model repository again"
+                )
+            wanted = set(keys)
+            tensors, names = _read_file(shard_path, wanted.__contains__, trust=trust)
+            absent = sorted(wanted - set(names))
+            if absent:
+                raise CheckpointError(f"{shard_path}: tensors that {path.name} places here are absent: {absent[:5]}")
+            out.update(tensors)
+        sample = list(weight_map)[:5]
+    else:
+        out, names = _read_file(path, lambda key: key.startswith(prefixes), trust=trust)
+        sample = names[:5]
+    if not out:
+        raise CheckpointError(
+            f"{path}: no tensor named {' or '.join(repr(p + '...') for p in prefixes)} "
+            f"(it holds e.g. {sample}). Is this the right model?"
+        )
+    return out
+
+
+def _read_file(path: Path, select: Callable[[str], bool], *, trust: bool) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """The tensors of one file whose names ``select`` accepts, and all the file's names."""
+    if path.suffix != ".safetensors":
+        state = unwrap_state_dict(load_checkpoint(path, trust=trust), path=str(path))
+        return {k: v for k, v in state.items() if select(k)}, list(state)
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            names = list(fh.keys())
+            return {k: fh.get_tensor(k) for k in names if select(k)}, names
+    except Exception as exc:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+
+
+def state_digest(state: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 of a state dict's names, dtypes, shapes and values (in name order).
+
+    Identifies the weights an encoder actually uses when they were read out
+    of a larger checkpoint, where hashing the whole multi-GB file would be
+    slow and would change with parts the encoder never reads.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(memoryview(tensor.reshape(-1).view(torch.uint8).numpy()))
+    return digest.hexdigest()

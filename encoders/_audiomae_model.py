@@ -1,0 +1,156 @@
+"""The AudioMAE encoder and its Kaldi-fbank front-end (declared in :mod:`acubench.encoders.audiomae`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from acubench.checkpoints import fit_state_dict, load_checkpoint, unwrap_state_dict
+from acubench.encoder import AudioEncoder, WeightsInfo, resolve_config, seeded
+from acubench.encoders._vit import Block, PatchEmbed, init_vit_weights, sincos_pos_embed_2d
+from acubench.encoders.audiomae import MIN_SAMPLES, PRESETS, SAMPLE_RATE, SPEC
+from acubench.specs import EncoderSpec
+from acubench.weights import file_sha256
+
+#: AudioSet fbank statistics of the AudioMAE/AST pipelines (mean, std).
+AUDIOSET_MEAN, AUDIOSET_STD = -4.2677393, 4.5689974
+#: Fbank frames the model sees (10.24 s); longer inputs are cropped, shorter zero-padded.
+TARGET_FRAMES = 1024
+N_MELS = 128
+PATCH = 16
+_FC_NORM = ("pretrained", "identity")
+#: Keys of the pre-training release the encoder does not use (the MAE decoder).
+_DECODER_KEYS = ("decoder_", "mask_token")
+
+
+class AudioMAEViT(nn.Module):
+    """The AudioMAE encoder, keys as in the release: ``patch_embed.proj``, ``cls_token``,
+    ``pos_embed``, ``blocks.i.*``, ``fc_norm``.
+
+    Parameters
+    ----------
+    embed_dim, depth, num_heads : int
+        ViT width, number of blocks, attention heads (ViT-B: 768, 12, 12).
+    """
+
+    def __init__(self, embed_dim: int, depth: int, num_heads: int) -> None:
+        super().__init__()
+        grid = (TARGET_FRAMES // PATCH, N_MELS // PATCH)
+        self.patch_embed = PatchEmbed((PATCH, PATCH), 1, embed_dim)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+        # Fixed sin-cos table, stored in checkpoints but never trained (as in AudioMAE).
+        self.pos_embed = nn.Parameter(sincos_pos_embed_2d(embed_dim, grid), requires_grad=False)
+        self.blocks = nn.ModuleList([Block(embed_dim, num_heads, 4.0, eps=1e-6) for _ in range(depth)])
+        self.fc_norm = nn.LayerNorm(embed_dim, eps=1e-6)
+        init_vit_weights(self)
+        nn.init.normal_(self.cls_token, std=0.02)
+
+    def forward(self, fbank: Tensor) -> Tensor:
+        """Fbank (B, 1024, 128) → patch tokens (B, 512, D), time-major (64 time × 8 frequency patches)."""
+        x = self.patch_embed(fbank.unsqueeze(1))
+        x = x + self.pos_embed[:, 1:x.shape[1] + 1]
+        cls = (self.cls_token + self.pos_embed[:, :1]).expand(x.shape[0], -1, -1)
+        x = torch.cat([cls, x], dim=1)
+        for block in self.blocks:
+            x = block(x)
+        return x[:, 1:]
+
+
+class AudioMAEEncoder(AudioEncoder):
+    """AudioMAE as an acubench encoder; see :mod:`acubench.encoders.audiomae` for the two presets."""
+
+    def __init__(self, config: dict[str, Any], weights_info: WeightsInfo) -> None:
+        super().__init__(SPEC, config, weights_info)
+        self.model = AudioMAEViT(config["embed_dim"], config["depth"], config["num_heads"])
+        self.embed_dim = config["embed_dim"]
+
+    def fbank(self, wave: Tensor) -> Tensor:
+        """One chunk (n_samples,) at 16 kHz → model input (1024, 128), normalised per the preset.
+
+        A chunk shorter than one 25 ms frame has no fbank frame and becomes all padding.
+        """
+        wave = wave.detach().to("cpu", torch.float32).reshape(-1)
+        if wave.numel() >= MIN_SAMPLES:
+            import torchaudio
+
+            feats = torchaudio.compliance.kaldi.fbank(
+                (wave - wave.mean()).unsqueeze(0), htk_compat=True, sample_frequency=SAMPLE_RATE,
+                use_energy=False, window_type="hanning", num_mel_bins=N_MELS, dither=0.0,
+                frame_length=25.0, frame_shift=10.0,
+            )[:TARGET_FRAMES]
+        else:
+            feats = torch.zeros(0, N_MELS)
+        # The authors pad the raw fbank with zeros and normalise afterwards, so padding
+        # reads as (0 - mean) / (2 std), the value their model was trained with.
+        feats = torch.cat([feats, feats.new_zeros(TARGET_FRAMES - feats.shape[0], N_MELS)])
+        if self.config["normalize"]:
+            feats = (feats - AUDIOSET_MEAN) / (2 * AUDIOSET_STD)
+        return feats
+
+    def featurize(self, waves: Sequence[Tensor]) -> Tensor:
+        """Waveforms → (B, 1024, 128) fbank batch (time on dim 1), on the model's device."""
+        return torch.stack([self.fbank(w) for w in waves]).to(self.device)
+
+    def forward_tokens(self, inputs: Tensor) -> Tensor:
+        """(B, 1024, 128) → patch tokens (B, 512, D)."""
+        return self.model(inputs)
+
+    def pool(self, tokens: Tensor) -> Tensor:
+        """Mean over patch tokens, then ``fc_norm``: (B, 512, D) → (B, D)."""
+        return self.model.fc_norm(tokens.mean(dim=1))
+
+    def export_state_dict(self) -> dict[str, Tensor]:
+        """The encoder's keys as released (``patch_embed``, ``cls_token``, ``pos_embed``,
+        ``blocks``), with ``fc_norm`` as a fine-tuned AudioMAE stores it."""
+        return {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
+
+
+def _prepare_state(state: dict[str, Tensor], fc_norm: str) -> tuple[dict[str, Tensor], tuple[str, ...]]:
+    """Map a released/fine-tuned/exported AudioMAE state onto :class:`AudioMAEViT`.
+
+    Returns the state and the key prefixes that may legitimately be absent.
+    """
+    # A fine-tuned AudioMAE or timm ViT carries a classifier head the encoder does not use.
+    state = {k: v for k, v in state.items() if not k.startswith("head.")}
+    if any(k.startswith("fc_norm.") for k in state):
+        return {k: v for k, v in state.items() if not k.startswith("norm.")}, ()
+    norm = {k[len("norm."):]: v for k, v in state.items() if k.startswith("norm.")}
+    state = {k: v for k, v in state.items() if not k.startswith("norm.")}
+    if fc_norm == "pretrained" and norm:
+        state.update({f"fc_norm.{k}": v for k, v in norm.items()})
+        return state, ()
+    # "identity": fc_norm stays a fresh LayerNorm, as in the reference.
+    return state, ("fc_norm.",)
+
+
+def build(spec: EncoderSpec, *, config: dict, weights: Path | None, device: str, seed: int,
+          strict: bool = True, trust_checkpoint: bool = False) -> AudioMAEEncoder:
+    """Build AudioMAE (factory of :data:`SPEC`; contract in :mod:`acubench.loading`).
+
+    Parameters
+    ----------
+    config : dict
+        ``{"name": "default" | "reference" | "tiny", ...overrides}``; settings:
+        ``embed_dim``, ``depth``, ``num_heads``, ``normalize`` (bool),
+        ``fc_norm`` (``"pretrained"`` | ``"identity"``).
+    weights : Path or None
+        The release ``pretrained.pth`` (``{"model": ...}``), a fine-tuned
+        checkpoint, or an exported state dict; ``None`` → seeded random init.
+    """
+    cfg = resolve_config(spec, PRESETS, config)
+    if cfg["fc_norm"] not in _FC_NORM:
+        raise ValueError(f"encoder {spec.id}: fc_norm must be one of {_FC_NORM}, got {cfg['fc_norm']!r}")
+    if weights is None:
+        with seeded(seed):
+            encoder = AudioMAEEncoder(cfg, WeightsInfo.random_init(seed))
+        return encoder.to(device).eval()
+    with seeded(seed):
+        encoder = AudioMAEEncoder(cfg, WeightsInfo("pretrained", str(weights), file_sha256(weights)))
+    state = unwrap_state_dict(load_checkpoint(weights, trust=trust_checkpoint), path=str(weights))
+    state, may_miss = _prepare_state(state, cfg["fc_norm"])
+    fit_state_dict(encoder.model, state, strict=strict, source=str(weights),
+                   ignore_missing=may_miss, ignore_unexpected=_DECODER_KEYS)
+    return encoder.to(device).eval()
