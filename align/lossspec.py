@@ -16,10 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from acubench.errors import AcubenchError
 from acubench.specs import resolve_ref
 
 
-class LossSpecError(ValueError):
+class LossSpecError(AcubenchError, ValueError):
     """A malformed loss declaration, or an unknown loss id."""
 
 

@@ -11,9 +11,10 @@ from acubench.align.lossspec import LossSpec, get_loss
 from acubench.align.mam import MaskedFrameHead, masked_frame_loss
 from acubench.align.presets import AlignConfig
 from acubench.encoder import AudioEncoder
+from acubench.errors import AcubenchError
 
 
-class AlignError(ValueError):
+class AlignError(AcubenchError, ValueError):
     """An alignment run that cannot start or continue as asked; the message says what to change."""
 
 

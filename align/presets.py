@@ -13,9 +13,10 @@ from typing import Any, Mapping
 
 from acubench.align.lossspec import LossSpecError, get_loss
 from acubench.align.choices import ALIGN_TARGETS, CONTROLS, POOLINGS, PRESET_NAMES, WINDOWINGS
+from acubench.errors import AcubenchError
 
 
-class AlignConfigError(ValueError):
+class AlignConfigError(AcubenchError, ValueError):
     """An unknown preset, an unknown setting, or a setting with an invalid value."""
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from acubench.demo import DEFAULT_SEED, demo_folder, demo_plan, ensure_demo, read_metadata
+from acubench.errors import OptionError
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext
 from acubench.paths import cache_dir
 from acubench.specs import DataCheck
@@ -30,7 +31,7 @@ def _seed(ctx: LoadContext) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise ValueError(f"demo tasks: --task-arg seed={value!r} is not an integer") from None
+        raise OptionError(f"demo tasks: --task-arg seed={value!r} is not an integer") from None
 
 
 def demo_dir(ctx: LoadContext) -> Path:

@@ -92,7 +92,7 @@ def test_align_caches_by_key_and_reloads_as_an_aligned_encoder(registered, corpu
     base = load_encoder("tiny-align")
     aligned = load_aligned_encoder(first.path)
     assert aligned.weights_info.status == "aligned" and aligned.weights_info.source == str(first.path)
-    assert aligned.fingerprint() != base.fingerprint() and aligned.base_random_init is True
+    assert aligned.fingerprint() != base.fingerprint() and aligned.weights_info.from_random_init
     waves = [torch.randn(8000, generator=torch.Generator().manual_seed(1))]
     from_file = load_encoder("tiny-align", weights=first.encoder_file)
     assert torch.equal(aligned.embed(waves), from_file.embed(waves))
@@ -184,14 +184,19 @@ def test_zero_shot_scoring_rules():
 
 
 def test_run_aligned_says_what_it_did(registered, corpus_csv, bert_teacher, tmp_path, capsys):  # noqa: F811
-    from acubench.align.variant import AlignOptions
-    from acubench.runner import run
+    from acubench.api import run
+    from acubench.align.options import AlignOptions
+    from acubench.cli.reporting import RichReporter
+    from acubench.loading import EncoderOptions
+    from rich.console import Console
 
     _toy_task_data(tmp_path / "data")
+    fallback = EncoderOptions(random_init="fallback")
+    report = RichReporter(Console(stderr=True))
     options = AlignOptions(corpus=str(corpus_csv), teacher=str(bert_teacher), preset="demo",
                            overrides={**FAST, "align_loss": "cka"})
     result = run("tiny-align", tasks="toy-zs", seeds=1, data_root=tmp_path / "data", cache=tmp_path / "cache",
-                 out=tmp_path / "run", aligned=True, align=options, random_init="fallback")
+                 out=tmp_path / "run", aligned=True, align_options=options, encoder_options=fallback, reporter=report)
     labels = sorted({r.encoder for r in result.records})
     assert labels[0] == "tiny-align[tiny]"
     assert labels[1].startswith("tiny-align[tiny]+acula[corpus,demo,bert-teacher") and " settings #" in labels[1]
@@ -204,23 +209,26 @@ def test_run_aligned_says_what_it_did(registered, corpus_csv, bert_teacher, tmp_
 
     # the same checkpoint, evaluated from `acubench align`'s output, keeps its label and its base row
     again = run("tiny-align", tasks="toy-zs", seeds=1, data_root=tmp_path / "data", cache=tmp_path / "cache",
-                out=tmp_path / "run2", aligned=True, align=AlignOptions(checkpoint=entry["checkpoint"]),
-                random_init="fallback")
+                out=tmp_path / "run2", aligned=True, align_options=AlignOptions(checkpoint=entry["checkpoint"]),
+                encoder_options=fallback)
     assert sorted({r.encoder for r in again.records}) == labels
     assert [r.value for r in again.records if r.aligned] == [r.value for r in result.records if r.aligned]
 
 
 def test_run_aligned_never_falls_back_to_the_demo_corpus_for_real_tasks(registered, tmp_path):
     from acubench.align.corpus import CorpusError
-    from acubench.align.variant import AlignOptions, resolve_corpus
-    from acubench.runner import run
+    from acubench.align.options import AlignOptions
+    from acubench.align.variant import resolve_corpus
+    from acubench.api import run
+    from acubench.loading import EncoderOptions
 
     assert resolve_corpus(None, all_demo=True) == "demo" and resolve_corpus(None, all_demo=False) == "datasets"
     assert resolve_corpus("demo", all_demo=False) == "demo"  # named explicitly: allowed
     _toy_task_data(tmp_path / "data")
     with pytest.raises(CorpusError, match="no dataset for the corpus"):
         run("tiny-align", tasks="toy-zs", seeds=1, data_root=tmp_path / "data", cache=tmp_path / "cache",
-            out=tmp_path / "run", aligned=True, align=AlignOptions(), random_init="fallback")
+            out=tmp_path / "run", aligned=True, align_options=AlignOptions(),
+            encoder_options=EncoderOptions(random_init="fallback"))
     assert not (tmp_path / "run").exists()
 
 

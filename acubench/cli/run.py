@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from acubench.cli.align import add_aligned_args, align_options
-from acubench.cli.common import add_encoder_args, add_task_args, console, csv_list, encoder_kwargs, task_options
+from acubench.cli.common import add_encoder_args, add_task_args, csv_list, encoder_options, reporter, task_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,19 +48,24 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    align = align_options(args)
-    run_from_args(args, args.encoder, align)
+    run_from_args(args, args.encoder, align_options(args))
     return 0
 
 
 def run_from_args(args: argparse.Namespace, encoders: list[str], align) -> None:
-    """``acubench.runner.run`` with the shared flags of :func:`add_run_args`."""
+    """:func:`acubench.api.run` with the shared flags of :func:`add_run_args`; prints the board."""
+    from acubench.api import run
     from acubench.cli import UsageError
-    from acubench.runner import run
+    from acubench.leaderboard.render import rich_table
 
     if args.bootstrap < 0:
         raise UsageError(f"--bootstrap {args.bootstrap}: must be >= 0 (0 turns intervals off)")
-    run(encoders, tasks=args.tasks, probes=args.probe, seeds=args.seeds, out=args.out, runs_dir=args.runs_dir,
-        data_root=args.data_root, protocol=args.protocol, task_options=task_options(args.task_arg),
-        skip_bad_audio=args.skip_bad_audio, use_cache=not args.no_cache, aligned=align is not None, align=align,
-        reference_rows=args.reference, bootstrap=args.bootstrap, console=console(), **encoder_kwargs(args))
+    report = reporter()
+    result = run(encoders, tasks=args.tasks, probes=args.probe, seeds=args.seeds, out=args.out,
+                 runs_dir=args.runs_dir, data_root=args.data_root, protocol=args.protocol,
+                 task_options=task_options(args.task_arg), encoder_options=encoder_options(args),
+                 skip_bad_audio=args.skip_bad_audio, use_cache=not args.no_cache, aligned=align is not None,
+                 align_options=align, reference_rows=args.reference, bootstrap=args.bootstrap, reporter=report)
+    # The board the files were rendered from, reference rows included: terminal and files agree.
+    report.console.print(rich_table(result.board))
+    report.note(f"wrote {', '.join(str(p) for p in result.files.values())}")
