@@ -28,7 +28,7 @@ from acubench.encoder import AudioEncoder
 from acubench.errors import OptionError
 from acubench.loading import EncoderOptions, RandomInit
 from acubench.paths import atomic_write
-from acubench.plugins import plugin_manager
+from acubench.plugins import plugin_manager, registries
 from acubench.predictions import concat
 from acubench.reporting import LogReporter, Reporter
 from acubench.results import ResultRecord, RunResults, versions, write_run_results
@@ -103,8 +103,9 @@ def run(
         Loader options passed to every task (``--task-arg KEY=VALUE``), recorded in ``config.json``.
     encoder_options : EncoderOptions, optional
         Weights, config, device, precision, batch size… of every encoder. Its
-        ``random_init`` defaults to ``"fallback"`` when every selected task is a
-        demo task (the embedded default runs without downloads), else ``"never"``.
+        ``random_init`` defaults to ``"fallback"`` when every selected task reads
+        generated data (the demo: the embedded default runs without downloads),
+        else ``"never"``.
     aligned : bool
         Also evaluate each encoder after AcuLa post-training (``encoder+acula[…]`` rows, labelled with
         the corpus, preset, teacher and settings; their ``alignment.json`` is copied into the run folder).
@@ -130,8 +131,9 @@ def run(
                     task_options=task_options, encoder_options=options, skip_bad_audio=skip_bad_audio,
                     use_cache=use_cache, bootstrap=bootstrap, reporter=reporter)
     prepared, skipped = runner.prepare_tasks()
-    all_demo = all("demo" in p.task.suites for p in prepared)
-    init: RandomInit = options.random_init or ("fallback" if all_demo else "never")
+    datasets = registries().datasets.items
+    builtin = all(p.task.dataset in datasets and datasets[p.task.dataset].generated for p in prepared)
+    init: RandomInit = options.random_init or ("fallback" if builtin else "never")
     out_dir = Path(out) if out else _new_run_dir(Path(runs_dir), names)
     run_id = out_dir.name
     reporter.note(f"acubench run → {out_dir}  ({len(prepared)} task(s), probes {', '.join(runner.probes)}, "
@@ -150,7 +152,7 @@ def run(
         for plan in [None, *(_align_plans(align_options) if aligned else [])]:
             encoder, row_label, is_aligned = base, label, False
             if plan is not None:
-                variant = _aligned_variant(base, label, plan, all_demo, options, runner, reporter)
+                variant = _aligned_variant(base, label, plan, builtin, options, runner, reporter)
                 alignments.append((plan, variant))
                 encoder, row_label, is_aligned = variant.encoder, variant.label, True
             entries.append(encoder_entry(encoder, row_label, is_aligned))

@@ -250,6 +250,10 @@ class DatasetSpec:
         for datasets that need a conversion step (CoughVID webm/ogg → WAV).
     layout : str
         What the user must place under the folder, in words, for messages.
+    generated : bool
+        Built in: the data is generated on first use into ``<cache>/<folder>``
+        instead of being read from the data root (the demo suite); it is never
+        missing, and the alignment corpus uses it only when asked for by name.
     """
 
     id: str
@@ -263,6 +267,7 @@ class DatasetSpec:
     check: str | None = None
     recordings: str | None = None
     prepare: str | None = None
+    generated: bool = False
 
     def __post_init__(self) -> None:
         o = f"DatasetSpec {self.id!r}"

@@ -45,13 +45,11 @@ class TaskTestClips:
     unchecked: dict[str, str] = field(default_factory=dict)
 
 
-def _present(dataset_id: str, data_root: Path, cache_dir: Path, options: Mapping[str, Any]) -> bool:
-    if dataset_id == "demo":  # generated into the cache on first use: present once generated, never generated here
-        from acubench.demo import METADATA_FILE, demo_folder
-
-        folder = Path(options["folder"]) if options.get("folder") else demo_folder(cache_dir, int(options.get("seed", 0)))
-        return (folder / METADATA_FILE).is_file()
-    return (data_root / registries().datasets.get(dataset_id).folder).is_dir()
+def _present(dataset_id: str, data_root: Path, cache_dir: Path) -> bool:
+    """Whether a dataset's data is here; generated (built-in) data counts once generated, and is never generated
+    by the check itself."""
+    spec = registries().datasets.get(dataset_id)
+    return (Path(cache_dir if spec.generated else data_root) / spec.folder).is_dir()
 
 
 def tested_clips(*, data_root: Path, cache_dir: Path, options: Mapping[str, Any] | None = None) -> TaskTestClips:
@@ -60,7 +58,7 @@ def tested_clips(*, data_root: Path, cache_dir: Path, options: Mapping[str, Any]
     rows: list[pd.DataFrame] = []
     found = TaskTestClips(pd.DataFrame(columns=["task", "protocol", "clip_id", "path"]))
     for task in sorted(registries().tasks, key=lambda t: t.id):
-        if not _present(task.dataset, Path(data_root), Path(cache_dir), options):
+        if not _present(task.dataset, Path(data_root), Path(cache_dir)):
             continue
         for protocol in task.protocols:
             ctx = LoadContext(task=task, data_root=Path(data_root), cache_dir=Path(cache_dir), protocol=protocol,
