@@ -11,6 +11,8 @@ Finding the file is :mod:`acubench.weights`' job.
 
 from __future__ import annotations
 
+from acubench.errors import AcubenchError
+
 import argparse
 import hashlib
 import os
@@ -22,7 +24,7 @@ import torch
 from torch import nn
 
 
-class CheckpointError(ValueError):
+class CheckpointError(AcubenchError, ValueError):
     """A checkpoint that cannot be read safely, or does not fit the model."""
 
 

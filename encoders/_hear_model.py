@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from acubench.encoder import AudioEncoder, WeightsInfo, resolve_config
 from acubench.encoders.hear import PRESETS, SPEC
+from acubench.errors import OptionError
 from acubench.specs import EncoderSpec
 from acubench.weights import file_sha256
 
@@ -37,7 +38,7 @@ class HearEncoder(AudioEncoder):
         for attr in ("sample_rate", "scene_embedding_size"):
             value = getattr(model, attr, None)
             if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value <= 0:
-                raise TypeError(f"encoder hear:{name}: the model from {name}.load_model() has no positive integer "
+                raise OptionError(f"encoder hear:{name}: the model from {name}.load_model() has no positive integer "
                                 f"attribute {attr!r}, which the HEAR API requires")
         self.sample_rate = int(model.sample_rate)
         self.embed_dim = int(model.scene_embedding_size)
@@ -75,13 +76,13 @@ def _import(name: str) -> ModuleType:
     try:
         module = importlib.import_module(name)
     except ImportError as exc:
-        raise ImportError(
+        raise OptionError(
             f"encoder hear:{name}: cannot import module {name!r} ({exc}). Install the package that provides it "
             f"into this environment (e.g. `pip install {name.split('.')[0]}`), or check the module name."
         ) from exc
     missing = [f for f in ("load_model", "get_scene_embeddings") if not callable(getattr(module, f, None))]
     if missing:
-        raise TypeError(f"encoder hear:{name}: module {name!r} does not implement the HEAR API (missing {missing})")
+        raise OptionError(f"encoder hear:{name}: module {name!r} does not implement the HEAR API (missing {missing})")
     return module
 
 
@@ -111,7 +112,7 @@ def build(spec: EncoderSpec, *, config: dict, weights: Path | None, device: str,
     cfg = resolve_config(spec, PRESETS, config)
     name = cfg.get("arg")
     if not name:
-        raise ValueError("encoder hear needs the module to wrap: use --encoder hear:MODULE (e.g. hear:hearbaseline)")
+        raise OptionError("encoder hear needs the module to wrap: use --encoder hear:MODULE (e.g. hear:hearbaseline)")
     module = _import(name)
     model = module.load_model(model_file_path=str(weights) if weights is not None else "")
     if weights is not None:

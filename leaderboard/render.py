@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 from tabulate import tabulate
 
+from acubench.errors import PathNotFound
 from acubench.leaderboard.aggregate import Column, Leaderboard
 from acubench.leaderboard.notes import notes
 from acubench.leaderboard.reference import CITATION, LABEL
@@ -200,7 +201,7 @@ def write_leaderboard(board: Leaderboard, out_dir: Path, *, title: str | None = 
 
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
-        raise FileNotFoundError(f"{out_dir}: output folder does not exist (create it first)")
+        raise PathNotFound(f"{out_dir}: output folder does not exist (create it first)")
     outputs: dict[str, tuple[Path, str | bytes]] = {
         "markdown": (out_dir / "leaderboard.md", to_markdown(board, title=title)),
         "csv": (out_dir / "leaderboard.csv", to_csv(board)),

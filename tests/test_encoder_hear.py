@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from acubench.errors import OptionError
 from acubench.extract import extract
 from acubench.loading import load_encoder
 from acubench.plugins import get_encoder
@@ -84,9 +85,9 @@ def test_weights_path_goes_to_load_model(hear_module, tmp_path):
 
 
 def test_errors_name_the_module_and_the_fix(hear_module):
-    with pytest.raises(ImportError, match=r"cannot import module 'no_such_hear_pkg'.*pip install no_such_hear_pkg"):
+    with pytest.raises(OptionError, match=r"cannot import module 'no_such_hear_pkg'.*pip install no_such_hear_pkg"):
         load_encoder("hear:no_such_hear_pkg")
-    with pytest.raises(TypeError, match=r"'notahear' does not implement the HEAR API \(missing \['get_scene_embeddings'\]\)"):
+    with pytest.raises(OptionError, match=r"'notahear' does not implement the HEAR API \(missing \['get_scene_embeddings'\]\)"):
         load_encoder("hear:notahear")
     with pytest.raises(ValueError, match="use --encoder hear:MODULE"):
         load_encoder("hear")

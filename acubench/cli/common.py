@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from acubench.cli import UsageError
+from acubench.cli.reporting import RichReporter
+
+if TYPE_CHECKING:
+    from acubench.loading import EncoderOptions
 
 
 class RegistryHelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -83,7 +87,15 @@ def add_encoder_args(p: argparse.ArgumentParser) -> None:
                    help="bf16 runs the encoder under autocast (see BENCHMARKS.md for the effect on embeddings)")
 
 
-def encoder_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    return dict(weights=args.weights, config=args.config, random_init="fallback" if args.random_init else None,
-                strict=not args.non_strict, trust_checkpoint=args.trust_checkpoint, device=args.device,
-                batch_size=args.batch_size, precision=args.precision)
+def encoder_options(args: argparse.Namespace) -> EncoderOptions:
+    """The :class:`~acubench.loading.EncoderOptions` of :func:`add_encoder_args`' flags."""
+    from acubench.loading import EncoderOptions
+
+    return EncoderOptions(weights=args.weights, config=args.config, random_init="fallback" if args.random_init else None,
+                          strict=not args.non_strict, trust_checkpoint=args.trust_checkpoint, device=args.device,
+                          precision=args.precision, batch_size=args.batch_size)
+
+
+def reporter() -> RichReporter:
+    """Progress bars and messages on stderr."""
+    return RichReporter(console())
