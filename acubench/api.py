@@ -17,12 +17,13 @@ import datetime as _dt
 import json
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from acubench import stats
+from acubench import distributed, stats
 from acubench.align.options import AlignOptions
+from acubench.devices import resolve_device
 from acubench.embedding import EmbedResult, embed_files
 from acubench.encoder import AudioEncoder
 from acubench.errors import OptionError
@@ -53,15 +54,16 @@ class RunResult:
         Task id → why it was not run (its data is absent).
     files : dict of str to Path
         What was written (config, results, predictions, leaderboard files).
-    board : Leaderboard
-        The leaderboard the files were rendered from (with reference rows when asked for).
+    board : Leaderboard or None
+        The leaderboard the files were rendered from (with reference rows when asked for);
+        ``None`` on torchrun ranks other than 0, which embed their share and write nothing.
     """
 
     out_dir: Path
     records: list[ResultRecord]
     skipped: dict[str, str]
     files: dict[str, Path]
-    board: Leaderboard
+    board: Leaderboard | None
 
 
 def run(
@@ -125,11 +127,13 @@ def run(
     names = [e.strip() for e in (encoders.split(",") if isinstance(encoders, str) else encoders) if e.strip()]
     if not names:
         raise OptionError("no encoder given")
-    options = encoder_options or EncoderOptions()
-    reporter = reporter or LogReporter()
+    options = (encoder_options or EncoderOptions()).resolved()
+    ranks, device = distributed.init(options.device)
+    options = replace(options, device=device)
+    reporter = reporter if reporter is not None and ranks.main else LogReporter()
     runner = Runner(tasks=tasks, probes=probes, seeds=seeds, data_root=data_root, cache=cache, protocol=protocol,
                     task_options=task_options, encoder_options=options, skip_bad_audio=skip_bad_audio,
-                    use_cache=use_cache, bootstrap=bootstrap, reporter=reporter)
+                    use_cache=use_cache, bootstrap=bootstrap, reporter=reporter, ranks=ranks)
     prepared, skipped = runner.prepare_tasks()
     datasets = registries().datasets.items
     builtin = all(p.task.dataset in datasets and datasets[p.task.dataset].generated for p in prepared)
@@ -137,7 +141,7 @@ def run(
     out_dir = Path(out) if out else _new_run_dir(Path(runs_dir), names)
     run_id = out_dir.name
     reporter.note(f"acubench run → {out_dir}  ({len(prepared)} task(s), probes {', '.join(runner.probes)}, "
-                  f"seeds {len(runner.seeds)})", level="heading")
+                  f"seeds {len(runner.seeds)}; {options.device}, {options.precision})", level="heading")
     for tid, why in skipped.items():
         reporter.note(f"  skipped {tid}: {why}", level="warning")
 
@@ -160,7 +164,11 @@ def run(
             records.extend(scored)
             predictions.append(clips)
 
+    if not ranks.main:  # rank 0 writes the run folder
+        distributed.finish(ranks)
+        return RunResult(out_dir, [], skipped, {}, None)
     config = _run_config(runner, prepared, skipped, entries, options, init, aligned, alignments)
+    config["world_size"] = ranks.world
     results = RunResults(run_id, records, concat(predictions))
     board = board_from_runs([results], reference=reference_rows)
     out_dir.mkdir(parents=True, exist_ok=True)  # only now: a run that fails earlier leaves no empty folder
@@ -169,6 +177,7 @@ def run(
     files.update(write_leaderboard(board, out_dir))
     files.update(_copy_alignment_files(out_dir, [v for _, v in alignments]))
     plugin_manager().hook.acubench_run_finished(run_dir=out_dir, records=[r.to_dict() for r in records])
+    distributed.finish(ranks)
     return RunResult(out_dir, records, skipped, files, board)
 
 
@@ -272,8 +281,11 @@ def embed(
     skip_bad_audio: bool = False,
     use_cache: bool = True,
     reporter: Reporter | None = None,
-) -> EmbedResult:
+) -> EmbedResult | None:
     """One clip embedding per audio file, as the benchmark computes it.
+
+    Under ``torchrun`` every rank embeds a share of the files; rank 0 returns
+    the result, the other ranks ``None``.
 
     Parameters
     ----------
@@ -296,7 +308,9 @@ def embed(
     >>> res.embeddings.shape                                         # doctest: +SKIP
     (1, 384)
     """
-    options = encoder_options or EncoderOptions()
+    options = (encoder_options or EncoderOptions()).resolved()
+    ranks, device = distributed.init(options.device)
+    options = replace(options, device=device)
     if aligned is not None:
         from acubench.align.api import load_aligned_encoder
 
@@ -305,9 +319,11 @@ def embed(
         model = encoder
     else:
         model = options.load(encoder)
-    return embed_files(files, model, clip_policy=clip_policy, batch_size=options.batch_size,
+    result = embed_files(files, model, clip_policy=clip_policy, batch_size=options.batch_size,
                        precision=options.precision, skip_bad_audio=skip_bad_audio, use_cache=use_cache,
-                       reporter=reporter)
+                       reporter=reporter if ranks.main else None, ranks=ranks)
+    distributed.finish(ranks)
+    return result
 
 
 def align(
@@ -335,6 +351,7 @@ def align(
     from acubench.align.api import align as align_encoder
 
     options = encoder_options or EncoderOptions()
+    options = replace(options, device=str(resolve_device(options.device)))
     return align_encoder(encoder, corpus=corpus, teacher=teacher, preset=preset, overrides=overrides,
                          weights=options.weights, config=options.config, random_init=options.random_init or "never",
                          strict=options.strict, trust_checkpoint=options.trust_checkpoint, device=options.device,
