@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from acubench.datasets import dataset_folder
+from acubench.datasets import dataset_folder, member_paths
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext
 from acubench.specs import DataCheck
 from acubench.tasks._common import (assign_splits, check_vocabulary, group_split, log_dropped, read_table,
@@ -102,13 +102,15 @@ def _part_table(folder: Path, split: str, audio_name: str, table_name: str) -> p
     dup = sorted(set(ids[ids.duplicated()]))
     if dup:
         raise DatasetError(f"{table_path}: patient(s) listed twice: {dup[:5]}; re-download it from {DATASET.url}")
+    patient_files = member_paths(audio_dir, [f"{pid}.txt" for pid in ids], metadata=table_path, spec=DATASET,
+                                 column="Patient ID")
     stray = sorted(p.name for p in audio_dir.glob("*.txt") if p.stem not in set(ids))
     if stray:
         raise DatasetError(f"{audio_dir / stray[0]}: {len(stray)} patient file(s) in {audio_dir} are not in "
                            f"{table_name} (e.g. {stray[:3]}); restore the publisher's {table_name} or remove them")
     rows = []
-    for pid in ids:
-        patient = read_patient(require(audio_dir / f"{pid}.txt", DATASET, f"patient file {pid}.txt"))
+    for patient_file in patient_files:
+        patient = read_patient(require(patient_file, DATASET, f"patient file {patient_file.name}"))
         recordings = patient.pop("recordings")
         for location, wav in recordings:  # type: ignore[attr-defined]
             rows.append({"recording_id": Path(wav).stem, "path": audio_dir / wav, "location": location,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from acubench.datasets import dataset_folder
+from acubench.datasets import dataset_folder, refuse_escaping
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext
 from acubench.specs import DataCheck
 from acubench.tasks._common import check_files, check_vocabulary, read_table, require, require_audio
@@ -24,9 +24,10 @@ LABELS = ("0", "1")
 COLUMNS = ("Uid", "Folder Name", "Cough filename", "Breath filename", "split", "label")
 
 
-def audio_path(audio_dir: Path, uid: str, folder: str, filename: str) -> Path:
-    """Where a Task 1 file lies: web-form users (Uid "2020…") are filed under ``form-app-users``."""
-    return audio_dir / (FORM_USERS if uid.startswith("2020") else uid) / folder / filename
+def audio_name(uid: str, folder: str, filename: str) -> str:
+    """Where a Task 1 file lies under the audio folder: web-form users (Uid "2020…") are filed under
+    ``form-app-users``."""
+    return f"{FORM_USERS if uid.startswith('2020') else uid}/{folder}/{filename}"
 
 
 def read_task1(folder: Path) -> pd.DataFrame:
@@ -37,8 +38,10 @@ def read_task1(folder: Path) -> pd.DataFrame:
     df = df.apply(lambda col: col.str.strip())
     check_vocabulary(df["split"], SPLITS, path, "split", DATASET)
     check_vocabulary(df["label"], LABELS, path, "label", DATASET)
+    for column in ("Uid", "Folder Name", "Cough filename", "Breath filename"):  # each is a part of the path
+        refuse_escaping(df[column], folder=audio_dir, metadata=path, spec=DATASET, column=column)
     for modality in ("breath", "cough"):
-        df[f"{modality}_path"] = [audio_path(audio_dir, u, f, n) for u, f, n in
+        df[f"{modality}_path"] = [audio_dir / audio_name(u, f, n) for u, f, n in
                                   zip(df["Uid"], df["Folder Name"], df[f"{modality.capitalize()} filename"])]
     return df
 
