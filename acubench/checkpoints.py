@@ -16,7 +16,9 @@ import hashlib
 import logging
 import os
 import pickle
+import pickletools
 import re
+import zipfile
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -117,14 +119,15 @@ def load_checkpoint(path: str | os.PathLike, *, trust: bool = False) -> Any:
             return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         needs = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
-        if needs is None:  # not a class to rebuild but a stream torch cannot parse: unpickling would not help
+        if needs is None and not _is_pickle(path, kind):  # bytes that only look like a pickle: trust cannot help
             raise CheckpointError(f"{path}: a damaged {kind} checkpoint, or not torch's "
                                   f"({_weights_only_reason(exc)}); download it again") from None
         if not trust:
+            what = f"it needs {needs.group(1)}" if needs else _weights_only_reason(exc)
             raise CheckpointError(
-                f"{path}: this checkpoint holds Python objects beyond tensors (it needs {needs.group(1)}) and "
-                f"loading it means full unpickling, which can execute code from the file. If you trust its "
-                f"source, pass --trust-checkpoint (Python: trust_checkpoint=True)"
+                f"{path}: this checkpoint holds Python objects beyond tensors ({what}) and loading it means full "
+                f"unpickling, which can execute code from the file. If you trust its source, pass "
+                f"--trust-checkpoint (Python: trust_checkpoint=True)"
             ) from None
     except Exception as exc:
         raise CheckpointError(f"{path}: a damaged {kind} checkpoint ({type(exc).__name__}: "
@@ -133,6 +136,31 @@ def load_checkpoint(path: str | os.PathLike, *, trust: bool = False) -> Any:
         return torch.load(str(path), map_location="cpu", weights_only=False)
     except Exception as exc:
         raise CheckpointError(f"{path}: cannot be read even with --trust-checkpoint ({exc})") from None
+
+
+def _is_pickle(path: Path, kind: str) -> bool:
+    """Whether the file's pickle stream (a zip checkpoint's ``data.pkl``) parses, opcode by opcode.
+
+    :func:`pickletools.genops` decodes the opcodes without building any object
+    (so it runs no code); random bytes fail within a few opcodes.
+    """
+    try:
+        if kind == "zip":
+            with zipfile.ZipFile(path) as archive:
+                name = next(n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl")
+                with archive.open(name) as fh:
+                    return _stops(fh)
+        with path.open("rb") as fh:
+            return _stops(fh)
+    except (zipfile.BadZipFile, StopIteration, OSError):
+        return False
+
+
+def _stops(fh: Any) -> bool:
+    try:
+        return any(op.name == "STOP" for op, _, _ in pickletools.genops(fh))
+    except Exception:  # genops raises ValueError, struct.error, UnicodeDecodeError… on bytes that are no pickle
+        return False
 
 
 def _weights_only_reason(exc: Exception) -> str:

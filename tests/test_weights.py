@@ -152,3 +152,13 @@ def test_sha256_changes_with_content(tmp_path):
     assert file_sha256(p) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     p.write_bytes(b"abcd")
     assert file_sha256(p) != "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_a_real_pickle_torch_cannot_read_safely_still_gets_the_trust_advice(tmp_path):
+    """Protocol 0 (text opcodes such as PUT) is outside torch's weights-only subset, yet a genuine pickle."""
+    import pickle
+
+    path = tmp_path / "old.pt"
+    path.write_bytes(b"\x80\x02" + pickle.dumps({"w": [1.0, 2.0]}, protocol=0))
+    with pytest.raises(CheckpointError, match=r"beyond tensors .*--trust-checkpoint"):
+        load_checkpoint(path)
