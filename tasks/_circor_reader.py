@@ -150,7 +150,35 @@ def read_recordings(folder: Path, *, official: bool) -> pd.DataFrame:
         raise DatasetError(f"{folder}: patient(s) {shared[:5]} appear in more than one of "
                            f"{', '.join(t for _, _, t in parts)}; the Challenge's sets are disjoint, so a file is "
                            "misplaced")
+    df["patient"] = df["subject"]
+    df["subject"] = df["patient"].map(_linked_subjects(df))
     return df.sort_values("recording_id").reset_index(drop=True)
+
+
+def _linked_subjects(df: pd.DataFrame) -> dict[str, str]:
+    """Patient id → subject: a child screened in both campaigns (CC2014, CC2015) has two patient ids,
+    each file naming the other as ``#Additional ID``; both become one subject (the smaller id), so that
+    no split separates a child from itself. An Additional ID that is not among the patients read changes
+    nothing."""
+    patients = set(df["patient"])
+    parent = {p: p for p in patients}
+
+    def root(p: str) -> str:
+        while parent[p] != p:
+            p = parent[p]
+        return p
+
+    pairs = df[["patient", "Additional ID"]].dropna().drop_duplicates()
+    for pid, other in zip(pairs["patient"], pairs["Additional ID"].astype(str).str.strip()):
+        if other in patients:
+            a, b = sorted((root(pid), root(other)), key=lambda x: (len(x), x))
+            parent[b] = a
+    linked = {p: root(p) for p in patients}
+    merged = sum(1 for p, s in linked.items() if p != s)
+    if merged:
+        log.info("CirCor: %d patient id(s) name another patient as their Additional ID (a child screened in both "
+                 "campaigns); each such pair is one subject", merged)
+    return linked
 
 
 # --- tasks ----------------------------------------------------------------------------
@@ -223,7 +251,7 @@ def load(ctx: LoadContext) -> pd.DataFrame:
     df["murmur_audible_here"] = [loc in where for loc, where in zip(df["location"], audible)]
     df = df.rename(columns={"Murmur": "murmur", "Outcome": "outcome", "Age": "age", "Campaign": "campaign"})
     df["sex"] = df["Sex"].map(SEXES)
-    cols = ["clip_id", "path", "label", "label_name", "subject", "split", "location", "murmur",
+    cols = ["clip_id", "path", "label", "label_name", "subject", "patient", "split", "location", "murmur",
             "murmur_audible_here", "outcome", "age", "sex", "campaign", "split_source", "split_seed"]
     return df[cols].reset_index(drop=True)
 
