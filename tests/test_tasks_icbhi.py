@@ -170,7 +170,12 @@ def test_the_lists_naming_error_resolves_to_the_recording_on_disk(root, caplog):
     row = rec.loc["226_1b1_Pl_sc_LittC2SE"]
     assert row["device"] == "3M Littmann Classic II SE stethoscope" and row["diagnosis"] == "Pneumonia"
     assert row["adventitious"] == "crackles in 1 of 1 respiratory cycles"
-    # A corrected copy of the list reads the same.
+    # OPERA's copy of the list names both ids (921 lines); a corrected copy names the right one only.
     splits = folder / icbhi.SPLIT_FILE
-    splits.write_bytes(splits.read_bytes().replace(b"226_1b1_Pl_sc_Meditron", b"226_1b1_Pl_sc_LittC2SE"))
-    assert "226_1b1_Pl_sc_LittC2SE" in set(icbhi_reader.recordings(folder)["recording_id"])
+    original = splits.read_bytes()
+    for text in (original + b"226_1b1_Pl_sc_LittC2SE\ttrain\r\n",
+                 original.replace(b"226_1b1_Pl_sc_Meditron", b"226_1b1_Pl_sc_LittC2SE")):
+        splits.write_bytes(text)
+        ids = icbhi_reader.recordings(folder)["recording_id"]
+        assert len(ids) == 25 and "226_1b1_Pl_sc_LittC2SE" in set(ids)
+        assert icbhi_reader.check(folder).found == 25
