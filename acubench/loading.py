@@ -76,6 +76,9 @@ def load_encoder(
     """
     base, arg = split_name(name)
     spec = get_encoder(base)
+    if random_init == "always" and not spec.random_init:
+        raise ValueError(f"encoder {name}: --random-init does not apply: it loads its own weights and has no "
+                         f"seeded random initialisation; drop --random-init")
     if isinstance(config, str):
         if config not in spec.configs:
             raise ValueError(f"encoder {spec.id}: unknown config {config!r}; choose from {list(spec.configs)}")

@@ -319,7 +319,7 @@ def run(
                             strict=strict, trust_checkpoint=trust_checkpoint)
         # A non-default config (``--config tiny``) is part of the row's name, so it cannot pass for the real model.
         preset = base.config.get("name", "default") if isinstance(base.config, dict) else "default"
-        label = base.spec.id if preset == "default" else f"{base.spec.id}[{preset}]"
+        label = base.name if preset == "default" else f"{base.name}[{preset}]"
         variants: list[tuple[AudioEncoder, str, bool]] = [(base, label, False)]
         if aligned:
             variants.append((_aligned_variant(base, name, weights, init, align or AlignOptions(), device, runner, console),

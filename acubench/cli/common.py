@@ -67,6 +67,18 @@ def add_encoder_args(p: argparse.ArgumentParser) -> None:
                    help="bf16 runs the encoder under autocast (see BENCHMARKS.md for the effect on embeddings)")
 
 
+def refuse_random_init(names: list[str], args: argparse.Namespace) -> None:
+    """``--random-init`` with an encoder that has no seeded random initialisation (``hear:``) is a mistake."""
+    if not getattr(args, "random_init", False):
+        return
+    from acubench.plugins import get_encoder
+
+    for name in names:
+        if not get_encoder(name.partition(":")[0]).random_init:
+            raise UsageError(f"--random-init does not apply to {name}: it loads its own weights and has no seeded "
+                             f"random initialisation; drop --random-init")
+
+
 def encoder_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return dict(weights=args.weights, config=args.config, random_init="fallback" if args.random_init else None,
                 strict=not args.non_strict, trust_checkpoint=args.trust_checkpoint, device=args.device,

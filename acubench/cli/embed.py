@@ -6,7 +6,7 @@ import argparse
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from acubench.cli.common import add_encoder_args, console, encoder_kwargs
+from acubench.cli.common import add_encoder_args, console, encoder_kwargs, refuse_random_init
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _embed(args: argparse.Namespace) -> int:
     from acubench.embedding import collect_files, embed, save_embeddings
 
+    refuse_random_init([args.encoder], args)
     kw = encoder_kwargs(args)
     kw["random_init"] = kw["random_init"] or "never"
     con = console()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from acubench.cli.common import add_encoder_args, add_task_args, console, csv_list, encoder_kwargs, task_options
+from acubench.cli.common import (add_encoder_args, add_task_args, console, csv_list, encoder_kwargs,
+                                 refuse_random_init, task_options)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,6 +51,7 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.bootstrap < 0:
         raise UsageError(f"--bootstrap {args.bootstrap}: must be >= 0 (0 turns intervals off)")
+    refuse_random_init(args.encoder, args)
 
     align = AlignOptions(corpus=args.corpus, teacher=args.teacher, preset=args.align_preset) if args.aligned else None
     run(args.encoder, tasks=args.tasks, probes=args.probe, seeds=args.seeds, out=args.out, runs_dir=args.runs_dir,
