@@ -16,8 +16,8 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-from acubench.manifest import (CHANNEL_COLUMN, MANIFEST_COLUMNS, SEGMENT_COLUMNS, SPLITS, DatasetError, LoadContext,
-                               validate_manifest)
+from acubench.manifest import (CHANNEL_COLUMN, MANIFEST_COLUMNS, SEGMENT_COLUMNS, SPLITS, DatasetError, DatasetMissing,
+                               LoadContext, TaskOptionError, validate_manifest)
 from acubench.paths import cache_dir as default_cache_dir
 from acubench.specs import DatasetSpec, TaskSpec, resolve_ref
 
@@ -26,7 +26,7 @@ def dataset_folder(root: Path, spec: DatasetSpec) -> Path:
     """``root/<spec.folder>``, or a :class:`DatasetError` saying where to get it."""
     folder = Path(root) / spec.folder
     if not folder.is_dir():
-        raise DatasetError(
+        raise DatasetMissing(
             f"{folder}: dataset {spec.name} not found. Download it from {spec.url} "
             f"(licence: {spec.license}) and unpack it so that {folder} holds: {spec.layout}"
         )
@@ -102,6 +102,35 @@ def refuse_escaping(names: Sequence[object], *, folder: Path, metadata: Path, sp
             f"{metadata}: {where} names{field} {names[bad[0]]!r}, a path outside the dataset folder {folder}{more}. "
             f"acubench reads only files inside the dataset: restore the publisher's {Path(metadata).name} from "
             f"{spec.url}, or correct the row to a name inside {folder}")
+
+
+def check_task_options(tasks: Sequence[TaskSpec], options: Mapping[str, Any],
+                       datasets: Mapping[str, DatasetSpec]) -> None:
+    """Refuse ``--task-arg`` keys that none of ``tasks`` takes (a typo would otherwise change nothing, silently).
+
+    Parameters
+    ----------
+    tasks : sequence of TaskSpec
+        The selected tasks (``--task-arg`` goes to each of them).
+    options : mapping
+        The ``--task-arg`` keys and values.
+    datasets : mapping of str to DatasetSpec
+        Dataset id → spec; a dataset declares its loader's options in ``DatasetSpec.options``.
+
+    Raises
+    ------
+    TaskOptionError
+        Naming the unknown key(s) and the options each selected dataset takes.
+    """
+    takes = {d: dict(datasets[d].options) for d in dict.fromkeys(t.dataset for t in tasks) if d in datasets}
+    known = {k for opts in takes.values() for k in opts}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        offered = "; ".join(f"{d}: {', '.join(f'{k} ({v})' for k, v in o.items())}" for d, o in takes.items() if o)
+        raise TaskOptionError(f"--task-arg {', '.join(unknown)}: no selected task takes "
+                              f"{'this option' if len(unknown) == 1 else 'these options'}. "
+                              + (f"Options of the selected datasets: {offered}" if offered else
+                                 "The selected tasks take no options") + " (see `acubench data status`)")
 
 
 def effective_protocol(task: TaskSpec, protocol: str) -> str:

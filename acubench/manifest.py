@@ -50,6 +50,14 @@ class DatasetError(FileNotFoundError):
     """
 
 
+class DatasetMissing(DatasetError):
+    """The dataset's folder is not there at all: nothing to load, as opposed to a malformed dataset."""
+
+
+class TaskOptionError(ValueError):
+    """A ``--task-arg`` that no selected task takes, or a value its loader cannot use."""
+
+
 @dataclass(frozen=True)
 class LoadContext:
     """What a task loader receives.

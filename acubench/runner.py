@@ -24,15 +24,15 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from acubench.cache import EmbeddingCache
-from acubench.datasets import effective_protocol, load_manifest
+from acubench.datasets import check_task_options, effective_protocol, load_manifest
 from acubench.encoder import AudioEncoder
 from acubench.extract import Extraction, Precision, extract
 from acubench.loading import RandomInit, load_encoder
-from acubench.manifest import DatasetError, split_counts
+from acubench.manifest import DatasetError, DatasetMissing, ManifestError, split_counts
 from acubench.paths import cache_dir as default_cache_dir
 from acubench.paths import atomic_write
 from acubench.paths import data_root as default_data_root
-from acubench.plugins import plugin_manager, select_tasks
+from acubench.plugins import named_tasks, plugin_manager, registries, select_tasks
 from acubench import stats
 from acubench.predictions import clip_scores, concat, prediction_frame
 from acubench.results import ResultRecord, RunResults, versions, write_run_results
@@ -142,19 +142,36 @@ class Runner:
     # -- tasks ------------------------------------------------------------------------------
 
     def prepare_tasks(self) -> tuple[list[_Prepared], dict[str, str]]:
-        """Load every selected task whose data is present; the rest are skipped with a reason."""
+        """Load every selected task whose data is present; the rest are skipped with a reason.
+
+        A task whose dataset is absent is skipped. A task whose dataset is
+        there but does not load (malformed metadata, missing files, a manifest
+        that breaks its contract) is an error when the task was named
+        explicitly; selected through ``all`` or a suite it is recorded in
+        :attr:`failed` and reported loudly, and the run goes on.
+        """
+        tasks = select_tasks(self.selection)
+        check_task_options(tasks, self.task_options, {d.id: d for d in registries().datasets})
+        named = named_tasks(self.selection)
         prepared: list[_Prepared] = []
         skipped: dict[str, str] = {}
-        for task in select_tasks(self.selection):
+        self.failed: dict[str, str] = {}
+        for task in tasks:
             try:
                 df = load_manifest(task, data_root=self.data_root, cache=self.cache_root, protocol=self.protocol,
                                    options=self.task_options)
-            except DatasetError as exc:
+            except DatasetMissing as exc:
                 skipped[task.id] = str(exc)
+                continue
+            except (DatasetError, ManifestError) as exc:
+                if task.id in named:
+                    raise type(exc)(f"task {task.id} ({task.name}) does not load: {exc}") from None
+                self.failed[task.id] = str(exc)
                 continue
             prepared.append(_Prepared(task, df))
         if not prepared:
-            detail = "; ".join(f"{k}: {v}" for k, v in list(skipped.items())[:3])
+            reasons = {**skipped, **self.failed}
+            detail = "; ".join(f"{k}: {v}" for k, v in list(reasons.items())[:3])
             raise DatasetError(
                 f"none of the selected tasks has its data under {self.data_root} ({detail}). "
                 f"See `acubench data status`, or run the built-in demo with --tasks demo."
@@ -310,6 +327,9 @@ def run(
                   f"seeds {len(runner.seeds)})")
     for tid, why in skipped.items():
         console.print(f"  [yellow]skipped {tid}[/]: {why}")
+    for tid, why in runner.failed.items():
+        console.print(f"  [bold red]FAILED {tid}: its dataset is there but does not load[/] ({escape(why)}); "
+                      f"it is left out of this run and recorded in config.json")
 
     records: list[ResultRecord] = []
     predictions: list[pd.DataFrame] = []
@@ -350,6 +370,7 @@ def run(
                   for p in prepared],
         "task_options": runner.task_options,
         "skipped_tasks": skipped,
+        "failed_tasks": runner.failed,
         "probes": runner.probes,
         "seeds": runner.seeds,
         "bootstrap": {"resamples": runner.bootstrap, "seed": 0, "unit": "subject"},

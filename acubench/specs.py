@@ -253,6 +253,9 @@ class DatasetSpec:
         datasets that need a conversion step (CoughVID webm/ogg → WAV).
     layout : str
         What the user must place under the folder, in words, for messages.
+    options : mapping of str to str
+        The loader options (``--task-arg KEY=VALUE``) the dataset's tasks take,
+        each with a one-line description; any other key is refused.
     """
 
     id: str
@@ -266,6 +269,7 @@ class DatasetSpec:
     check: str | None = None
     recordings: str | None = None
     prepare: str | None = None
+    options: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         o = f"DatasetSpec {self.id!r}"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from acubench.datasets import dataset_folder, member_paths
-from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext
+from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext, TaskOptionError
 from acubench.specs import DataCheck
 from acubench.tasks._common import (assign_splits, check_vocabulary, group_split, log_dropped, read_table,
                                     reject_unexpected, require, require_audio)
@@ -187,7 +187,7 @@ def _linked_subjects(df: pd.DataFrame) -> dict[str, str]:
 def _split_mode(ctx: LoadContext, folder: Path) -> str:
     mode = str(ctx.options.get("split", "auto"))
     if mode not in SPLIT_MODES:
-        raise ValueError(f"--task-arg split={mode}: expected one of {SPLIT_MODES}")
+        raise TaskOptionError(f"--task-arg split={mode}: expected one of {', '.join(SPLIT_MODES)}")
     available = _official_parts(folder)
     if mode == "official" and not available:
         raise DatasetError(f"{folder / PARTS[1][1]}: split=official needs the Challenge's validation_data/ + "

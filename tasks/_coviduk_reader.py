@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from acubench.datasets import dataset_folder, refuse_escaping
-from acubench.manifest import RECORDING_COLUMNS, SPLITS, DatasetError, LoadContext
+from acubench.manifest import RECORDING_COLUMNS, SPLITS, DatasetError, LoadContext, TaskOptionError
 from acubench.specs import DataCheck
 from acubench.tasks._common import (check_vocabulary, first_existing, log_dropped, read_table, reject_unexpected,
                                     require_audio)
@@ -156,7 +156,8 @@ def _parse_subset(value: object) -> dict[str, int] | None:
     except ValueError:
         sizes = []
     if len(sizes) != 3 or min(sizes) < 1:
-        raise DatasetError(f"--task-arg subset={value!r}: expected 'full' or three sizes train/val/test, e.g. 1000/500/1000")
+        raise TaskOptionError(f"--task-arg subset={value}: expected 'full' or three sizes train/val/test, "
+                              f"e.g. 1000/500/1000")
     return dict(zip(SPLITS, sizes))
 
 

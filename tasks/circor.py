@@ -64,6 +64,7 @@ DATASET = DatasetSpec(
               "doi:10.13026/tshs-mw03."),
     check="acubench.tasks._circor_reader:check",
     recordings="acubench.tasks._circor_reader:recordings",
+    options={"split": "auto (default: the Challenge's official sets when present), official or seeded"},
 )
 
 _SPLIT_NOTES = (

@@ -47,6 +47,7 @@ DATASET = DatasetSpec(
     citation="acubench demo suite: procedurally generated heart, lung, cough and breathing sounds.",
     check="acubench.tasks._demo_reader:check",
     recordings="acubench.tasks._demo_reader:recordings",
+    options={"seed": "demo generator seed (default 0)", "folder": "an already generated demo folder to read"},
 )
 
 TASKS = [

@@ -29,14 +29,16 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from acubench.audio import AudioError
     from acubench.checkpoints import CheckpointError
     from acubench.leaderboard.aggregate import LeaderboardError
-    from acubench.manifest import DatasetError, ManifestError
+    from acubench.encoders._hear_model import HearError
+    from acubench.manifest import DatasetError, ManifestError, TaskOptionError
+    from acubench.paths import OutputError
     from acubench.plugins import DuplicateNameError, UnknownNameError
     from acubench.specs import SpecError
     from acubench.weights import WeightsNotFound
 
     return (UsageError, AudioError, DatasetError, ManifestError, UnknownNameError, DuplicateNameError,
             SpecError, CheckpointError, WeightsNotFound, FileNotFoundError, LeaderboardError, AlignError,
-            AlignConfigError)
+            AlignConfigError, TaskOptionError, OutputError, HearError)
 
 
 def build_parser() -> argparse.ArgumentParser:

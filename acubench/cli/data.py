@@ -159,16 +159,18 @@ def _first_contact(out: Console, root: Path, statuses) -> None:
 
 
 def _manifest(args: argparse.Namespace) -> int:
-    from acubench.datasets import compares_to_expected, load_manifest, manifest_columns, split_summary, write_manifest
+    from acubench.datasets import (check_task_options, compares_to_expected, load_manifest, manifest_columns,
+                                   split_summary, write_manifest)
     from acubench.paths import cache_dir, data_root
-    from acubench.plugins import get_task
+    from acubench.plugins import get_task, registries
 
     task = get_task(args.task)
+    options = task_options(args.task_arg)
+    check_task_options([task], options, {d.id: d for d in registries().datasets})
     root = data_root(args.data_root).absolute()
     if args.protocol == "reference" and "reference" not in task.protocols:
         stderr_console().print(f"{task.id} has one protocol; its reference protocol is the default.")
-    df = load_manifest(task, data_root=root, protocol=args.protocol, options=task_options(args.task_arg),
-                       cache=cache_dir())
+    df = load_manifest(task, data_root=root, protocol=args.protocol, options=options, cache=cache_dir())
     if args.output:
         path = write_manifest(df, Path(args.output))
         report = Console()
