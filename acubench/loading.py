@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from acubench.encoder import AudioEncoder
+from acubench.errors import OptionError
 from acubench.plugins import get_encoder, plugin_manager
 from acubench.specs import EncoderSpec, resolve_ref
 from acubench.weights import WeightsNotFound, resolve_weights
@@ -77,11 +78,11 @@ def load_encoder(
     base, arg = split_name(name)
     spec = get_encoder(base)
     if random_init == "always" and not spec.random_init:
-        raise ValueError(f"encoder {name}: --random-init does not apply: it loads its own weights and has no "
+        raise OptionError(f"encoder {name}: --random-init does not apply: it loads its own weights and has no "
                          f"seeded random initialisation; drop --random-init")
     if isinstance(config, str):
         if config not in spec.configs:
-            raise ValueError(f"encoder {spec.id}: unknown config {config!r}; choose from {list(spec.configs)}")
+            raise OptionError(f"encoder {spec.id}: unknown config {config!r}; choose from {list(spec.configs)}")
         cfg: dict[str, Any] = {"name": config}
     else:
         cfg = dict(config)

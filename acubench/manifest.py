@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from acubench.errors import OptionError
 from acubench.specs import TaskSpec
 
 #: Columns every manifest has. ``split`` is train/val/test for fixed-split
@@ -54,7 +55,7 @@ class DatasetMissing(DatasetError):
     """The dataset's folder is not there at all: nothing to load, as opposed to a malformed dataset."""
 
 
-class TaskOptionError(ValueError):
+class TaskOptionError(OptionError):
     """A ``--task-arg`` that no selected task takes, or a value its loader cannot use."""
 
 

@@ -10,6 +10,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from acubench.errors import AcubenchError
+
 #: ``$ACUBENCH_CACHE`` or ``$XDG_CACHE_HOME/acubench`` (``~/.cache/acubench``).
 CACHE_ENV = "ACUBENCH_CACHE"
 #: ``$ACUBENCH_DATA`` or ``~/acubench-data``: one folder per dataset inside.
@@ -42,7 +44,7 @@ def weights_dir() -> Path | None:
     return Path(value).expanduser() if value else None
 
 
-class OutputError(Exception):
+class OutputError(AcubenchError, OSError):
     """An output location that cannot be written (checked before any compute)."""
 
 

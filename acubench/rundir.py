@@ -84,11 +84,19 @@ class RunFolder:
         if self._staging is None:
             raise RuntimeError("nothing staged")
         old = self.path.parent / f".{self.path.name}.replaced-{os.getpid()}"
-        if any(p.name != LOCK_NAME for p in self.path.iterdir()):
+        replacing = any(p.name != LOCK_NAME for p in self.path.iterdir())
+        if replacing:
             os.rename(self.path, old)  # a previous run's files: set aside, removed once the new ones are in
         else:
             self._lock.unlink(missing_ok=True)  # only the claim: the folder is empty and rename replaces it
-        os.rename(self._staging, self.path)
+        try:
+            os.rename(self._staging, self.path)
+        except OSError as exc:
+            if replacing:
+                os.rename(old, self.path)
+            kept, self._staging = self._staging, None  # finished work is never deleted
+            raise RunFolderError(f"{self.path}: the finished outputs could not be moved into place "
+                                 f"({exc.strerror or exc}); they are kept in {kept}") from None
         self._staging = None
         shutil.rmtree(old, ignore_errors=True)
 

@@ -30,12 +30,13 @@ from acubench.extract import Extraction, Precision, extract
 from acubench.loading import RandomInit, load_encoder
 from acubench.manifest import DatasetError, DatasetMissing, ManifestError, split_counts
 from acubench.paths import cache_dir as default_cache_dir
-from acubench.paths import atomic_write
+from acubench.paths import atomic_write, check_writable_dir
 from acubench.paths import data_root as default_data_root
 from acubench.plugins import named_tasks, plugin_manager, registries, select_tasks
 from acubench import stats
 from acubench.predictions import clip_scores, concat, prediction_frame
 from acubench.results import ResultRecord, RunResults, versions, write_run_results
+from acubench.rundir import RunFolder, reserve_run_folder
 from acubench.specs import TaskSpec
 
 log = logging.getLogger(__name__)
@@ -73,17 +74,6 @@ def _manifest_hash(df: pd.DataFrame) -> str:
     cols = [c for c in ("clip_id", "path", "label", "subject", "split", "start", "end") if c in df.columns]
     blob = df[cols].to_csv(index=False).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
-
-
-def _new_run_dir(base: Path, encoders: Sequence[str]) -> Path:
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    name = f"{stamp}-{'_'.join(e.replace(':', '-') for e in encoders)}"
-    path = base / name
-    k = 1
-    while path.exists():
-        k += 1
-        path = base / f"{name}-{k}"
-    return path
 
 
 def _evaluate(X: np.ndarray, df: pd.DataFrame, task: TaskSpec, probe: str, seeds: Sequence[int]):
@@ -281,6 +271,7 @@ def run(
     use_cache: bool = True,
     reference_rows: bool = False,
     bootstrap: int = stats.RESAMPLES,
+    overwrite: bool = False,
     console: Console | None = None,
 ) -> RunResult:
     """Benchmark encoders on tasks and write a run directory.
@@ -299,6 +290,9 @@ def run(
         Seeds 0…N−1 per probe.
     out : path, optional
         Run directory; default a new time-stamped folder under ``runs_dir``.
+        The folder is claimed before any compute (see :mod:`acubench.rundir`).
+    overwrite : bool
+        Let ``out`` replace a finished run (only once the new outputs are complete).
     random_init : {"never", "fallback", "always"}, optional
         Default: ``"fallback"`` when every selected task is a demo task (the
         embedded default runs without downloads), else ``"never"``.
@@ -318,11 +312,29 @@ def run(
     runner = Runner(tasks=tasks, probes=probes, seeds=seeds, data_root=data_root, cache=cache, protocol=protocol,
                     task_options=task_options, device=device, batch_size=batch_size, precision=precision, skip_bad_audio=skip_bad_audio,
                     use_cache=use_cache, bootstrap=bootstrap, console=console)
+    if use_cache:
+        check_writable_dir(runner.cache_root, what="embedding cache",
+                           fix="point $ACUBENCH_CACHE at a writable folder, or pass --no-cache")
+    folder = reserve_run_folder(out=out, runs_dir=runs_dir, encoders=names, overwrite=overwrite)
+    with folder:  # released (with anything staged) if the run fails or is interrupted
+        result = _run_in(folder, runner, names, console, weights=weights, config=config, random_init=random_init,
+                         device=device, strict=strict, trust_checkpoint=trust_checkpoint, aligned=aligned,
+                         align=align, protocol=protocol, batch_size=batch_size, precision=precision,
+                         reference_rows=reference_rows)
+    plugin_manager().hook.acubench_run_finished(run_dir=result.out_dir, records=[r.to_dict() for r in result.records])
+    return result
+
+
+def _run_in(folder: RunFolder, runner: Runner, names: list[str], console: Console, *, weights: str | None,
+            config: str, random_init: RandomInit | None, device: str, strict: bool, trust_checkpoint: bool,
+            aligned: bool, align: AlignOptions | None, protocol: str, batch_size: int, precision: Precision,
+            reference_rows: bool) -> RunResult:
+    """The run itself, writing into the claimed ``folder`` at the end."""
     prepared, skipped = runner.prepare_tasks()
     all_demo = all("demo" in p.task.suites for p in prepared)
     init: RandomInit = random_init or ("fallback" if all_demo else "never")
-    out_dir = Path(out) if out else _new_run_dir(Path(runs_dir), names)
-    run_id = out_dir.name
+    out_dir = folder.path
+    run_id = folder.run_id
     console.print(f"[bold]acubench run[/] → {out_dir}  ({len(prepared)} task(s), probes {', '.join(runner.probes)}, "
                   f"seeds {len(runner.seeds)})")
     for tid, why in skipped.items():
@@ -383,9 +395,8 @@ def run(
         "aligned": aligned,
         "align": vars(align) if (aligned and align) else ({"corpus": "demo", "preset": "demo"} if aligned else None),
     }
-    files = _write_outputs(out_dir, RunResults(run_id, records, concat(predictions)), config_payload, reference_rows,
+    files = _write_outputs(folder, RunResults(run_id, records, concat(predictions)), config_payload, reference_rows,
                            console)
-    plugin_manager().hook.acubench_run_finished(run_dir=out_dir, records=[r.to_dict() for r in records])
     return RunResult(out_dir, records, skipped, files)
 
 
@@ -407,19 +418,21 @@ def _aligned_variant(base: AudioEncoder, name: str, weights: str | None, init: R
     return encoder
 
 
-def _write_outputs(out_dir: Path, run: RunResults, config_payload: dict, reference_rows: bool,
+def _write_outputs(folder: RunFolder, run: RunResults, config_payload: dict, reference_rows: bool,
                    console: Console) -> dict[str, Path]:
+    """Every output rendered into the staging folder, then moved into the run folder in one step."""
     from acubench.leaderboard.aggregate import board_from_runs
     from acubench.leaderboard.render import rich_table, write_leaderboard
 
-    out_dir.mkdir(parents=True, exist_ok=True)  # only now: a run that fails earlier leaves no empty folder
-
+    stage = folder.staging()
     files: dict[str, Path] = {}
-    atomic_write(out_dir / "config.json", json.dumps(config_payload, indent=2, sort_keys=True, default=str))
-    files["config"] = out_dir / "config.json"
-    files.update(write_run_results(out_dir, run.records, run.predictions))
+    atomic_write(stage / "config.json", json.dumps(config_payload, indent=2, sort_keys=True, default=str))
+    files["config"] = stage / "config.json"
+    files.update(write_run_results(stage, run.records, run.predictions))
     board = board_from_runs([run], reference=reference_rows)
-    files.update(write_leaderboard(board, out_dir))
+    files.update(write_leaderboard(board, stage))
+    folder.commit()
+    files = {k: folder.path / p.name for k, p in files.items()}
     console.print(rich_table(board))
     console.print(f"wrote {', '.join(str(p) for p in files.values())}")
     return files

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from acubench.encoder import AudioEncoder, WeightsInfo, resolve_config
 from acubench.encoders.hear import PRESETS, SPEC
+from acubench.errors import OptionError
 from acubench.specs import EncoderSpec
 from acubench.weights import file_sha256
 
@@ -24,7 +25,7 @@ from acubench.weights import file_sha256
 _TENSORFLOW = ("tensorflow", "keras", "tf_keras")
 
 
-class HearError(ValueError):
+class HearError(OptionError):
     """A HEAR module that cannot be used as the API says (one line: the module, what went wrong, the fix)."""
 
 

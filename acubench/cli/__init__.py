@@ -36,7 +36,9 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from acubench.specs import SpecError
     from acubench.weights import WeightsNotFound
 
-    return (UsageError, AudioError, DatasetError, ManifestError, UnknownNameError, DuplicateNameError,
+    from acubench.errors import AcubenchError
+
+    return (AcubenchError, UsageError, AudioError, DatasetError, ManifestError, UnknownNameError, DuplicateNameError,
             SpecError, CheckpointError, WeightsNotFound, FileNotFoundError, LeaderboardError, AlignError,
             AlignConfigError, TaskOptionError, OutputError, HearError)
 

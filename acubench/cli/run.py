@@ -30,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="subject-bootstrap resamples behind every score's 95 %% interval (default 1000; 0: none)")
     p.add_argument("--out", "-o", default=None, metavar="DIR", help="run folder (default: a new folder under runs/)")
     p.add_argument("--runs-dir", default="runs", metavar="DIR", help="parent of new run folders (default runs/)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="let --out replace a finished run (the old files go only once the new ones are complete)")
     add_encoder_args(p)
     p.add_argument("--skip-bad-audio", action="store_true",
                    help="skip unreadable/empty/silent/NaN recordings with a warning (counted in the results) "
@@ -58,6 +60,6 @@ def _run(args: argparse.Namespace) -> int:
         data_root=args.data_root, protocol=args.protocol, task_options=task_options(args.task_arg),
         skip_bad_audio=args.skip_bad_audio,
         use_cache=not args.no_cache, aligned=args.aligned, align=align, reference_rows=args.reference,
-        bootstrap=args.bootstrap,
+        bootstrap=args.bootstrap, overwrite=args.overwrite,
         console=console(), **encoder_kwargs(args))
     return 0
