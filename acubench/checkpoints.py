@@ -123,7 +123,7 @@ def load_checkpoint(path: str | os.PathLike, *, trust: bool = False) -> Any:
             raise CheckpointError(f"{path}: a damaged {kind} checkpoint, or not torch's "
                                   f"({_weights_only_reason(exc)}); download it again") from None
         if not trust:
-            what = f"it needs {needs.group(1)}" if needs else _weights_only_reason(exc)
+            what = f"it asks for the Python object {needs.group(1)}" if needs else _weights_only_reason(exc)
             raise CheckpointError(
                 f"{path}: this checkpoint holds Python objects beyond tensors ({what}) and loading it means full "
                 f"unpickling, which can execute code from the file. If you trust its source, pass "

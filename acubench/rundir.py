@@ -61,10 +61,11 @@ class RunFolder:
     claim when the block raises.
     """
 
-    def __init__(self, path: Path, *, created: bool, lock: Path) -> None:
+    def __init__(self, path: Path, *, created: bool, lock: Path, created_parent: Path | None = None) -> None:
         self.path = path
         self.created = created
         self._lock = lock
+        self._created_parent = created_parent
         self._staging: Path | None = None
 
     @property
@@ -106,11 +107,12 @@ class RunFolder:
             shutil.rmtree(self._staging, ignore_errors=True)
             self._staging = None
         self._lock.unlink(missing_ok=True)
-        if self.created:
-            try:
-                self.path.rmdir()
-            except OSError:
-                pass  # not empty (someone put files there meanwhile): leave it
+        for made in (self.path if self.created else None, self._created_parent):
+            if made is not None:
+                try:
+                    made.rmdir()
+                except OSError:
+                    pass  # not empty (someone put files there meanwhile): leave it
 
     def __enter__(self) -> "RunFolder":
         return self
@@ -206,6 +208,7 @@ def reserve_run_folder(*, out: str | os.PathLike | None = None, runs_dir: str | 
         return _reserve_out(Path(out).expanduser(), overwrite)
     base = Path(runs_dir).expanduser()
     check_writable_dir(base, what="runs folder (--runs-dir)", fix="choose another --runs-dir or --out")
+    created_parent = None if base.exists() else base
     base.mkdir(parents=True, exist_ok=True)
     stamp = (now or _dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
     name = f"{stamp}-{'_'.join(e.replace(':', '-').replace('/', '-') for e in encoders) or 'run'}"
@@ -219,5 +222,5 @@ def reserve_run_folder(*, out: str | os.PathLike | None = None, runs_dir: str | 
             if exc.errno == errno.ENAMETOOLONG:
                 raise OutputError(f"{path}: folder name too long; pass fewer encoders or --out DIR") from None
             raise
-        return RunFolder(path, created=True, lock=_claim(path))
+        return RunFolder(path, created=True, lock=_claim(path), created_parent=created_parent)
     raise RunFolderError(f"{base}: could not find a free run folder name for {name}")

@@ -26,6 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from acubench.cache import EmbeddingCache
 from acubench.datasets import check_task_options, effective_protocol, load_manifest
 from acubench.encoder import AudioEncoder
+from acubench.errors import OptionError
 from acubench.extract import Extraction, Precision, extract
 from acubench.loading import RandomInit, load_encoder
 from acubench.manifest import DatasetError, DatasetMissing, ManifestError, split_counts
@@ -109,11 +110,14 @@ class Runner:
 
         bad = [p for p in probes if p not in PROBES]
         if bad:
-            raise ValueError(f"unknown probe(s) {bad}; choose from {list(PROBES)}")
+            raise OptionError(f"unknown probe(s) {bad}; choose from {list(PROBES)}")
         if seeds < 1:
-            raise ValueError("--seeds must be >= 1")
+            raise OptionError(f"--seeds must be >= 1, got {seeds}")
         if bootstrap < 0:
-            raise ValueError(f"--bootstrap must be >= 0 (0 turns intervals off), got {bootstrap}")
+            raise OptionError(f"--bootstrap must be >= 0 (0 turns intervals off), got {bootstrap}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise OptionError(f"--batch-size must be a positive integer, got {batch_size}")
+        select_tasks(tasks if isinstance(tasks, str) else ",".join(tasks))  # unknown names fail here, before any work
         self.bootstrap = bootstrap
         self.selection = tasks if isinstance(tasks, str) else ",".join(tasks)
         self.probes = list(probes)
@@ -312,6 +316,7 @@ def run(
     runner = Runner(tasks=tasks, probes=probes, seeds=seeds, data_root=data_root, cache=cache, protocol=protocol,
                     task_options=task_options, device=device, batch_size=batch_size, precision=precision, skip_bad_audio=skip_bad_audio,
                     use_cache=use_cache, bootstrap=bootstrap, console=console)
+    _check_encoders(names, config=config, random_init=random_init)
     if use_cache:
         check_writable_dir(runner.cache_root, what="embedding cache",
                            fix="point $ACUBENCH_CACHE at a writable folder, or pass --no-cache")
@@ -323,6 +328,17 @@ def run(
                          reference_rows=reference_rows)
     plugin_manager().hook.acubench_run_finished(run_dir=result.out_dir, records=[r.to_dict() for r in result.records])
     return result
+
+
+def _check_encoders(names: Sequence[str], *, config: str, random_init: RandomInit | None) -> None:
+    """Refuse, before any folder is claimed or any model built, names and configs that cannot work."""
+    for name in names:
+        spec = _spec(name.partition(":")[0])
+        if isinstance(config, str) and config not in spec.configs:
+            raise OptionError(f"encoder {spec.id}: unknown config {config!r}; choose from {list(spec.configs)}")
+        if random_init == "always" and not spec.random_init:
+            raise OptionError(f"encoder {name}: --random-init does not apply: it loads its own weights; "
+                              f"drop --random-init")
 
 
 def _run_in(folder: RunFolder, runner: Runner, names: list[str], console: Console, *, weights: str | None,

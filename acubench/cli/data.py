@@ -161,10 +161,12 @@ def _first_contact(out: Console, root: Path, statuses) -> None:
 def _manifest(args: argparse.Namespace) -> int:
     from acubench.datasets import (check_task_options, compares_to_expected, load_manifest, manifest_columns,
                                    split_summary, write_manifest)
-    from acubench.paths import cache_dir, data_root
+    from acubench.paths import cache_dir, check_writable_file, data_root
     from acubench.plugins import get_task, registries
 
     task = get_task(args.task)
+    if args.output:
+        check_writable_file(args.output, what="manifest file (-o)", fix="choose another -o")
     options = task_options(args.task_arg)
     check_task_options([task], options, {d.id: d for d in registries().datasets})
     root = data_root(args.data_root).absolute()
