@@ -7,6 +7,10 @@ The Python API mirrors the command line::
     emb = acubench.embed(["a.wav"], encoder="opera-gt")    # acubench embed
     ckpt = acubench.align("opera", corpus="demo")          # acubench align
 
+Encoder loading takes one options object everywhere
+(``acubench.run("opera", encoder_options=acubench.EncoderOptions(device="cuda"))``);
+every error acubench raises on purpose is an :class:`AcubenchError`.
+
 Heavy modules load on first use, so ``import acubench`` stays cheap.
 """
 
@@ -14,16 +18,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from acubench._version import __version__
+from acubench.errors import AcubenchError
 from acubench.hookspecs import contribute, hookimpl
 
-__version__ = "0.1.0"
-__all__ = ["__version__", "contribute", "hookimpl", "run", "embed", "align", "load_encoder"]
+__all__ = ["__version__", "contribute", "hookimpl", "run", "embed", "align", "load_encoder", "EncoderOptions",
+           "AlignOptions", "AcubenchError"]
 
 _LAZY = {
-    "run": ("acubench.runner", "run"),
-    "embed": ("acubench.embedding", "embed"),
-    "align": ("acubench.align.api", "align"),
+    "run": ("acubench.api", "run"),
+    "embed": ("acubench.api", "embed"),
+    "align": ("acubench.api", "align"),
+    "AlignOptions": ("acubench.api", "AlignOptions"),
     "load_encoder": ("acubench.loading", "load_encoder"),
+    "EncoderOptions": ("acubench.loading", "EncoderOptions"),
 }
 
 

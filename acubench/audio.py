@@ -17,10 +17,11 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from acubench.errors import AcubenchError
 from acubench.specs import ClipPolicy
 
 
-class AudioError(ValueError):
+class AudioError(AcubenchError, ValueError):
     """A recording that cannot be used; the message names the file and the fix."""
 
     def __init__(self, path: str | os.PathLike, problem: str, fix: str = "") -> None:

@@ -11,6 +11,8 @@ Finding the file is :mod:`acubench.weights`' job.
 
 from __future__ import annotations
 
+from acubench.errors import AcubenchError
+
 import argparse
 import hashlib
 import logging
@@ -28,7 +30,7 @@ from torch import nn
 log = logging.getLogger(__name__)
 
 
-class CheckpointError(ValueError):
+class CheckpointError(AcubenchError, ValueError):
     """A checkpoint that cannot be read safely, or does not fit the model."""
 
 

@@ -16,9 +16,11 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
+from acubench.errors import OptionError
 from acubench.manifest import (CHANNEL_COLUMN, MANIFEST_COLUMNS, SEGMENT_COLUMNS, SPLITS, DatasetError, DatasetMissing,
                                LoadContext, TaskOptionError, validate_manifest)
 from acubench.paths import cache_dir as default_cache_dir
+from acubench.reporting import LogReporter, Reporter
 from acubench.specs import DatasetSpec, TaskSpec, resolve_ref
 
 
@@ -142,7 +144,7 @@ def effective_protocol(task: TaskSpec, protocol: str) -> str:
     if protocol in task.protocols:
         return protocol
     if protocol != "reference":
-        raise ValueError(f"task {task.id} offers protocols {list(task.protocols)}, not {protocol!r}")
+        raise OptionError(f"task {task.id} offers protocols {list(task.protocols)}, not {protocol!r}")
     return "default"
 
 
@@ -158,7 +160,7 @@ def load_manifest(task: TaskSpec, *, data_root: Path, protocol: str = "default",
     ------
     DatasetError
         The dataset is absent or malformed (the message says how to fix it).
-    ValueError
+    OptionError
         ``protocol`` is neither ``default`` nor one the task offers.
     """
     protocol = effective_protocol(task, protocol)
@@ -222,8 +224,8 @@ def compares_to_expected(task: TaskSpec, protocol: str) -> bool:
     return protocol == "reference" or "reference" not in task.protocols
 
 
-def prepare_dataset(spec: DatasetSpec, root: Path, console: Any) -> bool:
-    """Run the dataset's preparation step; ``False`` when it needs none.
+def prepare_dataset(spec: DatasetSpec, root: Path, reporter: Reporter | None = None) -> bool:
+    """Run the dataset's preparation step, reporting through ``reporter``; ``False`` when it needs none.
 
     Raises
     ------
@@ -232,5 +234,5 @@ def prepare_dataset(spec: DatasetSpec, root: Path, console: Any) -> bool:
     """
     if spec.prepare is None:
         return False
-    resolve_ref(spec.prepare)(dataset_folder(Path(root).absolute(), spec), console)
+    resolve_ref(spec.prepare)(dataset_folder(Path(root).absolute(), spec), reporter or LogReporter())
     return True

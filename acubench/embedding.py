@@ -1,4 +1,4 @@
-"""``acubench embed`` and ``acubench.embed()``: clip embeddings for your own recordings.
+"""The service behind ``acubench embed`` and ``acubench.embed()``: clip embeddings for your own recordings.
 
 Same preprocessing, pooling, batching and cache as the benchmark, so an
 embedding extracted here equals the one the leaderboard was computed from.
@@ -17,9 +17,10 @@ import pandas as pd
 
 from acubench.cache import EmbeddingCache
 from acubench.encoder import AudioEncoder
+from acubench.errors import OptionError, PathNotFound
 from acubench.extract import Extraction, Precision, extract
-from acubench.loading import RandomInit, load_encoder
 from acubench.paths import cache_dir
+from acubench.reporting import LogReporter, Reporter
 from acubench.specs import ClipPolicy
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
@@ -49,8 +50,8 @@ class EmbedResult:
 def parse_clip_policy(text: str, default: ClipPolicy) -> ClipPolicy:
     """``default`` | ``whole[:MIN_S]`` | ``windows:SEC[:HOP_S]`` | ``crop:MAX_S`` (seconds)."""
     kind, _, rest = text.partition(":")
-    nums = [float(x) for x in rest.split(":") if x] if rest else []
     try:
+        nums = [float(x) for x in rest.split(":") if x] if rest else []
         if kind == "default":
             return default
         if kind == "whole":
@@ -62,7 +63,7 @@ def parse_clip_policy(text: str, default: ClipPolicy) -> ClipPolicy:
             return replace(default, max_seconds=nums[0], window_seconds=None, hop_seconds=None)
     except (ValueError, IndexError):
         pass
-    raise ValueError(f"--clip-policy {text!r}: use default, whole[:MIN_S], windows:SEC[:HOP_S] or crop:MAX_S")
+    raise OptionError(f"--clip-policy {text!r}: use default, whole[:MIN_S], windows:SEC[:HOP_S] or crop:MAX_S")
 
 
 def collect_files(inputs: Sequence[str | os.PathLike]) -> list[Path]:
@@ -75,68 +76,49 @@ def collect_files(inputs: Sequence[str | os.PathLike]) -> list[Path]:
         elif path.is_file():
             files.append(path)
         else:
-            raise FileNotFoundError(f"{path}: no such file or folder")
+            raise PathNotFound(f"{path}: no such file or folder")
     if not files:
-        raise FileNotFoundError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) in {', '.join(map(str, inputs))}")
+        raise PathNotFound(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) in {', '.join(map(str, inputs))}")
     return files
 
 
-def embed(
+def embed_files(
     files: Sequence[str | os.PathLike],
+    encoder: AudioEncoder,
     *,
-    encoder: str | AudioEncoder = "opera",
-    weights: str | None = None,
-    aligned: str | os.PathLike | None = None,
-    config: str = "default",
     clip_policy: ClipPolicy | str = "default",
-    random_init: RandomInit = "never",
-    device: str = "cpu",
     batch_size: int = 16,
     precision: Precision = "fp32",
     skip_bad_audio: bool = False,
     use_cache: bool = True,
-    strict: bool = True,
-    trust_checkpoint: bool = False,
-    on_clip=None,
+    reporter: Reporter | None = None,
 ) -> EmbedResult:
-    """One clip embedding per audio file.
+    """One clip embedding per audio file (the service behind :func:`acubench.embed`).
 
     Parameters
     ----------
     files : sequence of path-like
         Audio files and/or folders (searched recursively).
-    encoder : str or AudioEncoder
-        Encoder id/alias, or an already built encoder.
-    weights : str, optional
-        Checkpoint path or Hub id (default: the usual search).
-    aligned : path-like, optional
-        An AcuLa checkpoint (``acubench align``); overrides ``encoder``/``weights``.
+    encoder : AudioEncoder
+        A built encoder.
     clip_policy : ClipPolicy or str
-        Default: the encoder's reference policy (e.g. OPERA-GT's 8.18 s windows).
-
-    Examples
-    --------
-    >>> from acubench import embed                                   # doctest: +SKIP
-    >>> res = embed(["cough.wav"], encoder="opera-gt")               # doctest: +SKIP
-    >>> res.embeddings.shape                                         # doctest: +SKIP
-    (1, 384)
+        Default: the encoder's reference policy (e.g. OPERA-GT's 8.18 s windows);
+        a string as :func:`parse_clip_policy` reads it.
+    batch_size : int
+        Model inputs (windows) per forward pass.
+    precision : {"fp32", "bf16"}
+    reporter : Reporter, optional
+        Shows progress; default :class:`~acubench.reporting.LogReporter`.
     """
     paths = collect_files(files)
-    if aligned is not None:
-        from acubench.align.api import load_aligned_encoder
-
-        model = load_aligned_encoder(Path(aligned), device=device, trust_checkpoint=trust_checkpoint)
-    elif isinstance(encoder, AudioEncoder):
-        model = encoder
-    else:
-        model = load_encoder(encoder, weights=weights, config=config, random_init=random_init, device=device,
-                             strict=strict, trust_checkpoint=trust_checkpoint)
-    policy = parse_clip_policy(clip_policy, model.spec.clip) if isinstance(clip_policy, str) else clip_policy
+    policy = parse_clip_policy(clip_policy, encoder.spec.clip) if isinstance(clip_policy, str) else clip_policy
     table = pd.DataFrame({"clip_id": [str(p) for p in paths], "path": [str(p) for p in paths]})
-    cache = EmbeddingCache(cache_dir(), model.fingerprint(), enabled=use_cache)
-    ext = extract(model, table, policy, cache=cache, batch_size=batch_size, skip_bad_audio=skip_bad_audio,
-                  precision=precision, on_clip=on_clip)
-    return EmbedResult([str(p) for p in paths], ext.embeddings, f"{model.spec.id} ({model.weights_info.label()})", ext)
+    cache = EmbeddingCache(cache_dir(), encoder.fingerprint(), enabled=use_cache)
+    with (reporter or LogReporter()).progress("embedding", len(paths)) as advance:
+        ext = extract(encoder, table, policy, cache=cache, batch_size=batch_size, skip_bad_audio=skip_bad_audio,
+                      precision=precision, on_clip=advance)
+    return EmbedResult([str(p) for p in paths], ext.embeddings, f"{encoder.spec.id} ({encoder.weights_info.label()})",
+                       ext)
 
 
 def save_embeddings(result: EmbedResult, out: str | os.PathLike) -> list[Path]:
@@ -156,10 +138,10 @@ def save_embeddings(result: EmbedResult, out: str | os.PathLike) -> list[Path]:
         try:
             import pyarrow  # noqa: F401
         except ImportError:
-            raise ValueError("writing .parquet needs pyarrow: pip install 'acubench[parquet]' (or use OUT.npy)") from None
+            raise OptionError("writing .parquet needs pyarrow: pip install 'acubench[parquet]' (or use OUT.npy)") from None
         df = pd.DataFrame({"id": result.ids, "embedding": list(result.embeddings)})
         df.attrs["encoder"] = result.encoder
         df.to_parquet(tmp, index=False)
         os.replace(tmp, out)
         return [out]
-    raise ValueError(f"{out}: output must end in .npy or .parquet")
+    raise OptionError(f"{out}: output must end in .npy or .parquet")

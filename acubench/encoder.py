@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Iterator, Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
+from acubench.errors import OptionError
 from acubench.specs import EncoderSpec
 
 
@@ -35,15 +36,24 @@ class WeightsInfo:
         Path or Hub id the weights were read from; for random init, the seed.
     sha256 : str
         Digest of the weights file (or of the seed string for random init).
+    base_status : str or None
+        For aligned weights, the status of the weights alignment started from
+        (``"random-init"`` marks every result of the encoder "random init" too).
     """
 
     status: str
     source: str = ""
     sha256: str = ""
+    base_status: str | None = None
 
     @property
     def is_random(self) -> bool:
         return self.status == "random-init"
+
+    @property
+    def from_random_init(self) -> bool:
+        """Random weights, or weights trained (aligned) from a random initialisation."""
+        return self.is_random or self.base_status == "random-init"
 
     @classmethod
     def random_init(cls, seed: int) -> "WeightsInfo":
@@ -87,18 +97,18 @@ def resolve_config(spec: EncoderSpec, presets: Mapping[str, Mapping[str, Any]],
 
     Raises
     ------
-    ValueError
+    OptionError
         For an unknown preset or an override the preset does not have, listing the valid ones.
     """
     name = config.get("name", "default")
     if name not in presets:
-        raise ValueError(f"encoder {spec.id}: unknown config {name!r}; choose from {sorted(presets)}")
+        raise OptionError(f"encoder {spec.id}: unknown config {name!r}; choose from {sorted(presets)}")
     out: dict[str, Any] = {"name": name, **presets[name]}
     for key, value in config.items():
         if key in ("name", "arg"):
             continue
         if key not in presets[name]:
-            raise ValueError(f"encoder {spec.id}: config has no setting {key!r}; settings: {sorted(presets[name])}")
+            raise OptionError(f"encoder {spec.id}: config has no setting {key!r}; settings: {sorted(presets[name])}")
         out[key] = value
     if "arg" in config:
         out["arg"] = config["arg"]

@@ -26,6 +26,7 @@ import torch
 from acubench.audio import AudioError, iter_windows, load_clip
 from acubench.cache import EmbeddingCache, clip_key
 from acubench.encoder import AudioEncoder
+from acubench.errors import OptionError
 from acubench.specs import ClipPolicy
 
 Precision = Literal["fp32", "bf16"]
@@ -124,7 +125,7 @@ def extract(
         For an unusable recording when ``skip_bad_audio`` is False.
     """
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        raise OptionError(f"batch_size must be >= 1, got {batch_size}")
     t0 = time.perf_counter()
     n = len(clips)
     sr = encoder.sample_rate

@@ -8,11 +8,13 @@ before the colon is the registered id, the rest goes to the factory as
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from acubench.encoder import AudioEncoder
 from acubench.errors import OptionError
+from acubench.extract import Precision
 from acubench.plugins import get_encoder, plugin_manager
 from acubench.specs import EncoderSpec, resolve_ref
 from acubench.weights import WeightsNotFound, resolve_weights
@@ -20,6 +22,70 @@ from acubench.weights import WeightsNotFound, resolve_weights
 log = logging.getLogger(__name__)
 
 RandomInit = Literal["never", "fallback", "always"]
+
+_RANDOM_INIT = ("never", "fallback", "always")
+_PRECISIONS = ("fp32", "bf16")
+
+
+@dataclass(frozen=True)
+class EncoderOptions:
+    """How to load and run an encoder: one object for every command and API call that builds one.
+
+    Parameters
+    ----------
+    weights : str or Path, optional
+        A checkpoint file/folder or Hub id; default: search (see :func:`find_weights`).
+    config : str or dict
+        A named config of the spec (``"default"``, ``"tiny"``) or explicit values.
+    random_init : {"never", "fallback", "always"}, optional
+        See :func:`load_encoder`; ``None`` lets the caller decide (``run`` allows
+        the fallback when every selected task is a demo task).
+    strict : bool
+        Missing/unexpected checkpoint keys are an error.
+    trust_checkpoint : bool
+        Allow full unpickling of checkpoints that need it (runs code from the file).
+    device : str
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``…
+    precision : {"fp32", "bf16"}
+        ``bf16`` runs the encoder under autocast.
+    batch_size : int
+        Model inputs (windows) per forward pass.
+    """
+
+    weights: str | Path | None = None
+    config: str | dict[str, Any] = "default"
+    random_init: RandomInit | None = None
+    strict: bool = True
+    trust_checkpoint: bool = False
+    device: str = "cpu"
+    precision: Precision = "fp32"
+    batch_size: int = 16
+
+    def __post_init__(self) -> None:
+        if self.random_init is not None and self.random_init not in _RANDOM_INIT:
+            raise OptionError(f"random_init must be one of {_RANDOM_INIT}, got {self.random_init!r}")
+        if self.precision not in _PRECISIONS:
+            raise OptionError(f"precision must be one of {_PRECISIONS}, got {self.precision!r}")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise OptionError(f"batch size must be a positive integer, got {self.batch_size!r}")
+
+    def check(self, name: str) -> EncoderSpec:
+        """The spec of ``name``, refusing without building anything a name, config or ``--random-init`` that
+        cannot work with it."""
+        spec = get_encoder(split_name(name)[0])
+        if isinstance(self.config, str) and self.config not in spec.configs:
+            raise OptionError(f"encoder {spec.id}: unknown config {self.config!r}; choose from {list(spec.configs)}")
+        if self.random_init in ("fallback", "always") and not spec.random_init:
+            raise OptionError(f"encoder {name}: --random-init does not apply: it loads its own weights and has no "
+                              f"seeded random initialisation; drop --random-init")
+        return spec
+
+    def load(self, name: str, *, seed: int = 0, random_init: RandomInit | None = None) -> AudioEncoder:
+        """:func:`load_encoder` with these options (``random_init`` overrides an unset one; default ``"never"``)."""
+        self.check(name)
+        return load_encoder(name, weights=self.weights, config=self.config,
+                            random_init=self.random_init or random_init or "never", device=self.device, seed=seed,
+                            strict=self.strict, trust_checkpoint=self.trust_checkpoint)
 
 
 def split_name(name: str) -> tuple[str, str | None]:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from acubench.errors import OptionError
+from acubench.errors import AcubenchError, OptionError
 from acubench.specs import TaskSpec
 
 #: Columns every manifest has. ``split`` is train/val/test for fixed-split
@@ -40,11 +40,11 @@ RECORDING_COLUMNS = (
 )
 
 
-class ManifestError(ValueError):
+class ManifestError(AcubenchError, ValueError):
     """A manifest that breaks the task's contract (columns, labels, leakage)."""
 
 
-class DatasetError(FileNotFoundError):
+class DatasetError(AcubenchError, FileNotFoundError):
     """A dataset folder that is missing, incomplete or malformed.
 
     The message names the file and what was expected, and says how to fix it.

@@ -15,6 +15,7 @@ from typing import Generic, Iterable, TypeVar
 import pluggy
 
 from acubench import hookspecs
+from acubench.errors import AcubenchError
 from acubench.specs import DatasetSpec, EncoderSpec, TaskSpec
 
 T = TypeVar("T")
@@ -22,14 +23,14 @@ T = TypeVar("T")
 ENTRY_POINT_GROUP = "acubench"
 
 
-class UnknownNameError(KeyError):
+class UnknownNameError(AcubenchError, KeyError):
     """An id that no registered plugin provides."""
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
 
 
-class DuplicateNameError(ValueError):
+class DuplicateNameError(AcubenchError, ValueError):
     """Two plugins claim the same id or alias."""
 
 

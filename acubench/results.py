@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
+from acubench.errors import AcubenchError, PathNotFound
 from acubench.paths import atomic_write
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ _SCHEMA1_OPERA: Mapping[str, int] = {
 }
 
 
-class RecordError(ValueError):
+class RecordError(AcubenchError, ValueError):
     """A result record or predictions file that does not follow the schema."""
 
 
@@ -252,7 +253,7 @@ def read_records(path: str | os.PathLike) -> list[ResultRecord]:
     if path.is_dir():
         path = path / RESULTS_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no results file (expected a run directory with {RESULTS_FILE})")
+        raise PathNotFound(f"{path}: no results file (expected a run directory with {RESULTS_FILE})")
     records = []
     with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
@@ -318,7 +319,7 @@ def versions(dists: Iterable[str] = ("torch", "torchaudio", "transformers", "sci
     import importlib.metadata as md
     import platform
 
-    from acubench import __version__
+    from acubench._version import __version__
 
     out = {"acubench": __version__, "python": platform.python_version(), "platform": platform.platform()}
     for dist in dists:

@@ -9,6 +9,8 @@ listing encoders or tasks imports no model.
 
 from __future__ import annotations
 
+from acubench.errors import AcubenchError
+
 import importlib
 import math
 from dataclasses import dataclass, field, replace
@@ -33,7 +35,7 @@ _LAST_WINDOW = ("pad", "keep", "drop")
 _TASK_CLIP_MODES = ("min_seconds", "fixed")
 
 
-class SpecError(ValueError):
+class SpecError(AcubenchError, ValueError):
     """A spec contributed by a plugin is malformed."""
 
 
@@ -249,8 +251,8 @@ class DatasetSpec:
         :data:`acubench.manifest.RECORDING_COLUMNS`; used to build the
         alignment corpus (reports from metadata).
     prepare : str or None
-        Lazy reference to ``prepare(folder: Path, console) -> None`` for
-        datasets that need a conversion step (CoughVID webm/ogg → WAV).
+        Lazy reference to ``prepare(folder: Path, reporter: Reporter) -> None``
+        for datasets that need a conversion step (CoughVID webm/ogg → WAV).
     layout : str
         What the user must place under the folder, in words, for messages.
     options : mapping of str to str

@@ -14,11 +14,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from acubench.errors import AcubenchError
 from acubench.paths import WEIGHTS_ENV, weights_dir
 from acubench.specs import EncoderSpec
 
 
-class WeightsNotFound(FileNotFoundError):
+class WeightsNotFound(AcubenchError, FileNotFoundError):
     """No weights for an encoder in any of the places acubench looks."""
 
 

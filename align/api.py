@@ -293,8 +293,8 @@ def _aligned_encoder(path: Path, obj: dict[str, Any], meta: dict[str, Any], devi
     source = sidecar if "acubench" in obj and sidecar.is_file() else path
     encoder = load_encoder(meta.get("encoder_name") or meta["encoder"], weights=source, config=meta["config"],
                            device=device, trust_checkpoint=trust_checkpoint)
-    encoder.weights_info = WeightsInfo("aligned", str(path), state_digest(unwrap_state_dict(obj, path=str(path))))
-    encoder.base_random_init = meta["base_weights"]["status"] == "random-init"
+    encoder.weights_info = WeightsInfo("aligned", str(path), state_digest(unwrap_state_dict(obj, path=str(path))),
+                                       base_status=meta["base_weights"]["status"])
     return encoder.eval()
 
 

@@ -11,9 +11,10 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Mapping
 
 from acubench.align.choices import ALIGN_LOSSES, POOLINGS, PRESET_NAMES
+from acubench.errors import AcubenchError
 
 
-class AlignConfigError(ValueError):
+class AlignConfigError(AcubenchError, ValueError):
     """An unknown preset, an unknown setting, or a setting with an invalid value."""
 
 

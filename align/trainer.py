@@ -82,6 +82,7 @@ from acubench.align.teacher import Teacher, TeacherCache
 from acubench.audio import AudioError, iter_windows, load_clip
 from acubench.checkpoints import CheckpointError, load_checkpoint
 from acubench.encoder import AudioEncoder
+from acubench.errors import AcubenchError
 from acubench.paths import atomic_write
 from acubench.specs import ClipPolicy
 
@@ -92,7 +93,7 @@ RUN_NAME = "run.json"
 CHECKPOINT_DIR = "checkpoints"
 
 
-class AlignError(ValueError):
+class AlignError(AcubenchError, ValueError):
     """An alignment run that cannot start or continue as asked; the message says what to change."""
 
 

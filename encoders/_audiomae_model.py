@@ -12,6 +12,7 @@ from acubench.checkpoints import fit_state_dict, load_checkpoint, unwrap_state_d
 from acubench.encoder import AudioEncoder, WeightsInfo, resolve_config, seeded
 from acubench.encoders._vit import Block, PatchEmbed, init_vit_weights, sincos_pos_embed_2d
 from acubench.encoders.audiomae import MIN_SAMPLES, PRESETS, SAMPLE_RATE, SPEC
+from acubench.errors import OptionError
 from acubench.specs import EncoderSpec
 from acubench.weights import file_sha256
 
@@ -142,7 +143,7 @@ def build(spec: EncoderSpec, *, config: dict, weights: Path | None, device: str,
     """
     cfg = resolve_config(spec, PRESETS, config)
     if cfg["fc_norm"] not in _FC_NORM:
-        raise ValueError(f"encoder {spec.id}: fc_norm must be one of {_FC_NORM}, got {cfg['fc_norm']!r}")
+        raise OptionError(f"encoder {spec.id}: fc_norm must be one of {_FC_NORM}, got {cfg['fc_norm']!r}")
     if weights is None:
         with seeded(seed):
             encoder = AudioMAEEncoder(cfg, WeightsInfo.random_init(seed))

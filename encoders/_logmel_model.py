@@ -10,6 +10,7 @@ from torch import Tensor
 
 from acubench.encoder import AudioEncoder, WeightsInfo, resolve_config
 from acubench.encoders.logmel import PRESETS, SPEC
+from acubench.errors import OptionError
 from acubench.frontends import OPERA_MEL, MelConfig, batch_by_length, mel_filterbank, mel_power, power_to_db
 from acubench.specs import EncoderSpec
 
@@ -99,5 +100,5 @@ def build(spec: EncoderSpec, *, config: dict, weights: Path | None, device: str,
           strict: bool = True, trust_checkpoint: bool = False) -> LogMelStats:
     """Build the baseline (factory of :data:`SPEC`). It has no weights; ``seed`` is unused because nothing is random."""
     if weights is not None:
-        raise ValueError(f"encoder {spec.id} has no weights; do not pass --weights ({weights})")
+        raise OptionError(f"encoder {spec.id} has no weights; do not pass --weights ({weights})")
     return LogMelStats(resolve_config(spec, PRESETS, config)).to(device).eval()

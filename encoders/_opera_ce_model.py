@@ -12,6 +12,7 @@ from acubench.encoder import WeightsInfo, resolve_config
 from acubench.encoders._efficientnet import B0_STAGES, EfficientNet, Stage
 from acubench.encoders._opera_model import COLA_HEAD_KEYS, WholeClipOpera, build_opera, nan_pad
 from acubench.encoders.opera_ce import PRESETS, SPEC
+from acubench.errors import OptionError
 from acubench.frontends import opera_logmels
 from acubench.specs import EncoderSpec
 
@@ -48,7 +49,7 @@ class OperaCE(WholeClipOpera):
     def __init__(self, config: dict[str, Any], weights_info: WeightsInfo) -> None:
         super().__init__(SPEC, config, weights_info)
         if config["backbone"] not in BACKBONES:
-            raise ValueError(f"encoder {SPEC.id}: backbone must be one of {sorted(BACKBONES)}, "
+            raise OptionError(f"encoder {SPEC.id}: backbone must be one of {sorted(BACKBONES)}, "
                              f"got {config['backbone']!r}")
         self.encoder = ColaEncoder(config["backbone"], config["drop_connect_rate"])
         self.embed_dim = self.encoder.efficientnet.out_channels

@@ -18,6 +18,7 @@ from acubench.encoder import WeightsInfo, resolve_config
 from acubench.encoders._htsat import HTSATSwin, stretch
 from acubench.encoders._opera_model import COLA_HEAD_KEYS, WholeClipOpera, build_opera, nan_pad, nested
 from acubench.encoders.opera_ct import PRESETS, SPEC
+from acubench.errors import OptionError
 from acubench.frontends import batch_by_length, opera_logmel
 from acubench.specs import EncoderSpec
 
@@ -58,7 +59,7 @@ class OperaCT(WholeClipOpera):
     def __init__(self, config: dict[str, Any], weights_info: WeightsInfo) -> None:
         super().__init__(SPEC, config, weights_info)
         if config["long_clip_crops"] not in _CROPS:
-            raise ValueError(f"encoder {SPEC.id}: long_clip_crops must be one of {_CROPS}, "
+            raise OptionError(f"encoder {SPEC.id}: long_clip_crops must be one of {_CROPS}, "
                              f"got {config['long_clip_crops']!r}")
         arch = {k: (tuple(v) if isinstance(v, list) else v) for k, v in config.items() if k in _ARCH_KEYS}
         self.encoder = nested(HTSATSwin(**arch), "encoder.htsat")

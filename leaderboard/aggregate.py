@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from acubench.errors import AcubenchError
 from acubench.leaderboard.evidence import (
     BootstrapPlan,
     CellEvidence,
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
 ColumnKey = tuple[str, str, str]  # (task, task_version, protocol)
 
 
-class LeaderboardError(ValueError):
+class LeaderboardError(AcubenchError, ValueError):
     """Records that cannot be tabulated: malformed records, conflicts, mixed metrics, mismatched predictions."""
 
 

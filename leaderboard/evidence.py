@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from acubench import stats
+from acubench.errors import AcubenchError
 from acubench.predictions import clip_scores, score_matrix
 from acubench.results import ResultRecord
 
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 _MATCH = 1e-9
 
 
-class EvidenceError(ValueError):
+class EvidenceError(AcubenchError, ValueError):
     """Predictions that do not reproduce their records (files of different runs in one folder)."""
 
 

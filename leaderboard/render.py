@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 from tabulate import tabulate
 
+from acubench.errors import PathNotFound
 from acubench.leaderboard.aggregate import Cell, Column, Leaderboard, ProbeGroup, PublishedRow, Row
 from acubench.leaderboard.reference import CITATION, LABEL, SOURCE
 from acubench.paths import atomic_write
@@ -398,7 +399,7 @@ def write_leaderboard(board: Leaderboard, out_dir: Path, *, title: str | None = 
 
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
-        raise FileNotFoundError(f"{out_dir}: output folder does not exist (create it first)")
+        raise PathNotFound(f"{out_dir}: output folder does not exist (create it first)")
     outputs: dict[str, tuple[Path, str | bytes]] = {
         "markdown": (out_dir / "leaderboard.md", to_markdown(board, title=title)),
         "csv": (out_dir / "leaderboard.csv", to_csv(board)),

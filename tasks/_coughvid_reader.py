@@ -12,7 +12,6 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from sklearn.model_selection import train_test_split
 import numpy as np
@@ -20,6 +19,7 @@ import pandas as pd
 
 from acubench.datasets import dataset_folder, refuse_escaping
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext
+from acubench.reporting import LogReporter, Reporter
 from acubench.specs import DataCheck
 from acubench.tasks._common import (check_vocabulary, first_existing, log_dropped, read_table, reject_unexpected,
                                     require_audio)
@@ -265,7 +265,7 @@ def _convert(ffmpeg: str, source: Path, target: Path) -> str | None:
     return None
 
 
-def prepare(folder: Path, console: Any = None) -> None:
+def prepare(folder: Path, reporter: Reporter | None = None) -> None:
     """Convert ``public_dataset/*.webm|*.ogg`` to ``wav/<uuid>.wav`` (16 kHz mono) with FFmpeg.
 
     Resumable: existing outputs are skipped, and each output is written to a
@@ -275,8 +275,8 @@ def prepare(folder: Path, console: Any = None) -> None:
     ----------
     folder : Path
         The dataset folder (``<data-root>/coughvid``).
-    console : rich.console.Console, optional
-        Where the progress bar goes (default: stderr).
+    reporter : Reporter, optional
+        Where progress goes (default: the log).
 
     Raises
     ------
@@ -284,10 +284,7 @@ def prepare(folder: Path, console: Any = None) -> None:
         No source recordings, FFmpeg not on PATH (nothing is converted), or
         some conversions failed (the others are kept).
     """
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    console = console or Console(stderr=True)
+    reporter = reporter or LogReporter()
     folder = Path(folder)
     source_dir = folder / SOURCE_DIR
     sources = sorted(p for p in source_dir.glob("*") if p.suffix.lower() in SOURCE_SUFFIXES) if source_dir.is_dir() else []
@@ -301,23 +298,20 @@ def prepare(folder: Path, console: Any = None) -> None:
     wav_dir.mkdir(exist_ok=True)
     todo = [(s, wav_dir / f"{s.stem}.wav") for s in sources if not (wav_dir / f"{s.stem}.wav").is_file()]
     if not todo:
-        console.print(f"All {len(sources)} CoughVID recordings are already converted in {wav_dir}.")
+        reporter.note(f"All {len(sources)} CoughVID recordings are already converted in {wav_dir}.")
         return
-    console.print(f"Converting {len(todo)} of {len(sources)} CoughVID recordings to {TARGET_RATE} Hz mono WAV "
+    reporter.note(f"Converting {len(todo)} of {len(sources)} CoughVID recordings to {TARGET_RATE} Hz mono WAV "
                   f"in {wav_dir} ({len(sources) - len(todo)} already done)")
     failures: list[tuple[Path, str]] = []
-    columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeRemainingColumn())
-    with Progress(*columns, console=console) as progress, ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        bar = progress.add_task("ffmpeg", total=len(todo))
+    with reporter.progress("ffmpeg", len(todo)) as advance, ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         futures = {pool.submit(_convert, ffmpeg, s, t): s for s, t in todo}
         for future in as_completed(futures):
             error = future.result()
             if error is not None:
                 failures.append((futures[future], error))
-            progress.advance(bar)
+            advance(1)
     if failures:
         first, why = sorted(failures)[0]
         raise DatasetError(f"{first}: {len(failures)} of {len(todo)} recording(s) could not be converted "
                            f"(first error: {why}). The others are done; re-running converts only what is missing")
-    console.print(f"Converted {len(todo)} recordings into {wav_dir}.")
+    reporter.note(f"Converted {len(todo)} recordings into {wav_dir}.")

@@ -92,7 +92,7 @@ def test_align_caches_by_key_and_reloads_as_an_aligned_encoder(registered, corpu
     base = load_encoder("tiny-align")
     aligned = load_aligned_encoder(first.path)
     assert aligned.weights_info.status == "aligned" and aligned.weights_info.source == str(first.path)
-    assert aligned.fingerprint() != base.fingerprint() and aligned.base_random_init is True
+    assert aligned.fingerprint() != base.fingerprint() and aligned.weights_info.from_random_init
     waves = [torch.randn(8000, generator=torch.Generator().manual_seed(1))]
     from_file = load_encoder("tiny-align", weights=first.encoder_file)
     assert torch.equal(aligned.embed(waves), from_file.embed(waves))

@@ -190,13 +190,15 @@ def test_bad_checkpoints_are_one_line_and_nothing_runs(kind, tmp_path, capsys):
     (["run", "-e", "logmel", "--task-arg", "novalue"], ["--task-arg 'novalue': expected KEY=VALUE"]),
     (["run", "-e", "hear:no_such_hear_module"], ["hear:no_such_hear_module", "pip install"]),
     (["run", "-e", "hear"], ["hear:MODULE"]),
-    (["embed", "-e", "logmel", "--clip-policy", "bogus", "x.wav", "-o", "e.npy"], ["--clip-policy 'bogus'"]),
+    (["embed", "-e", "logmel", "--clip-policy", "bogus", "CLIP", "-o", "e.npy"], ["--clip-policy 'bogus'"]),
+    (["embed", "-e", "logmel", "CLIP", "-o", "e.txt"], ["-o e.txt: the output must end in .npy or .parquet"]),
     (["embed", "-e", "logmel", "missing.wav", "-o", "e.npy"], ["missing.wav"]),
     (["leaderboard", "nowhere", "-o", "board.xlsx"], ["unknown format '.xlsx'"]),
 ])
-def test_bad_flags_are_one_line_with_the_fix(argv, needles, capsys, tmp_path, monkeypatch):
+def test_bad_flags_are_one_line_with_the_fix(argv, needles, capsys, tmp_path, tmp_path_factory, monkeypatch):
+    clip = _wav(tmp_path_factory.mktemp("audio") / "clip.wav", _tone())
     monkeypatch.chdir(tmp_path)
-    code, err = _cli(capsys, *argv)
+    code, err = _cli(capsys, *[str(clip) if a == "CLIP" else a for a in argv])
     _one_clear_line(code, err, *needles)
     assert list(tmp_path.iterdir()) == []  # no run folder, no output file
 

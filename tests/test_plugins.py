@@ -104,3 +104,29 @@ def test_disable_plugin_blocks_it(example_plugin, capsys):
         assert "mfcc-stats" not in plugins.registries().encoders
     finally:
         plugins.set_blocked(())
+
+
+def test_every_library_error_is_an_acubench_error():
+    from acubench.align.corpus import CorpusError
+    from acubench.align.presets import AlignConfigError
+    from acubench.align.trainer import AlignError
+    from acubench.audio import AudioError
+    from acubench.checkpoints import CheckpointError
+    from acubench.cli import UsageError
+    from acubench.errors import AcubenchError, OptionError, PathNotFound
+    from acubench.leaderboard.aggregate import LeaderboardError
+    from acubench.leaderboard.evidence import EvidenceError
+    from acubench.manifest import DatasetError, ManifestError
+    from acubench.results import RecordError
+    from acubench.weights import WeightsNotFound
+
+    errors = (AlignConfigError, AlignError, AudioError, CheckpointError, CorpusError, DatasetError, DuplicateNameError,
+              EvidenceError, LeaderboardError, ManifestError, OptionError, PathNotFound, RecordError, SpecError,
+              UnknownNameError, UsageError, WeightsNotFound)
+    assert all(issubclass(e, AcubenchError) for e in errors)
+    # ... and keep the standard class that says what kind of mistake it is
+    assert issubclass(DatasetError, FileNotFoundError) and issubclass(UnknownNameError, KeyError)
+    with pytest.raises(OptionError, match="unknown config 'nope'"):
+        from acubench.loading import load_encoder
+
+        load_encoder("logmel", config="nope")

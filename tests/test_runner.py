@@ -138,3 +138,31 @@ def test_no_task_with_data_is_one_clear_error(toy_plugin, tmp_path, capsys):
                  "--seeds", "1", "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err
     assert code == 2 and "acubench data status" in err and err.count("\n") <= 2
+
+
+def test_python_api_is_quiet_and_returns_the_board_the_terminal_shows(toy_plugin, tmp_path, capsys):
+    """The API reports only through logging; the CLI prints the very board the files were rendered from."""
+    from acubench import api
+
+    result = api.run("logmel", tasks="toy-task", data_root=toy_plugin, seeds=1, out=tmp_path / "api",
+                     skip_bad_audio=True, reference_rows=True, bootstrap=0)
+    assert capsys.readouterr() == ("", "")
+    assert result.board.reference and result.out_dir == tmp_path / "api" and (result.out_dir / "results.jsonl").is_file()
+    assert main(["run", "--encoder", "logmel", "--tasks", "toy-task", "--data-root", str(toy_plugin), "--seeds", "1",
+                 "--out", str(tmp_path / "cli"), "--skip-bad-audio", "--reference", "--bootstrap", "0"]) == 0
+    err = capsys.readouterr().err
+    assert "OPERA-CT" in err and "0.781" in err  # the published rows reach the terminal table too
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--probe", "nope"], "unknown probe"),
+    (["--seeds", "0"], "--seeds must be >= 1"),
+    (["--batch-size", "0"], "batch size must be a positive integer"),
+    (["--protocol", "default", "--config", "nope"], "unknown config 'nope'"),
+])
+def test_bad_flags_are_one_clear_line(flags, message, toy_plugin, tmp_path, capsys):
+    code = main(["run", "--encoder", "logmel", "--tasks", "toy-task", "--data-root", str(toy_plugin),
+                 "--out", str(tmp_path / "r"), *flags])
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 2 and last.startswith("acubench: error: ") and message in last
+    assert not (tmp_path / "r").exists()

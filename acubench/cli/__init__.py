@@ -2,7 +2,8 @@
 
 Each sub-command lives in its own module under ``acubench.cli`` and exposes
 ``register(subparsers)``; this module only assembles them and turns the
-project's expected errors into one clear line and exit status 2.
+project's own errors (:class:`~acubench.errors.AcubenchError`) into one clear
+line and exit status 2; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -13,34 +14,15 @@ import logging
 import sys
 from typing import Sequence
 
-from acubench import __version__
+from acubench._version import __version__
+from acubench.errors import AcubenchError
 
 #: Sub-command modules, in the order ``acubench --help`` lists them.
 COMMANDS = ("run", "listing", "embed", "data", "align", "leaderboard_cmd")
 
 
-class UsageError(Exception):
+class UsageError(AcubenchError):
     """A command-line mistake; printed as one line, exit status 2."""
-
-
-def _expected_errors() -> tuple[type[BaseException], ...]:
-    from acubench.align.presets import AlignConfigError
-    from acubench.align.trainer import AlignError
-    from acubench.audio import AudioError
-    from acubench.checkpoints import CheckpointError
-    from acubench.leaderboard.aggregate import LeaderboardError
-    from acubench.encoders._hear_model import HearError
-    from acubench.manifest import DatasetError, ManifestError, TaskOptionError
-    from acubench.paths import OutputError
-    from acubench.plugins import DuplicateNameError, UnknownNameError
-    from acubench.specs import SpecError
-    from acubench.weights import WeightsNotFound
-
-    from acubench.errors import AcubenchError
-
-    return (AcubenchError, UsageError, AudioError, DatasetError, ManifestError, UnknownNameError, DuplicateNameError,
-            SpecError, CheckpointError, WeightsNotFound, FileNotFoundError, LeaderboardError, AlignError,
-            AlignConfigError, TaskOptionError, OutputError, HearError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,13 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="do not load the plugin registered under NAME (repeatable)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"acubench.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"acubench.cli.{name}":
-                continue  # a command group not built yet
-            raise
-        module.register(sub)
+        importlib.import_module(f"acubench.cli.{name}").register(sub)
     return parser
 
 
@@ -82,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; finished work is cached and a re-run resumes", file=sys.stderr)
         return 130
-    except _expected_errors() as exc:
+    except AcubenchError as exc:
         if args.verbose:
             raise
         print(f"acubench: error: {exc}", file=sys.stderr)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from acubench.cli import UsageError
+from acubench.cli.reporting import RichReporter
+
+if TYPE_CHECKING:
+    from acubench.loading import EncoderOptions
 
 
 def csv_list(value: str) -> list[str]:
@@ -67,19 +71,15 @@ def add_encoder_args(p: argparse.ArgumentParser) -> None:
                    help="bf16 runs the encoder under autocast (see BENCHMARKS.md for the effect on embeddings)")
 
 
-def refuse_random_init(names: list[str], args: argparse.Namespace) -> None:
-    """``--random-init`` with an encoder that has no seeded random initialisation (``hear:``) is a mistake."""
-    if not getattr(args, "random_init", False):
-        return
-    from acubench.plugins import get_encoder
+def encoder_options(args: argparse.Namespace) -> EncoderOptions:
+    """The :class:`~acubench.loading.EncoderOptions` of :func:`add_encoder_args`' flags."""
+    from acubench.loading import EncoderOptions
 
-    for name in names:
-        if not get_encoder(name.partition(":")[0]).random_init:
-            raise UsageError(f"--random-init does not apply to {name}: it loads its own weights and has no seeded "
-                             f"random initialisation; drop --random-init")
+    return EncoderOptions(weights=args.weights, config=args.config, random_init="fallback" if args.random_init else None,
+                          strict=not args.non_strict, trust_checkpoint=args.trust_checkpoint, device=args.device,
+                          precision=args.precision, batch_size=args.batch_size)
 
 
-def encoder_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    return dict(weights=args.weights, config=args.config, random_init="fallback" if args.random_init else None,
-                strict=not args.non_strict, trust_checkpoint=args.trust_checkpoint, device=args.device,
-                batch_size=args.batch_size, precision=args.precision)
+def reporter() -> RichReporter:
+    """Progress bars and messages on stderr."""
+    return RichReporter(console())

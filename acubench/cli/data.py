@@ -13,6 +13,7 @@ from rich.table import Table
 
 from acubench.cli.common import add_task_option_arg, task_options
 from acubench.cli.common import console as stderr_console
+from acubench.cli.common import reporter
 
 _STATE_STYLE = {
     "complete": "[green]✓ complete[/]",
@@ -224,7 +225,7 @@ def _prepare(args: argparse.Namespace) -> int:
     from acubench.plugins import get_dataset
 
     spec = get_dataset(args.dataset)
-    console = stderr_console()
-    if not prepare_dataset(spec, data_root(args.data_root), console):
-        console.print(f"{spec.id} ({spec.name}) needs no preparation: its tasks read the files as published.")
+    report = reporter()
+    if not prepare_dataset(spec, data_root(args.data_root), report):
+        report.note(f"{spec.id} ({spec.name}) needs no preparation: its tasks read the files as published.")
     return 0

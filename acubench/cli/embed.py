@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from dataclasses import replace
+from pathlib import Path
 
-from acubench.cli.common import add_encoder_args, console, encoder_kwargs, refuse_random_init
+from acubench.cli.common import add_encoder_args, encoder_options, reporter
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,24 +32,24 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _embed(args: argparse.Namespace) -> int:
-    from acubench.embedding import collect_files, embed, save_embeddings
+    from acubench.api import embed
+    from acubench.cli import UsageError
+    from acubench.embedding import save_embeddings
+    from acubench.paths import check_writable_file
 
-    refuse_random_init([args.encoder], args)
-    kw = encoder_kwargs(args)
-    kw["random_init"] = kw["random_init"] or "never"
-    con = console()
-    total = len(collect_files(args.inputs))
-    with Progress(TextColumn("[bold]embedding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=con, transient=True) as bar:
-        job = bar.add_task("embed", total=total)
-        result = embed(args.inputs, encoder=args.encoder, aligned=args.aligned, clip_policy=args.clip_policy,
-                       skip_bad_audio=args.skip_bad_audio, use_cache=not args.no_cache,
-                       on_clip=lambda k: bar.advance(job, k), **kw)
+    if Path(args.out).suffix not in (".npy", ".parquet"):
+        raise UsageError(f"-o {args.out}: the output must end in .npy or .parquet")
+    check_writable_file(args.out, what="embeddings file (-o)", fix="choose another -o")  # before any compute
+    options = replace(encoder_options(args), random_init="fallback" if args.random_init else "never")
+    report = reporter()
+    result = embed(args.inputs, encoder=args.encoder, aligned=args.aligned, clip_policy=args.clip_policy,
+                   encoder_options=options, skip_bad_audio=args.skip_bad_audio, use_cache=not args.no_cache,
+                   reporter=report)
     paths = save_embeddings(result, args.out)
     ext = result.extraction
-    con.print(f"{result.encoder}: {len(result.ids)} files → {result.embeddings.shape} "
-              f"({ext.cached} from cache, {ext.computed} computed, {len(ext.bad)} skipped) in {ext.seconds:.1f} s")
+    report.note(f"{result.encoder}: {len(result.ids)} files → {result.embeddings.shape} "
+                f"({ext.cached} from cache, {ext.computed} computed, {len(ext.bad)} skipped) in {ext.seconds:.1f} s")
     for clip_id, msg in ext.bad[:10]:
-        con.print(f"  [yellow]skipped[/] {msg}")
-    con.print("wrote " + ", ".join(map(str, paths)))
+        report.note(f"  skipped {msg}", level="warning")
+    report.note("wrote " + ", ".join(map(str, paths)))
     return 0

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from acubench.cli.common import (add_encoder_args, add_task_args, console, csv_list, encoder_kwargs,
-                                 refuse_random_init, task_options)
+from acubench.cli.common import add_encoder_args, add_task_args, csv_list, encoder_options, reporter, task_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,18 +47,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from acubench.api import AlignOptions, run
     from acubench.cli import UsageError
-    from acubench.runner import AlignOptions, run
+    from acubench.leaderboard.render import rich_table
 
     if args.bootstrap < 0:
         raise UsageError(f"--bootstrap {args.bootstrap}: must be >= 0 (0 turns intervals off)")
-    refuse_random_init(args.encoder, args)
 
     align = AlignOptions(corpus=args.corpus, teacher=args.teacher, preset=args.align_preset) if args.aligned else None
-    run(args.encoder, tasks=args.tasks, probes=args.probe, seeds=args.seeds, out=args.out, runs_dir=args.runs_dir,
-        data_root=args.data_root, protocol=args.protocol, task_options=task_options(args.task_arg),
-        skip_bad_audio=args.skip_bad_audio,
-        use_cache=not args.no_cache, aligned=args.aligned, align=align, reference_rows=args.reference,
-        bootstrap=args.bootstrap, overwrite=args.overwrite,
-        console=console(), **encoder_kwargs(args))
+    report = reporter()
+    result = run(args.encoder, tasks=args.tasks, probes=args.probe, seeds=args.seeds, out=args.out,
+                 runs_dir=args.runs_dir, data_root=args.data_root, protocol=args.protocol,
+                 task_options=task_options(args.task_arg), encoder_options=encoder_options(args),
+                 skip_bad_audio=args.skip_bad_audio, use_cache=not args.no_cache, aligned=args.aligned,
+                 align_options=align, reference_rows=args.reference, bootstrap=args.bootstrap,
+                 overwrite=args.overwrite, reporter=report)
+    # The board the files were rendered from, reference rows included: terminal and files agree.
+    report.console.print(rich_table(result.board))
+    report.note(f"wrote {', '.join(str(p) for p in result.files.values())}")
     return 0

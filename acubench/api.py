@@ -1,0 +1,324 @@
+"""The Python API: ``run``, ``embed`` and ``align``, composed from the services.
+
+This is the top layer (with the command line, which calls these functions):
+the only place that joins AcuLa post-training, benchmark runs and the
+leaderboard. The services below it return data and report through a
+:class:`~acubench.reporting.Reporter`; here the default reporter only logs,
+so the API is quiet in notebooks and scripts, while the CLI passes a rich one.
+
+    import acubench
+    result = acubench.run("opera", tasks="demo")
+    result.board                       # the leaderboard, also written to result.out_dir
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from acubench import stats
+from acubench.embedding import EmbedResult, embed_files
+from acubench.encoder import AudioEncoder
+from acubench.errors import OptionError
+from acubench.loading import EncoderOptions, RandomInit
+from acubench.paths import atomic_write, check_writable_dir
+from acubench.plugins import plugin_manager
+from acubench.predictions import concat
+from acubench.reporting import LogReporter, Reporter
+from acubench.results import ResultRecord, RunResults, versions, write_run_results
+from acubench.rundir import RunFolder, reserve_run_folder
+from acubench.runner import PreparedTask, Runner, encoder_entry, encoder_label
+from acubench.specs import ClipPolicy
+
+if TYPE_CHECKING:
+    from acubench.align.api import AlignedCheckpoint
+    from acubench.leaderboard.aggregate import Leaderboard
+
+#: Row-name suffix of an encoder evaluated after AcuLa post-training.
+ALIGNED_SUFFIX = "+acula"
+
+
+@dataclass
+class AlignOptions:
+    """How ``run(aligned=True)`` post-trains each encoder before evaluating it (see ``acubench align``)."""
+
+    corpus: str = "demo"
+    teacher: str | None = None
+    preset: str = "demo"
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    """What a run produced.
+
+    Attributes
+    ----------
+    out_dir : Path
+        The run folder.
+    records : list of ResultRecord
+        One per encoder × task × probe × seed.
+    skipped : dict of str to str
+        Task id → why it was not run (its data is absent).
+    files : dict of str to Path
+        What was written (config, results, predictions, leaderboard files).
+    board : Leaderboard
+        The leaderboard the files were rendered from (with reference rows when asked for).
+    """
+
+    out_dir: Path
+    records: list[ResultRecord]
+    skipped: dict[str, str]
+    files: dict[str, Path]
+    board: Leaderboard
+
+
+def run(
+    encoders: str | Sequence[str] = "opera",
+    *,
+    tasks: str | Sequence[str] = "demo",
+    probes: Sequence[str] = ("linear",),
+    seeds: int = 5,
+    out: str | Path | None = None,
+    runs_dir: str | Path = "runs",
+    data_root: str | Path | None = None,
+    cache: str | Path | None = None,
+    protocol: str = "default",
+    task_options: dict[str, str] | None = None,
+    encoder_options: EncoderOptions | None = None,
+    skip_bad_audio: bool = False,
+    aligned: bool = False,
+    align_options: AlignOptions | None = None,
+    use_cache: bool = True,
+    reference_rows: bool = False,
+    bootstrap: int = stats.RESAMPLES,
+    overwrite: bool = False,
+    reporter: Reporter | None = None,
+) -> RunResult:
+    """Benchmark encoders on tasks and write a run folder (config, results, predictions, leaderboard).
+
+    Parameters
+    ----------
+    encoders : str or sequence of str
+        Encoder ids/aliases (comma-separated string allowed): ``"logmel,opera"``.
+    tasks : str
+        ``"demo"``, ``"all"``, a suite, or ``"T05,T09"``.
+    probes : sequence of str
+        Probe heads (``linear``, ``mlp``, ``lightgbm``, ``reference-linear``).
+    seeds : int
+        Seeds 0…N−1 per probe.
+    out : path, optional
+        Run folder; default a new time-stamped folder under ``runs_dir``. The
+        folder is claimed before any compute and its files appear together at
+        the end (see :mod:`acubench.rundir`).
+    task_options : dict, optional
+        Loader options passed to every task (``--task-arg KEY=VALUE``), recorded in ``config.json``.
+    encoder_options : EncoderOptions, optional
+        Weights, config, device, precision, batch size… of every encoder. Its
+        ``random_init`` defaults to ``"fallback"`` when every selected task is a
+        demo task (the embedded default runs without downloads), else ``"never"``.
+    aligned : bool
+        Also evaluate each encoder after AcuLa post-training (``encoder+acula`` rows).
+    reference_rows : bool
+        Add the published numbers of the tasks' reference tables to the leaderboard.
+    bootstrap : int
+        Resamples of the subject bootstrap behind every record's ``ci95`` (0: no intervals).
+    overwrite : bool
+        Let ``out`` replace a finished run (its files go only once the new ones are complete).
+    reporter : Reporter, optional
+        Where progress goes; default :class:`~acubench.reporting.LogReporter` (logging only).
+
+    Raises
+    ------
+    AcubenchError
+        Every bad option, location or input, before any compute where it can be known then.
+    """
+    names = [e.strip() for e in (encoders.split(",") if isinstance(encoders, str) else encoders) if e.strip()]
+    if not names:
+        raise OptionError("no encoder given")
+    options = encoder_options or EncoderOptions()
+    reporter = reporter or LogReporter()
+    runner = Runner(tasks=tasks, probes=probes, seeds=seeds, data_root=data_root, cache=cache, protocol=protocol,
+                    task_options=task_options, encoder_options=options, skip_bad_audio=skip_bad_audio,
+                    use_cache=use_cache, bootstrap=bootstrap, reporter=reporter)
+    for name in names:
+        options.check(name)
+    if use_cache:
+        check_writable_dir(runner.cache_root, what="embedding cache",
+                           fix="point $ACUBENCH_CACHE at a writable folder, or pass --no-cache")
+    folder = reserve_run_folder(out=out, runs_dir=runs_dir, encoders=names, overwrite=overwrite)
+    with folder:  # released, with anything staged, if the run fails or is interrupted
+        result = _run_in(folder, runner, names, options, aligned, align_options, reference_rows, reporter)
+    plugin_manager().hook.acubench_run_finished(run_dir=result.out_dir, records=[r.to_dict() for r in result.records])
+    return result
+
+
+def _run_in(folder: RunFolder, runner: Runner, names: list[str], options: EncoderOptions, aligned: bool,
+            align_options: AlignOptions | None, reference_rows: bool, reporter: Reporter) -> RunResult:
+    """The run itself, in the claimed ``folder``: its outputs are staged, then moved in at once."""
+    from acubench.leaderboard.aggregate import board_from_runs
+    from acubench.leaderboard.render import write_leaderboard
+
+    prepared, skipped = runner.prepare_tasks()
+    all_demo = all("demo" in p.task.suites for p in prepared)
+    init: RandomInit = options.random_init or ("fallback" if all_demo else "never")
+    out_dir, run_id = folder.path, folder.run_id
+    reporter.note(f"acubench run → {out_dir}  ({len(prepared)} task(s), probes {', '.join(runner.probes)}, "
+                  f"seeds {len(runner.seeds)})", level="heading")
+    for tid, why in skipped.items():
+        reporter.note(f"  skipped {tid}: {why}", level="warning")
+
+    records: list[ResultRecord] = []
+    predictions = []
+    entries: list[dict[str, Any]] = []
+    for name in names:
+        base = options.load(name, random_init=init)
+        label = encoder_label(base)
+        variants: list[tuple[AudioEncoder, str, bool]] = [(base, label, False)]
+        if aligned:
+            variants.append((_aligned_variant(base, name, options, init, align_options or AlignOptions(), runner,
+                                              reporter), label + ALIGNED_SUFFIX, True))
+        for encoder, row_label, is_aligned in variants:
+            entries.append(encoder_entry(encoder, row_label, is_aligned))
+            scored, clips = runner.evaluate(encoder, row_label, is_aligned, prepared, run_id)
+            records.extend(scored)
+            predictions.append(clips)
+
+    config = _run_config(runner, prepared, skipped, entries, options, init, aligned, align_options)
+    results = RunResults(run_id, records, concat(predictions))
+    board = board_from_runs([results], reference=reference_rows)
+    stage = folder.staging()
+    atomic_write(stage / "config.json", json.dumps(config, indent=2, sort_keys=True, default=str))
+    staged = {"config": stage / "config.json", **write_run_results(stage, results.records, results.predictions)}
+    staged.update(write_leaderboard(board, stage))
+    folder.commit()
+    files = {key: out_dir / path.name for key, path in staged.items()}
+    return RunResult(out_dir, records, skipped, files, board)
+
+
+def _run_config(runner: Runner, prepared: Sequence[PreparedTask], skipped: dict[str, str],
+                entries: list[dict[str, Any]], options: EncoderOptions, init: RandomInit, aligned: bool,
+                align_options: AlignOptions | None) -> dict[str, Any]:
+    """``config.json``: everything needed to re-run and to judge the run."""
+    return {
+        "acubench_run": 1,
+        "created": _dt.datetime.now().isoformat(timespec="seconds"),
+        "argv": sys.argv,
+        "versions": versions(),
+        "encoders": entries,
+        "tasks": runner.task_entries(prepared, [e["id"] for e in entries]),
+        "task_options": runner.task_options,
+        "skipped_tasks": skipped,
+        "failed_tasks": runner.failed,
+        "probes": runner.probes,
+        "seeds": runner.seeds,
+        "bootstrap": {"resamples": runner.bootstrap, "seed": 0, "unit": "subject"},
+        "data_root": str(runner.data_root),
+        "cache": str(runner.cache_root),
+        "device": options.device,
+        "batch_size": options.batch_size,
+        "precision": options.precision,
+        "random_init": init,
+        "aligned": aligned,
+        "align": (asdict(align_options) if align_options else {"corpus": "demo", "preset": "demo"}) if aligned else None,
+    }
+
+
+def _aligned_variant(base: AudioEncoder, name: str, options: EncoderOptions, init: RandomInit, opts: AlignOptions,
+                     runner: Runner, reporter: Reporter) -> AudioEncoder:
+    """``base`` after AcuLa post-training: the cached checkpoint of the same settings, or a new alignment."""
+    from acubench.align.api import ensure_aligned, load_aligned_encoder
+
+    ckpt = ensure_aligned(name, weights=options.weights, random_init=init, corpus=opts.corpus, teacher=opts.teacher,
+                          preset=opts.preset, overrides=opts.overrides, device=options.device, seed=0,
+                          cache_dir=runner.cache_root, console=_console(reporter), config=dict(base.config))
+    return load_aligned_encoder(ckpt.path, device=options.device)
+
+
+def _console(reporter: Reporter):
+    """A rich console for the services that still print through one (alignment): the reporter's own, else silent."""
+    from rich.console import Console
+
+    return getattr(reporter, "console", None) or Console(stderr=True, quiet=True)
+
+
+def embed(
+    files: Sequence[str | os.PathLike],
+    *,
+    encoder: str | AudioEncoder = "opera",
+    aligned: str | os.PathLike | None = None,
+    clip_policy: ClipPolicy | str = "default",
+    encoder_options: EncoderOptions | None = None,
+    skip_bad_audio: bool = False,
+    use_cache: bool = True,
+    reporter: Reporter | None = None,
+) -> EmbedResult:
+    """One clip embedding per audio file, as the benchmark computes it.
+
+    Parameters
+    ----------
+    files : sequence of path-like
+        Audio files and/or folders (searched recursively).
+    encoder : str or AudioEncoder
+        Encoder id/alias, or an already built encoder.
+    aligned : path-like, optional
+        An AcuLa checkpoint (``acubench align``); overrides ``encoder``.
+    clip_policy : ClipPolicy or str
+        Default: the encoder's reference policy (e.g. OPERA-GT's 8.18 s windows).
+    encoder_options : EncoderOptions, optional
+        How to load and run the encoder (missing weights are an error unless
+        ``random_init`` says otherwise).
+
+    Examples
+    --------
+    >>> from acubench import embed                                   # doctest: +SKIP
+    >>> res = embed(["cough.wav"], encoder="opera-gt")               # doctest: +SKIP
+    >>> res.embeddings.shape                                         # doctest: +SKIP
+    (1, 384)
+    """
+    options = encoder_options or EncoderOptions()
+    if aligned is not None:
+        from acubench.align.api import load_aligned_encoder
+
+        model = load_aligned_encoder(Path(aligned), device=options.device, trust_checkpoint=options.trust_checkpoint)
+    elif isinstance(encoder, AudioEncoder):
+        model = encoder
+    else:
+        model = options.load(encoder)
+    return embed_files(files, model, clip_policy=clip_policy, batch_size=options.batch_size,
+                       precision=options.precision, skip_bad_audio=skip_bad_audio, use_cache=use_cache,
+                       reporter=reporter)
+
+
+def align(
+    encoder: str = "opera",
+    *,
+    corpus: str | os.PathLike = "demo",
+    teacher: str | None = None,
+    preset: str = "demo",
+    overrides: dict[str, Any] | None = None,
+    encoder_options: EncoderOptions | None = None,
+    seed: int = 0,
+    out: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    skip_bad: bool = False,
+    reporter: Reporter | None = None,
+) -> AlignedCheckpoint:
+    """Post-train an encoder with AcuLa (see :func:`acubench.align.api.align` for every parameter).
+
+    ``encoder_options`` gives the base encoder's weights, config, device and
+    checkpoint settings (``random_init`` defaults to ``"never"``).
+    """
+    from acubench.align.api import align as align_encoder
+
+    options = encoder_options or EncoderOptions()
+    return align_encoder(encoder, corpus=corpus, teacher=teacher, preset=preset, overrides=overrides,
+                         weights=options.weights, config=options.config, random_init=options.random_init or "never",
+                         strict=options.strict, trust_checkpoint=options.trust_checkpoint, device=options.device,
+                         seed=seed, out=out, cache_dir=cache_dir, skip_bad=skip_bad,
+                         console=_console(reporter or LogReporter()))
