@@ -27,6 +27,7 @@ from acubench.encoder import AudioEncoder
 from acubench.errors import OptionError
 from acubench.loading import EncoderOptions, RandomInit
 from acubench.paths import atomic_write, check_writable_dir
+from acubench.paths import cache_dir as default_cache_dir
 from acubench.plugins import plugin_manager
 from acubench.predictions import concat
 from acubench.reporting import LogReporter, Reporter
@@ -282,6 +283,9 @@ def embed(
     (1, 384)
     """
     options = encoder_options or EncoderOptions()
+    if use_cache:
+        check_writable_dir(default_cache_dir(), what="embedding cache",
+                           fix="point $ACUBENCH_CACHE at a writable folder, or pass --no-cache")
     if aligned is not None:
         from acubench.align.api import load_aligned_encoder
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from acubench.cli.common import add_task_option_arg, task_options
@@ -116,6 +117,11 @@ def _status(args: argparse.Namespace) -> int:
     if absent:
         out.print("\nNot downloaded yet (each is optional; a task runs once its dataset is in place):")
         out.print(_where_table(absent))
+    with_options = [s for s in statuses if s.spec is not None and s.spec.options]
+    if with_options:
+        out.print("\nLoader options (--task-arg KEY=VALUE):")
+        for s in with_options:
+            out.print(f"  {s.id}: " + "; ".join(f"[bold]{k}[/] — {escape(v)}" for k, v in s.spec.options.items()))
     ready = sorted(t.id for s in statuses if s.ready and s.state != "built-in" for t in s.tasks)
     total = sum(len(s.tasks) for s in external)
     out.print(f"\n{len(ready)} of {total} dataset tasks have their data"

@@ -64,6 +64,11 @@ def _tasks(args: argparse.Namespace) -> int:
     from acubench.specs import resolve_ref
 
     reg = registries()
+    suites = sorted({s for t in reg.tasks for s in t.suites})
+    if args.suite and args.suite not in suites:
+        from acubench.cli import UsageError
+
+        raise UsageError(f"--suite {args.suite}: no such suite; choose from {', '.join(suites)}")
     root = data_root(args.data_root)
     checks: dict[str, str] = {}
     table = Table(title=f"Registered tasks (data root {root})", title_justify="left")
