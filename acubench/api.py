@@ -28,7 +28,7 @@ from acubench.errors import OptionError
 from acubench.loading import EncoderOptions, RandomInit
 from acubench.paths import atomic_write, check_writable_dir
 from acubench.paths import cache_dir as default_cache_dir
-from acubench.plugins import plugin_manager
+from acubench.plugins import plugin_manager, registries
 from acubench.predictions import concat
 from acubench.reporting import LogReporter, Reporter
 from acubench.results import ResultRecord, RunResults, versions, write_run_results
@@ -121,8 +121,9 @@ def run(
         Loader options passed to every task (``--task-arg KEY=VALUE``), recorded in ``config.json``.
     encoder_options : EncoderOptions, optional
         Weights, config, device, precision, batch size… of every encoder. Its
-        ``random_init`` defaults to ``"fallback"`` when every selected task is a
-        demo task (the embedded default runs without downloads), else ``"never"``.
+        ``random_init`` defaults to ``"fallback"`` when every selected task reads
+        generated data (the demo: the embedded default runs without downloads),
+        else ``"never"``.
     aligned : bool
         Also evaluate each encoder after AcuLa post-training (``encoder+acula`` rows).
     reference_rows : bool
@@ -166,8 +167,9 @@ def _run_in(folder: RunFolder, runner: Runner, names: list[str], options: Encode
     from acubench.leaderboard.render import write_leaderboard
 
     prepared, skipped = runner.prepare_tasks()
-    all_demo = all("demo" in p.task.suites for p in prepared)
-    init: RandomInit = options.random_init or ("fallback" if all_demo else "never")
+    datasets = registries().datasets.items
+    builtin = all(p.task.dataset in datasets and datasets[p.task.dataset].generated for p in prepared)
+    init: RandomInit = options.random_init or ("fallback" if builtin else "never")
     out_dir, run_id = folder.path, folder.run_id
     reporter.note(f"acubench run → {out_dir}  ({len(prepared)} task(s), probes {', '.join(runner.probes)}, "
                   f"seeds {len(runner.seeds)})", level="heading")

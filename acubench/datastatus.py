@@ -17,9 +17,6 @@ from acubench.specs import DataCheck, DatasetSpec, TaskSpec, resolve_ref
 
 State = Literal["built-in", "complete", "incomplete", "present", "absent", "error"]
 
-#: Suite whose tasks generate their own data (no dataset folder).
-BUILT_IN_SUITE = "demo"
-
 
 @dataclass(frozen=True)
 class DatasetStatus:
@@ -30,8 +27,7 @@ class DatasetStatus:
     id : str
         Dataset id (``"icbhi"``).
     spec : DatasetSpec or None
-        ``None`` for built-in data (the demo suite) or a task whose plugin
-        registers no dataset spec.
+        ``None`` for a task whose plugin registers no dataset spec.
     folder : Path or None
         Where the dataset must lie (``<data-root>/<spec.folder>``).
     tasks : tuple of TaskSpec
@@ -118,7 +114,7 @@ def dataset_statuses(root: Path, datasets: Mapping[str, DatasetSpec], tasks: lis
     for ds_id in sorted(set(datasets) | set(by_dataset)):
         its_tasks = tuple(by_dataset.get(ds_id, ()))
         spec = datasets.get(ds_id)
-        if its_tasks and all(BUILT_IN_SUITE in t.suites for t in its_tasks):
+        if spec is not None and spec.generated:
             # Generated into the cache on first use: never "missing" under the data root.
             out.append(DatasetStatus(ds_id, spec, None, its_tasks, "built-in"))
             continue

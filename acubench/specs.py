@@ -258,6 +258,10 @@ class DatasetSpec:
     options : mapping of str to str
         The loader options (``--task-arg KEY=VALUE``) the dataset's tasks take,
         each with a one-line description; any other key is refused.
+    generated : bool
+        Built in: the data is generated on first use into ``<cache>/<folder>``
+        instead of being read from the data root (the demo suite); it is never
+        missing, and the alignment corpus uses it only when asked for by name.
     """
 
     id: str
@@ -272,6 +276,7 @@ class DatasetSpec:
     recordings: str | None = None
     prepare: str | None = None
     options: Mapping[str, str] = field(default_factory=dict)
+    generated: bool = False
 
     def __post_init__(self) -> None:
         o = f"DatasetSpec {self.id!r}"

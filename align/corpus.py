@@ -54,7 +54,6 @@ from acubench.specs import DatasetSpec, resolve_ref
 CORPUS_COLUMNS = ("audio_path", "report", "dataset", "subject", "recording_id", "start", "end")
 #: Reasons a corpus row is unusable, in the order they are checked.
 BAD_REASONS = ("empty report", "missing audio", "bad segment", "unreadable audio")
-DEMO_DATASET = "demo"
 
 
 class CorpusError(DatasetError):
@@ -129,11 +128,8 @@ class Corpus:
 
 
 def _dataset_folder(spec: DatasetSpec, data_root: Path, cache_dir: Path) -> Path:
-    if spec.id == DEMO_DATASET:
-        from acubench.demo import ensure_demo
-
-        return Path(ensure_demo(cache_dir))
-    return Path(data_root) / spec.folder
+    """Where a dataset lies: under the cache for generated (built-in) data, else under the data root."""
+    return Path(cache_dir if spec.generated else data_root) / spec.folder
 
 
 def _real(path: Any) -> str:
@@ -223,11 +219,11 @@ def build_corpus(
                                   f"datasets with one: {', '.join(s.id for s in registered if s.recordings)}")
             specs.append(spec)
     else:
-        specs = [s for s in registered if s.recordings and s.id != DEMO_DATASET]
+        specs = [s for s in registered if s.recordings and not s.generated]
     frames, exclusions, skipped = [], {}, {}
     for spec in specs:
         folder = _dataset_folder(spec, root, cache)
-        if not folder.is_dir():
+        if not spec.generated and not folder.is_dir():  # generated data is made on first use
             skipped[spec.id] = f"not present ({folder})"
             continue
         try:

@@ -30,6 +30,6 @@ def demo_dir(tmp_path_factory):
     ``(Path(os.environ["ACUBENCH_CACHE"]) / "demo").symlink_to(demo_dir.parent)``.
     Tests must not modify it (copy it to change it).
     """
-    from acubench.demo import ensure_demo
+    from acubench.tasks.demo.store import ensure_demo
 
     return ensure_demo(tmp_path_factory.mktemp("demo-suite"))

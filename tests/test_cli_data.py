@@ -18,7 +18,7 @@ from acubench import plugins
 from acubench.cli import main
 from acubench.plugins import Registries, Registry
 from acubench.specs import TaskSpec
-from acubench.tasks import coswara, coughvid, coviduk, icbhi, kauh
+from acubench.tasks import coswara, coughvid, coviduk, demo, icbhi, kauh
 from test_tasks_coughvid import build_coughvid
 from test_tasks_icbhi import build_icbhi
 from test_tasks_kauh import build_kauh
@@ -29,9 +29,9 @@ DEMO = TaskSpec(id="demo-wheeze", name="demo-wheeze", dataset="demo", loader="ac
 
 
 def install_registry(monkeypatch, *, replace: dict[str, TaskSpec] | None = None) -> None:
-    """Serve exactly these five dataset plugins (+ one built-in demo task) from the registry."""
+    """Serve exactly these five dataset plugins (+ the built-in demo dataset and one of its tasks) from the registry."""
     replace = replace or {}
-    datasets = [(name, mod.DATASET) for name, mod in MODULES.items()]
+    datasets = [(name, mod.DATASET) for name, mod in MODULES.items()] + [("demo", demo.DATASET)]
     tasks = [(name, replace.get(t.id, t)) for name, mod in MODULES.items() for t in mod.TASKS]
     registry = Registries(encoders=Registry.build("encoder", []), datasets=Registry.build("dataset", datasets),
                           tasks=Registry.build("task", [*tasks, ("demo", DEMO)]))

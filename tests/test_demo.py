@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -18,13 +19,15 @@ from sklearn.metrics import mean_absolute_error, roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from acubench import demo
 from acubench.audio import trim_silence
 from acubench.frontends import mel_power, power_to_db
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext, TaskOptionError, validate_manifest
 from acubench.plugins import get_dataset, get_encoder, get_task, registries, select_tasks
 from acubench.specs import resolve_ref
-from acubench.tasks import _demo_reader as demo_reader
+from acubench.tasks import demo
+from acubench.tasks.demo import plan as planning
+from acubench.tasks.demo import store, synth
+from acubench.tasks.demo import reader as demo_reader
 
 FIXED = ("demo-wheeze", "demo-diagnosis", "demo-murmur", "demo-cough")
 LOSO = ("demo-resp-rate", "demo-fev1")
@@ -38,7 +41,7 @@ def _manifest(demo_dir: Path, task_id: str) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def meta(demo_dir):
-    return demo.read_metadata(demo_dir)
+    return store.read_metadata(demo_dir)
 
 
 # --- registry and specs ---------------------------------------------------------------
@@ -48,7 +51,7 @@ def test_registered_through_the_entry_point():
     tasks = select_tasks("demo")
     assert sorted(t.id for t in tasks) == sorted(FIXED + LOSO)
     assert {t.kind for t in tasks} == {"binary", "multiclass", "regression"}
-    assert get_dataset("demo").recordings == "acubench.tasks._demo_reader:recordings"
+    assert get_dataset("demo").recordings == "acubench.tasks.demo.reader:recordings" and get_dataset("demo").generated
     for t in tasks:
         assert t.suites == ("demo",) and t.dataset == "demo" and t.clip_seconds and t.description
         assert t.protocol == ("loso" if t.id in LOSO else "fixed")
@@ -78,8 +81,8 @@ def test_recordings_table_is_complete(demo_dir, meta):
     assert rec[always].notna().all().all()
     lung, heart = rec[rec["modality"] == "lung sounds"], rec[rec["modality"] == "heart sounds"]
     assert lung[["site", "smoker", "adventitious", "respiratory_rate"]].notna().all().all()
-    assert set(lung["adventitious"]) == set(demo.ADVENTITIOUS) and set(lung["site"]) <= set(demo.CHEST_SITES)
-    assert set(heart["site"]) == set(demo.HEART_SITES) and set(heart["murmur"]) == {"Present", "Absent"}
+    assert set(lung["adventitious"]) == set(planning.ADVENTITIOUS) and set(lung["site"]) <= set(planning.CHEST_SITES)
+    assert set(heart["site"]) == set(planning.HEART_SITES) and set(heart["murmur"]) == {"Present", "Absent"}
     murmur_fields = ["murmur_timing", "murmur_grade", "murmur_pitch", "murmur_shape", "murmur_quality",
                      "murmur_locations"]
     present = heart["murmur"] == "Present"
@@ -110,7 +113,7 @@ def test_labels_agree_with_metadata(meta):
     copd = blows[blows["diagnosis"] == "COPD"]
     healthy = blows[blows["diagnosis"] == "healthy"]
     assert (copd["label_fev1"] / copd["fvc_l"]).mean() < (healthy["label_fev1"] / healthy["fvc_l"]).mean() - 0.1
-    for col in demo.LABEL_COLUMNS:  # every label column belongs to exactly one modality
+    for col in planning.LABEL_COLUMNS:  # every label column belongs to exactly one modality
         assert meta.loc[meta[col].notna(), "modality"].nunique() == 1
 
 
@@ -119,10 +122,10 @@ def test_audio_files_match_their_metadata(demo_dir, meta):
         info = sf.info(row.audio_path)
         assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
         assert info.frames == int(round(row.duration * 16000))
-        assert demo._sha256(Path(row.audio_path)) == row.sha256
-    info = json.loads((demo_dir / demo.INFO_FILE).read_text())
+        assert store._sha256(Path(row.audio_path)) == row.sha256
+    info = json.loads((demo_dir / store.INFO_FILE).read_text())
     assert info["version"] == demo.GENERATOR_VERSION and info["seed"] == 0
-    assert info["plan_fingerprint"] == demo.plan_fingerprint(demo.demo_plan(0))
+    assert info["plan_fingerprint"] == planning.plan_fingerprint(planning.demo_plan(0))
     assert demo_dir.name == f"v{demo.GENERATOR_VERSION}-seed0"
 
 
@@ -185,31 +188,54 @@ def test_check_reports_generation_state(demo_dir, tmp_path):
     assert state.present and not state.complete and "not generated yet" in state.problems[0]
     (Path(os.environ["ACUBENCH_CACHE"]) / "demo").symlink_to(demo_dir.parent)
     state = demo_reader.check(tmp_path / "demo")
-    assert state.complete and state.found == len(demo.demo_plan(0))
+    assert state.complete and state.found == len(planning.demo_plan(0))
 
 
 # --- determinism ---------------------------------------------------------------------------
 
 
 def test_same_seed_same_audio_different_seed_different_audio(demo_dir, meta):
-    plan = demo.demo_plan(0)
-    assert demo.plan_fingerprint(plan) == demo.plan_fingerprint(demo.demo_plan(0))
-    other = demo.demo_plan(1)
-    assert demo.plan_fingerprint(other) != demo.plan_fingerprint(plan)
+    plan = planning.demo_plan(0)
+    assert planning.plan_fingerprint(plan) == planning.plan_fingerprint(planning.demo_plan(0))
+    other = planning.demo_plan(1)
+    assert planning.plan_fingerprint(other) != planning.plan_fingerprint(plan)
     assert list(other["recording_id"]) != list(plan["recording_id"]) or not other["age"].equals(plan["age"])
     for modality in demo.MODALITIES:
         row = plan[plan["modality"] == modality].iloc[3].to_dict()
         stored, _ = sf.read(demo_dir / row["audio_path"], dtype="int16")
-        assert np.array_equal(demo.render_recording(row, 0), stored)
-        assert not np.array_equal(demo.render_recording(row, 1), stored)
+        assert np.array_equal(synth.render_recording(row, 0), stored)
+        assert not np.array_equal(synth.render_recording(row, 1), stored)
+
+
+#: sha256 of metadata.csv of the seed-0 suite as acubench 0.1.0 (commit c283451) generated it. The
+#: table holds every WAV file's own sha256, so this pins every byte of the audio: splitting the
+#: generator, or editing its documentation, must not change what users have in their caches.
+METADATA_SHA256_0_1_0 = "b00dd2c148da4035b9ed4162255bda309ec78f763c774dfbbb9ec1d4f1b428e9"
+
+
+def test_audio_is_byte_identical_to_acubench_0_1_0(demo_dir):
+    assert hashlib.sha256((demo_dir / demo.METADATA_FILE).read_bytes()).hexdigest() == METADATA_SHA256_0_1_0
+    meta = pd.read_csv(demo_dir / demo.METADATA_FILE)
+    for row in meta.iloc[::37].itertuples():  # the table's digests are those of the files on disk
+        assert hashlib.sha256((demo_dir / row.audio_path).read_bytes()).hexdigest() == row.sha256
+
+
+def test_synthesis_fingerprint_ignores_documentation_not_code():
+    source = (Path(synth.__file__)).read_text()
+    edited = source.replace('"""The demo suite\'s synthesis', '"""Reworded: the demo suite\'s synthesis', 1)
+    edited = edited.replace("import functools\n", "import functools  # a new comment\n", 1)
+    assert edited != source and store.normalised_source(edited) == store.normalised_source(source)
+    changed = source.replace("_LEVEL = {\"lung sounds\": 0.12", "_LEVEL = {\"lung sounds\": 0.13", 1)
+    assert changed != source and store.normalised_source(changed) != store.normalised_source(source)
+    assert len(store.synthesis_fingerprint()) == 16
 
 
 @pytest.mark.slow
 def test_two_generations_are_byte_identical(demo_dir, tmp_path):
-    again = demo.ensure_demo(tmp_path)
-    for name in (demo.METADATA_FILE, demo.INFO_FILE):
+    again = store.ensure_demo(tmp_path)
+    for name in (demo.METADATA_FILE, store.INFO_FILE):
         assert (again / name).read_bytes() == (demo_dir / name).read_bytes()
-    for path in sorted((demo_dir / demo.AUDIO_DIR).rglob("*.wav")):
+    for path in sorted((demo_dir / planning.AUDIO_DIR).rglob("*.wav")):
         assert (again / path.relative_to(demo_dir)).read_bytes() == path.read_bytes(), path.name
 
 
@@ -217,7 +243,7 @@ def test_two_generations_are_byte_identical(demo_dir, tmp_path):
 
 
 def test_interrupted_generation_is_repaired(demo_dir, tmp_path):
-    folder = demo.demo_folder(tmp_path)
+    folder = store.demo_folder(tmp_path)
     shutil.copytree(demo_dir, folder)
     meta = pd.read_csv(folder / demo.METADATA_FILE)
     truncated, deleted, intact = (folder / meta["audio_path"][i] for i in (5, 200, 300))
@@ -226,7 +252,7 @@ def test_interrupted_generation_is_repaired(demo_dir, tmp_path):
     deleted.unlink()
     (folder / demo.METADATA_FILE).unlink()  # killed before the completeness marker was written
     stamp = intact.stat().st_mtime_ns
-    assert demo.ensure_demo(tmp_path) == folder
+    assert store.ensure_demo(tmp_path) == folder
     assert (folder / demo.METADATA_FILE).read_bytes() == (demo_dir / demo.METADATA_FILE).read_bytes()
     for path in (truncated, deleted):
         assert path.read_bytes() == (demo_dir / path.relative_to(folder)).read_bytes()
@@ -235,54 +261,54 @@ def test_interrupted_generation_is_repaired(demo_dir, tmp_path):
 
 
 def test_truncated_file_behind_a_complete_marker_is_repaired(demo_dir, tmp_path):
-    folder = demo.demo_folder(tmp_path)
+    folder = store.demo_folder(tmp_path)
     shutil.copytree(demo_dir, folder)
-    victim = next((folder / demo.AUDIO_DIR / "heart").glob("*.wav"))
+    victim = next((folder / planning.AUDIO_DIR / "heart").glob("*.wav"))
     original = victim.read_bytes()
     victim.write_bytes(original[:1000])
-    demo.ensure_demo(tmp_path)
+    store.ensure_demo(tmp_path)
     assert victim.read_bytes() == original
 
 
 @pytest.fixture
 def small_plan(monkeypatch):
     """Shrink the suite to one recording per modality, so regeneration tests take a second."""
-    full = demo.demo_plan
+    full = planning.demo_plan
 
-    def plan(seed=demo.DEFAULT_SEED):
+    def plan(seed=planning.DEFAULT_SEED):
         p = full(seed)
         return p.groupby("modality", sort=False).head(1).reset_index(drop=True)
 
-    monkeypatch.setattr(demo, "demo_plan", plan)
+    monkeypatch.setattr(store, "demo_plan", plan)
     return plan
 
 
 def test_output_of_another_generator_is_replaced_not_mixed(small_plan, tmp_path):
-    folder = demo.ensure_demo(tmp_path)
+    folder = store.ensure_demo(tmp_path)
     assert len(pd.read_csv(folder / demo.METADATA_FILE)) == 5
-    stale = folder / demo.AUDIO_DIR / "lung" / "from-an-older-generator.wav"
+    stale = folder / planning.AUDIO_DIR / "lung" / "from-an-older-generator.wav"
     sf.write(stale, np.ones(160, dtype=np.float32) * 0.1, 16000, subtype="PCM_16")
-    info = json.loads((folder / demo.INFO_FILE).read_text())
-    (folder / demo.INFO_FILE).write_text(json.dumps({**info, "plan_fingerprint": "0" * 16}))
-    demo.ensure_demo(tmp_path)
+    info = json.loads((folder / store.INFO_FILE).read_text())
+    (folder / store.INFO_FILE).write_text(json.dumps({**info, "plan_fingerprint": "0" * 16}))
+    store.ensure_demo(tmp_path)
     assert not stale.exists()
-    assert json.loads((folder / demo.INFO_FILE).read_text())["plan_fingerprint"] == info["plan_fingerprint"]
-    assert len(list((folder / demo.AUDIO_DIR).rglob("*.wav"))) == 5
+    assert json.loads((folder / store.INFO_FILE).read_text())["plan_fingerprint"] == info["plan_fingerprint"]
+    assert len(list((folder / planning.AUDIO_DIR).rglob("*.wav"))) == 5
 
 
 def test_refuses_to_write_into_a_foreign_folder(small_plan, tmp_path):
     (tmp_path / "precious.txt").write_text("keep me")
     with pytest.raises(DatasetError, match="not a demo folder"):
-        demo.generate_demo(tmp_path)
+        store.generate_demo(tmp_path)
     assert (tmp_path / "precious.txt").read_text() == "keep me"
 
 
 def test_generation_is_fast():
-    plan = demo.demo_plan(0)
+    plan = planning.demo_plan(0)
     sample = plan.iloc[::8]
     start = time.perf_counter()
     for row in sample.to_dict("records"):
-        demo.render_recording(row, 0)
+        synth.render_recording(row, 0)
     projected = (time.perf_counter() - start) * len(plan) / len(sample)
     # About 10 s on 2 busy cores; the bound is loose because the machine is shared.
     assert projected < 60, f"projected full generation {projected:.0f} s"

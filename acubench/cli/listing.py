@@ -92,12 +92,12 @@ def _tasks(args: argparse.Namespace) -> int:
 
 
 def _data_state(reg, dataset_id: str, root, resolve_ref) -> str:
-    if dataset_id == "demo":
-        return "[green]built in[/] (generated on first use)"
     try:
         spec = reg.datasets.get(dataset_id)
     except KeyError:
         return "[red]no dataset spec[/]"
+    if spec.generated:
+        return "[green]built in[/] (generated on first use)"
     if not (root / spec.folder).is_dir():
         return "[yellow]absent[/]"  # without importing the plugin's check (and its readers)
     if spec.check is None:

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from acubench.demo import DEFAULT_SEED, demo_folder, demo_plan, ensure_demo, read_metadata
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext, TaskOptionError
 from acubench.paths import cache_dir
 from acubench.specs import DataCheck
 from acubench.tasks._common import stratified_subject_split
 from acubench.tasks.demo import GENERATOR_VERSION, METADATA_FILE
+from acubench.tasks.demo.plan import DEFAULT_SEED, demo_plan
+from acubench.tasks.demo.store import demo_folder, ensure_demo, read_metadata
 
 #: Held-out shares of the subject-independent split: 20 % test, then 25 % of the rest
 #: (20 % of all) validation, leaving 60 % train.
@@ -89,7 +90,14 @@ def load(ctx: LoadContext) -> pd.DataFrame:
 
 
 def recordings(folder: Path) -> pd.DataFrame:
-    """The :data:`RECORDING_COLUMNS` table of a generated demo folder (``audio_path`` absolute)."""
+    """The :data:`RECORDING_COLUMNS` table of the demo (``audio_path`` absolute).
+
+    ``folder`` is where the generated dataset lies, ``<cache>/demo`` (the demo
+    of seed 0 is generated there first if needed), or one generated demo folder.
+    """
+    folder = Path(folder)
+    if not (folder / METADATA_FILE).is_file():
+        folder = ensure_demo(folder.parent)
     return read_metadata(folder).reindex(columns=list(RECORDING_COLUMNS))
 
 

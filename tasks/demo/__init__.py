@@ -1,8 +1,12 @@
 """The built-in demo suite: its dataset spec and its six tasks.
 
-The audio is synthetic (:mod:`acubench.demo`) and generated on first use into
-the cache, so these tasks run on a machine with no dataset and no weights;
-the loaders are in :mod:`acubench.tasks._demo_reader`. They
+The audio is synthetic and generated on first use into the cache, so these
+tasks run on a machine with no dataset and no weights. This module declares
+the suite; the rest of the package implements it and loads only when used:
+:mod:`~acubench.tasks.demo.plan` (the cohorts and their labels),
+:mod:`~acubench.tasks.demo.synth` (rendering the audio),
+:mod:`~acubench.tasks.demo.store` (the folder in the cache) and
+:mod:`~acubench.tasks.demo.reader` (the task loader). The tasks
 cover every task type of the benchmark: binary and multiclass classification
 on a fixed subject-independent split, and regression under leave-one-subject-
 out. Tasks on the same recordings share one split (and, in the cache, one
@@ -18,8 +22,8 @@ from __future__ import annotations
 from acubench.hookspecs import contribute
 from acubench.specs import DatasetSpec, TaskSpec
 
-#: Version of the generated suite (:mod:`acubench.demo`): bumped whenever the plan or the
-#: synthesis changes, so that a new version lives in a new folder.
+#: Version of the generated suite: bumped whenever the plan or the synthesis changes, so
+#: that a new version lives in a new folder.
 GENERATOR_VERSION = 1
 #: The table of recordings and labels, written last into a complete demo folder.
 METADATA_FILE = "metadata.csv"
@@ -39,14 +43,15 @@ DATASET = DatasetSpec(
     id="demo",
     name="acubench synthetic demo suite",
     folder="demo",
-    url="built in (acubench.demo); nothing to download",
+    url="built in (acubench.tasks.demo); nothing to download",
     license="MIT (generated audio)",
     access="public",
     layout=(f"nothing: generated on first use into <cache>/demo/v{GENERATOR_VERSION}-seed<seed>/ "
             f"(generator.json, audio/<modality>/<recording>.wav, {METADATA_FILE})"),
     citation="acubench demo suite: procedurally generated heart, lung, cough and breathing sounds.",
-    check="acubench.tasks._demo_reader:check",
-    recordings="acubench.tasks._demo_reader:recordings",
+    check="acubench.tasks.demo.reader:check",
+    recordings="acubench.tasks.demo.reader:recordings",
+    generated=True,
     options={"seed": "demo generator seed (default 0)", "folder": "an already generated demo folder to read"},
 )
 
@@ -55,7 +60,7 @@ TASKS = [
         id="demo-wheeze",
         name="demo-wheeze",
         dataset="demo",
-        loader="acubench.tasks._demo_reader:load",
+        loader="acubench.tasks.demo.reader:load",
         loader_args={"column": "label_wheeze", "stratify": "diagnosis"},
         kind="binary",
         modality="lung sounds",
@@ -77,7 +82,7 @@ TASKS = [
         id="demo-diagnosis",
         name="demo-diagnosis",
         dataset="demo",
-        loader="acubench.tasks._demo_reader:load",
+        loader="acubench.tasks.demo.reader:load",
         loader_args={"column": "label_diagnosis", "stratify": "diagnosis"},
         kind="multiclass",
         modality="lung sounds",
@@ -100,7 +105,7 @@ TASKS = [
         id="demo-murmur",
         name="demo-murmur",
         dataset="demo",
-        loader="acubench.tasks._demo_reader:load",
+        loader="acubench.tasks.demo.reader:load",
         loader_args={"column": "label_murmur", "stratify": "murmur"},
         kind="binary",
         modality="heart sounds",
@@ -121,7 +126,7 @@ TASKS = [
         id="demo-cough",
         name="demo-cough",
         dataset="demo",
-        loader="acubench.tasks._demo_reader:load",
+        loader="acubench.tasks.demo.reader:load",
         loader_args={"column": "label_infection", "stratify": "diagnosis"},
         kind="binary",
         modality="cough",
@@ -142,7 +147,7 @@ TASKS = [
         id="demo-resp-rate",
         name="demo-resp-rate",
         dataset="demo",
-        loader="acubench.tasks._demo_reader:load",
+        loader="acubench.tasks.demo.reader:load",
         loader_args={"column": "label_resp_rate"},
         kind="regression",
         modality="nasal breathing",
@@ -160,7 +165,7 @@ TASKS = [
         id="demo-fev1",
         name="demo-fev1",
         dataset="demo",
-        loader="acubench.tasks._demo_reader:load",
+        loader="acubench.tasks.demo.reader:load",
         loader_args={"column": "label_fev1"},
         kind="regression",
         modality="forced exhalation",
