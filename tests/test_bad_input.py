@@ -250,6 +250,19 @@ def test_a_failure_while_writing_leaves_no_half_written_run(tmp_path, capsys, mo
     assert list((tmp_path / "runs").iterdir()) == []  # no config.json, no results.jsonl, no staging folder
 
 
+def test_a_failure_while_saving_embeddings_leaves_no_temp_files(tmp_path, capsys, monkeypatch):
+    import acubench.embedding as embedding
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    clip = _wav(tmp_path / "clip.wav", _tone())
+    monkeypatch.setattr(embedding.np, "save", full)
+    code, err = _cli(capsys, "embed", "--encoder", "logmel", "--no-cache", str(clip), "-o", str(tmp_path / "out" / "e.npy"))
+    _one_clear_line(code, err, "No space left on device")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
 # -- races and faults (slow: real processes) -------------------------------------------------------------
 
 
