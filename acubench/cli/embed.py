@@ -33,12 +33,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _embed(args: argparse.Namespace) -> int:
     from acubench.api import embed
-    from acubench.cli import UsageError
+    from acubench.errors import OptionError
     from acubench.embedding import save_embeddings
     from acubench.paths import check_writable_file
 
     if Path(args.out).suffix not in (".npy", ".parquet"):
-        raise UsageError(f"-o {args.out}: the output must end in .npy or .parquet")
+        raise OptionError(f"-o {args.out}: the output must end in .npy or .parquet")
     check_writable_file(args.out, what="embeddings file (-o)", fix="choose another -o")  # before any compute
     options = replace(encoder_options(args), random_init="fallback" if args.random_init else "never")
     report = reporter()
