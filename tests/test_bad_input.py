@@ -28,6 +28,8 @@ from acubench import plugins
 from acubench.cli import main
 
 SR = 16000
+#: The command line in a fresh interpreter, as a user starts it.
+ACUBENCH = [sys.executable, "-c", "import sys; from acubench.cli import main; sys.exit(main(sys.argv[1:]))"]
 
 
 def _cli(capsys, *argv: str) -> tuple[int, str]:
@@ -268,7 +270,7 @@ def test_a_failure_while_saving_embeddings_leaves_no_temp_files(tmp_path, capsys
 
 def _run_cmd(out: Path, cache: Path) -> tuple[list[str], dict]:
     env = {**os.environ, "ACUBENCH_CACHE": str(cache)}
-    cmd = [sys.executable, "-m", "acubench", "run", "--encoder", "logmel", "--tasks", "demo-wheeze,demo-murmur",
+    cmd = ACUBENCH + ["run", "--encoder", "logmel", "--tasks", "demo-wheeze,demo-murmur",
            "--seeds", "2", "--out", str(out)]
     return cmd, env
 
@@ -276,9 +278,9 @@ def _run_cmd(out: Path, cache: Path) -> tuple[list[str], dict]:
 @pytest.mark.slow
 def test_two_concurrent_runs_into_one_runs_folder_both_keep_their_results(tmp_path):
     env = {**os.environ, "ACUBENCH_CACHE": str(tmp_path / "cache")}
-    subprocess.run([sys.executable, "-m", "acubench", "data", "manifest", "demo-wheeze"], env=env,
+    subprocess.run(ACUBENCH + ["data", "manifest", "demo-wheeze"], env=env,
                    capture_output=True, check=True)  # generate the demo once, outside the race
-    cmd = [sys.executable, "-m", "acubench", "run", "--encoder", "logmel", "--tasks", "demo-wheeze", "--seeds", "1",
+    cmd = ACUBENCH + ["run", "--encoder", "logmel", "--tasks", "demo-wheeze", "--seeds", "1",
            "--bootstrap", "0", "--runs-dir", str(tmp_path / "runs")]
     procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
@@ -297,7 +299,7 @@ def test_kill_9_mid_run_then_resume_gives_byte_identical_results(tmp_path):
     subprocess.run(cmd, env=env, check=True, capture_output=True)
     killed, cache_b = tmp_path / "b" / "run", tmp_path / "cache-b"
     cmd, env = _run_cmd(killed, cache_b)
-    subprocess.run([sys.executable, "-m", "acubench", "data", "manifest", "demo-wheeze"], env=env,
+    subprocess.run(ACUBENCH + ["data", "manifest", "demo-wheeze"], env=env,
                    capture_output=True, check=True)  # the demo audio first, so the kill lands in the embedding
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
