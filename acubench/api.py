@@ -17,11 +17,12 @@ import datetime as _dt
 import json
 import os
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from acubench import stats
+from acubench.align.options import AlignOptions
 from acubench.embedding import EmbedResult, embed_files
 from acubench.encoder import AudioEncoder
 from acubench.errors import OptionError
@@ -39,20 +40,6 @@ from acubench.specs import ClipPolicy
 if TYPE_CHECKING:
     from acubench.align.api import AlignedCheckpoint
     from acubench.leaderboard.aggregate import Leaderboard
-
-#: Row-name suffix of an encoder evaluated after AcuLa post-training.
-ALIGNED_SUFFIX = "+acula"
-
-
-@dataclass
-class AlignOptions:
-    """How ``run(aligned=True)`` post-trains each encoder before evaluating it (see ``acubench align``)."""
-
-    corpus: str = "demo"
-    teacher: str | None = None
-    preset: str = "demo"
-    overrides: dict[str, Any] = field(default_factory=dict)
-
 
 @dataclass
 class RunResult:
@@ -94,7 +81,7 @@ def run(
     encoder_options: EncoderOptions | None = None,
     skip_bad_audio: bool = False,
     aligned: bool = False,
-    align_options: AlignOptions | None = None,
+    align_options: AlignOptions | Sequence[AlignOptions] | None = None,
     use_cache: bool = True,
     reference_rows: bool = False,
     bootstrap: int = stats.RESAMPLES,
@@ -125,7 +112,11 @@ def run(
         generated data (the demo: the embedded default runs without downloads),
         else ``"never"``.
     aligned : bool
-        Also evaluate each encoder after AcuLa post-training (``encoder+acula`` rows).
+        Also evaluate each encoder after AcuLa post-training (``encoder+acula[…]`` rows, labelled with
+        the corpus, preset, teacher and settings; their ``alignment.json`` is copied into the run folder).
+    align_options : AlignOptions or sequence of AlignOptions, optional
+        How to align, or which checkpoint to evaluate (:class:`acubench.align.options.AlignOptions`);
+        several give one aligned row each, all compared with the same base row (``acubench sweep``).
     reference_rows : bool
         Add the published numbers of the tasks' reference tables to the leaderboard.
     bootstrap : int
@@ -161,7 +152,8 @@ def run(
 
 
 def _run_in(folder: RunFolder, runner: Runner, names: list[str], options: EncoderOptions, aligned: bool,
-            align_options: AlignOptions | None, reference_rows: bool, reporter: Reporter) -> RunResult:
+            align_options: AlignOptions | Sequence[AlignOptions] | None, reference_rows: bool,
+            reporter: Reporter) -> RunResult:
     """The run itself, in the claimed ``folder``: its outputs are staged, then moved in at once."""
     from acubench.leaderboard.aggregate import board_from_runs
     from acubench.leaderboard.render import write_leaderboard
@@ -179,26 +171,30 @@ def _run_in(folder: RunFolder, runner: Runner, names: list[str], options: Encode
     records: list[ResultRecord] = []
     predictions = []
     entries: list[dict[str, Any]] = []
+    alignments: list[tuple[AlignOptions, Any]] = []
     for name in names:
         base = options.load(name, random_init=init)
         label = encoder_label(base)
-        variants: list[tuple[AudioEncoder, str, bool]] = [(base, label, False)]
-        if aligned:
-            variants.append((_aligned_variant(base, name, options, init, align_options or AlignOptions(), runner,
-                                              reporter), label + ALIGNED_SUFFIX, True))
-        for encoder, row_label, is_aligned in variants:
+        # The base row first, then each aligned variant, aligned only when its turn comes (one in memory at a time).
+        for plan in [None, *(_align_plans(align_options) if aligned else [])]:
+            encoder, row_label, is_aligned = base, label, False
+            if plan is not None:
+                variant = _aligned_variant(base, label, plan, builtin, options, runner, reporter)
+                alignments.append((plan, variant))
+                encoder, row_label, is_aligned = variant.encoder, variant.label, True
             entries.append(encoder_entry(encoder, row_label, is_aligned))
             scored, clips = runner.evaluate(encoder, row_label, is_aligned, prepared, run_id)
             records.extend(scored)
             predictions.append(clips)
 
-    config = _run_config(runner, prepared, skipped, entries, options, init, aligned, align_options)
+    config = _run_config(runner, prepared, skipped, entries, options, init, aligned, alignments)
     results = RunResults(run_id, records, concat(predictions))
     board = board_from_runs([results], reference=reference_rows)
     stage = folder.staging()
     atomic_write(stage / "config.json", json.dumps(config, indent=2, sort_keys=True, default=str))
     staged = {"config": stage / "config.json", **write_run_results(stage, results.records, results.predictions)}
     staged.update(write_leaderboard(board, stage))
+    staged.update(_copy_alignment_files(stage, [v for _, v in alignments]))
     folder.commit()
     files = {key: out_dir / path.name for key, path in staged.items()}
     return RunResult(out_dir, records, skipped, files, board)
@@ -206,7 +202,7 @@ def _run_in(folder: RunFolder, runner: Runner, names: list[str], options: Encode
 
 def _run_config(runner: Runner, prepared: Sequence[PreparedTask], skipped: dict[str, str],
                 entries: list[dict[str, Any]], options: EncoderOptions, init: RandomInit, aligned: bool,
-                align_options: AlignOptions | None) -> dict[str, Any]:
+                alignments: list[tuple[AlignOptions, Any]]) -> dict[str, Any]:
     """``config.json``: everything needed to re-run and to judge the run."""
     return {
         "acubench_run": 1,
@@ -228,19 +224,53 @@ def _run_config(runner: Runner, prepared: Sequence[PreparedTask], skipped: dict[
         "precision": options.precision,
         "random_init": init,
         "aligned": aligned,
-        "align": (asdict(align_options) if align_options else {"corpus": "demo", "preset": "demo"}) if aligned else None,
+        "align": _alignment_entries(alignments) if aligned else None,
     }
 
 
-def _aligned_variant(base: AudioEncoder, name: str, options: EncoderOptions, init: RandomInit, opts: AlignOptions,
-                     runner: Runner, reporter: Reporter) -> AudioEncoder:
-    """``base`` after AcuLa post-training: the cached checkpoint of the same settings, or a new alignment."""
-    from acubench.align.api import ensure_aligned, load_aligned_encoder
+def _align_plans(align_options: AlignOptions | Sequence[AlignOptions] | None) -> list[AlignOptions]:
+    """The aligned variants asked for: one, several (a sweep), or the defaults."""
+    if align_options is None:
+        return [AlignOptions()]
+    return list(align_options) if isinstance(align_options, (list, tuple)) else [align_options]
 
-    ckpt = ensure_aligned(name, weights=options.weights, random_init=init, corpus=opts.corpus, teacher=opts.teacher,
-                          preset=opts.preset, overrides=opts.overrides, device=options.device, seed=0,
-                          cache_dir=runner.cache_root, console=_console(reporter), config=dict(base.config))
-    return load_aligned_encoder(ckpt.path, device=options.device)
+
+def _aligned_variant(base: AudioEncoder, label: str, plan: AlignOptions, all_demo: bool, options: EncoderOptions,
+                     runner: Runner, reporter: Reporter):
+    """``base`` after AcuLa post-training (the cached checkpoint of the same settings, or a new alignment), or the
+    checkpoint ``plan`` names; labelled by how it was made (:mod:`acubench.align.variant`)."""
+    from acubench.align.variant import aligned_variant
+
+    variant = aligned_variant(base, label, plan, all_demo=all_demo, device=options.device,
+                              cache_dir=runner.cache_root, data_root=runner.data_root,
+                              task_options=runner.task_options, trust_checkpoint=options.trust_checkpoint,
+                              console=_console(reporter))
+    reporter.note(f"{variant.label}: {'aligned now' if variant.trained else 'aligned checkpoint'} {variant.checkpoint}")
+    return variant
+
+
+def _alignment_entries(alignments: list[tuple[AlignOptions, Any]]) -> list[dict[str, Any]]:
+    """``config.json``'s record of each aligned variant: the options asked for and what they resolved to."""
+    out = []
+    for asked, v in alignments:
+        summary = v.summary or {}
+        out.append({"label": v.label, "checkpoint": str(v.checkpoint), "options": asked.to_dict(),
+                    "corpus": summary.get("corpus", {}).get("source"), "preset": summary.get("preset"),
+                    "teacher": (summary.get("teacher") or {}).get("id"), "key": summary.get("key")})
+    return out
+
+
+def _copy_alignment_files(out_dir: Path, variants: list[Any]) -> dict[str, Path]:
+    """Each aligned checkpoint's ``alignment.json`` into the run folder (suffixed when there are several)."""
+    files = {}
+    for v in variants:
+        if v.summary is None:
+            continue
+        name = "alignment.json" if len(variants) == 1 else f"alignment-{v.label.replace('/', '_')}.json"
+        atomic_write(out_dir / name, json.dumps({**v.summary, "label": v.label}, indent=2, sort_keys=True,
+                                                default=str))
+        files[name] = out_dir / name
+    return files
 
 
 def _console(reporter: Reporter):
@@ -313,6 +343,9 @@ def align(
     out: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
     skip_bad: bool = False,
+    data_root: str | os.PathLike | None = None,
+    task_options: dict[str, str] | None = None,
+    allow_test_overlap: bool = False,
     reporter: Reporter | None = None,
 ) -> AlignedCheckpoint:
     """Post-train an encoder with AcuLa (see :func:`acubench.align.api.align` for every parameter).
@@ -326,5 +359,6 @@ def align(
     return align_encoder(encoder, corpus=corpus, teacher=teacher, preset=preset, overrides=overrides,
                          weights=options.weights, config=options.config, random_init=options.random_init or "never",
                          strict=options.strict, trust_checkpoint=options.trust_checkpoint, device=options.device,
-                         seed=seed, out=out, cache_dir=cache_dir, skip_bad=skip_bad,
+                         seed=seed, out=out, cache_dir=cache_dir, skip_bad=skip_bad, data_root=data_root,
+                         task_options=task_options, allow_test_overlap=allow_test_overlap,
                          console=_console(reporter or LogReporter()))

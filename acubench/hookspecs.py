@@ -60,6 +60,11 @@ def acubench_run_finished(run_dir: Path, records: list[dict[str, Any]]) -> None:
     """Called once a run has written its results; e.g. to upload or notify."""
 
 
+@hookspec
+def acubench_align_losses() -> list[Any]:
+    """Return the alignment losses this plugin contributes (:class:`acubench.align.lossspec.LossSpec`)."""
+
+
 # --- declaring a plugin -----------------------------------------------------------------
 
 

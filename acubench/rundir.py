@@ -23,9 +23,14 @@ from typing import Sequence
 
 from acubench.paths import OutputError, check_writable_dir
 
-#: Files a run writes; a folder holding any of them holds a finished run.
+#: Files a run writes; a folder holding any of them holds a finished run (``alignment[-<label>].json``
+#: too: the summaries of the aligned variants of ``run --aligned``).
 RUN_FILES = ("config.json", "results.jsonl", "predictions.parquet", "leaderboard.md", "leaderboard.csv",
-             "leaderboard.json", "leaderboard.png")
+             "leaderboard.json", "leaderboard.png", "alignment.json")
+
+
+def _is_run_file(name: str) -> bool:
+    return name in RUN_FILES or (name.startswith("alignment-") and name.endswith(".json"))
 #: Marks a folder as claimed by a running ``acubench run`` (pid, host, start time).
 LOCK_NAME = ".acubench-run.lock"
 
@@ -146,8 +151,8 @@ def _claim(folder: Path) -> Path:
 
 def _check_contents(folder: Path, overwrite: bool) -> None:
     entries = [p.name for p in folder.iterdir() if p.name != LOCK_NAME]
-    finished = sorted(n for n in entries if n in RUN_FILES)
-    foreign = sorted(n for n in entries if n not in RUN_FILES)
+    finished = sorted(n for n in entries if _is_run_file(n))
+    foreign = sorted(n for n in entries if not _is_run_file(n))
     if foreign:
         raise RunFolderError(f"{folder}: not empty and not an acubench run folder (it holds {foreign[:3]}); "
                              f"acubench never deletes files it did not write. Choose another --out")

@@ -22,27 +22,35 @@ are left out.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 
-from acubench.align.corpus import Corpus, build_corpus, check_corpus, corpus_hash, read_corpus
+from acubench.align.corpus import (DEMO_CORPUS, PRESENT_CORPUS, Corpus, build_corpus, check_corpus, corpus_hash,
+                                   read_corpus)
 from acubench.align.heads import ProjectionMLP, fit_space_map
+from acubench.align.leakcheck import check_corpus_leaks
 from acubench.align.presets import AlignConfig, resolve_config
 from acubench.align.teacher import Teacher
-from acubench.align.trainer import ENCODER_NAME, FINAL_NAME, RUN_NAME, AlignError, train
-from acubench.checkpoints import CheckpointError, load_checkpoint, state_digest, unwrap_state_dict
+from acubench.align.checkpoints import ENCODER_NAME, FINAL_NAME, RUN_NAME, SUMMARY_NAME, latest_checkpoint
+from acubench.align.model import AlignError
+from acubench.align.summary import build_summary, summary_line
+from acubench.align.trainer import train
 from acubench.encoder import AudioEncoder, WeightsInfo
 from acubench.loading import RandomInit, load_encoder
 from acubench.paths import atomic_write
 from acubench.paths import cache_dir as default_cache_dir
+from acubench.paths import data_root as default_data_root
 from acubench.plugins import registries
 from acubench.results import versions
+from acubench.checkpoints import CheckpointError, load_checkpoint, state_digest, unwrap_state_dict
 
 FORMAT = 1
 #: Settings that do not change what training computes, left out of the cache key.
@@ -67,6 +75,8 @@ class AlignedCheckpoint:
         The ``"acubench"`` entry (encoder, config, base weights, corpus, teacher, settings, seed, versions).
     trained : bool
         Whether this call ran (or finished) the training; ``False`` for a cache hit.
+    summary : dict
+        The run's ``alignment.json`` (:mod:`acubench.align.summary`).
     """
 
     path: Path
@@ -74,14 +84,45 @@ class AlignedCheckpoint:
     fingerprint: str
     metadata: dict[str, Any]
     trained: bool
+    summary: dict[str, Any]
+
+    @property
+    def summary_file(self) -> Path:
+        return self.path.parent / SUMMARY_NAME
 
 
-def load_corpus(corpus: str | os.PathLike, *, cache_dir: Path, skip_bad: bool = False) -> Corpus:
-    """``"demo"`` (the demo dataset's recordings minus every demo task's test split) or a corpus CSV."""
-    if str(corpus) == "demo":
-        build = build_corpus(cache_dir, datasets=["demo"], cache_dir=cache_dir)
-        return check_corpus(build.corpus, source="demo", skip_bad=skip_bad)
-    return read_corpus(corpus, skip_bad=skip_bad)
+def load_corpus(corpus: str | os.PathLike, *, cache_dir: Path, data_root: Path | None = None,
+                options: Mapping[str, Any] | None = None, skip_bad: bool = False,
+                allow_test_overlap: bool = False) -> Corpus:
+    """A checked corpus: ``"demo"``, ``"datasets"`` (every dataset present) or a corpus CSV.
+
+    Built corpora leave out every test clip and test subject of the tasks on
+    their datasets (with the evaluation's task ``options``); every corpus is
+    then checked against the test clips of all tasks present
+    (:func:`acubench.align.leakcheck.check_corpus_leaks`).
+
+    Raises
+    ------
+    CorpusError
+        Bad rows, no usable row, no dataset present, or test clips in the corpus (``CorpusLeakError``).
+    """
+    root = default_data_root(data_root)
+    options = dict(options or {})
+    info: dict[str, Any] = {}
+    if str(corpus) in (DEMO_CORPUS, PRESENT_CORPUS):
+        datasets = ["demo"] if str(corpus) == DEMO_CORPUS else None
+        build = build_corpus(root, datasets=datasets, cache_dir=cache_dir, options=options)
+        data = check_corpus(build.corpus, source=str(corpus), skip_bad=skip_bad)
+        info["excluded_test_clips"] = {ds: {"test_recordings": e.test_recordings,
+                                            "test_subject_recordings": e.test_subject_recordings,
+                                            "tasks": e.tasks} for ds, e in build.exclusions.items()}
+        info["skipped_datasets"] = build.skipped
+    else:
+        data = read_corpus(corpus, skip_bad=skip_bad)
+    info["leak_check"] = check_corpus_leaks(data.frame["audio_path"].tolist(), source=data.source, data_root=root,
+                                            cache_dir=cache_dir, options=options, allow=allow_test_overlap)
+    data.info = info
+    return data
 
 
 def run_key(metadata: Mapping[str, Any]) -> str:
@@ -104,7 +145,7 @@ def _teacher_meta(teacher: Teacher) -> dict[str, Any]:
 
 
 def align(
-    encoder: str,
+    encoder: str | AudioEncoder,
     *,
     corpus: str | os.PathLike = "demo",
     teacher: str | None = None,
@@ -120,16 +161,22 @@ def align(
     out: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
     skip_bad: bool = False,
+    data_root: str | os.PathLike | None = None,
+    task_options: Mapping[str, Any] | None = None,
+    allow_test_overlap: bool = False,
     console=None,
 ) -> AlignedCheckpoint:
     """Post-train ``encoder`` with AcuLa and return its checkpoint.
 
     Parameters
     ----------
-    encoder : str
-        Registered encoder id or alias (``"opera"`` → OPERA-GT's family default).
+    encoder : str or AudioEncoder
+        Registered encoder id or alias (``"opera"`` → OPERA-GT's family default),
+        or an already built base encoder (it is copied, never trained in place:
+        ``acubench run --aligned`` evaluates the base model with the same object).
     corpus : str or path
-        ``"demo"`` or a corpus CSV (``acubench corpus``; AcuLa's ``Gen_Report`` column accepted).
+        ``"demo"``, ``"datasets"`` (the datasets present under ``data_root``) or a corpus
+        CSV (``acubench corpus``; AcuLa's ``Gen_Report`` column accepted).
     teacher : str, optional
         Language model folder or Hub id; default the bundled all-MiniLM-L6-v2.
     preset : {"demo", "paper"}
@@ -145,6 +192,12 @@ def align(
     cache_dir : path, optional
     skip_bad : bool
         Leave out (and count) bad corpus rows instead of stopping.
+    data_root : path, optional
+        Datasets folder: where built corpora come from and whose tasks' test clips are refused.
+    task_options : mapping, optional
+        Task loader options of the evaluation (``--task-arg``), applied to find test clips.
+    allow_test_overlap : bool
+        Align even if the corpus holds test clips (recorded in ``alignment.json``).
     console : rich.console.Console, optional
 
     Raises
@@ -159,13 +212,17 @@ def align(
     console = console or Console(stderr=True)
     cache = default_cache_dir(cache_dir)
     settings = resolve_config(preset, overrides)
-    base = load_encoder(encoder, weights=weights, config=config, random_init=random_init, device="cpu", seed=seed,
-                        strict=strict, trust_checkpoint=trust_checkpoint)
+    if isinstance(encoder, AudioEncoder):
+        base, encoder = copy.deepcopy(encoder).cpu(), encoder.spec.id
+    else:
+        base = load_encoder(encoder, weights=weights, config=config, random_init=random_init, device="cpu",
+                            seed=seed, strict=strict, trust_checkpoint=trust_checkpoint)
     if not base.spec.supports_alignment:
         alignable = sorted(s.id for s in registries().encoders if s.supports_alignment)
         raise AlignError(f"encoder {base.spec.id} does not support alignment (no trainable token features); "
                          f"alignable encoders: {', '.join(alignable)} (column 'AcuLa' of `acubench encoders`)")
-    data = load_corpus(corpus, cache_dir=cache, skip_bad=skip_bad)
+    data = load_corpus(corpus, cache_dir=cache, data_root=data_root, options=task_options, skip_bad=skip_bad,
+                       allow_test_overlap=allow_test_overlap)
     if data.bad:
         console.print(f"[yellow]corpus {data.source}: left out {sum(data.bad.values())} bad row(s)[/]: "
                       + ", ".join(f"{n} {r}" for r, n in data.bad.items()))
@@ -178,18 +235,31 @@ def align(
     done = _existing_run(out_dir, key)
     if done is not None:
         console.print(f"aligned checkpoint {done} is up to date (key {key})")
-        return AlignedCheckpoint(done, out_dir / ENCODER_NAME, key, metadata, trained=False)
+        summary = json.loads((out_dir / SUMMARY_NAME).read_text())
+        console.print(summary_line(summary))
+        return AlignedCheckpoint(done, out_dir / ENCODER_NAME, key, metadata, False, summary)
+    fresh = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(out_dir / RUN_NAME, json.dumps(metadata, indent=2, sort_keys=True, default=str))
 
     def rebuild(path: Path) -> AudioEncoder:
         return load_encoder(encoder, weights=path, config=dict(base.config), device="cpu", seed=seed, strict=True)
 
-    result = train(encoder=base, rebuild=rebuild, corpus=data.frame, teacher=tutor, config=settings, seed=seed,
-                   out_dir=out_dir, metadata=metadata, cache_dir=cache, device=device, console=console)
-    console.print(f"wrote {result.final} and {result.encoder_file} "
+    try:
+        result = train(encoder=base, rebuild=rebuild, corpus=data.frame, teacher=tutor, config=settings, seed=seed,
+                       out_dir=out_dir, metadata=metadata, cache_dir=cache, device=device, console=console)
+    except BaseException:
+        if fresh and latest_checkpoint(out_dir) is None:
+            shutil.rmtree(out_dir, ignore_errors=True)  # nothing to resume: leave no half-written run folder
+        raise
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 alone writes (and holds the history)
+        return AlignedCheckpoint(result.final, result.encoder_file, key, metadata, True, {})
+    summary = build_summary(metadata, result)
+    atomic_write(out_dir / SUMMARY_NAME, json.dumps(summary, indent=2, sort_keys=True, default=str))
+    console.print(f"wrote {result.final}, {result.encoder_file} and {out_dir / SUMMARY_NAME} "
                   f"({result.samples_per_second:.1f} training pairs/s)")
-    return AlignedCheckpoint(result.final, result.encoder_file, key, metadata, trained=True)
+    console.print(summary_line(summary))
+    return AlignedCheckpoint(result.final, result.encoder_file, key, metadata, True, summary)
 
 
 def _metadata(name: str, base: AudioEncoder, data: Corpus, teacher: Teacher, preset: str, settings: AlignConfig,
@@ -203,7 +273,9 @@ def _metadata(name: str, base: AudioEncoder, data: Corpus, teacher: Teacher, pre
         "config": dict(base.config),
         "base_weights": {"status": info.status, "source": info.source, "sha256": info.sha256},
         "corpus": {"source": str(data.source), "hash": corpus_hash(data.frame), "pairs": len(data.frame),
-                   "bad_rows": dict(data.bad)},
+                   "subjects": int(data.frame["subject"].nunique()), "bad_rows": dict(data.bad),
+                   "allow_test_overlap": bool(data.info.get("leak_check", {}).get("allow_test_overlap")),
+                   **data.info},
         "teacher": _teacher_meta(teacher),
         "preset": preset,
         "overrides": {k: v for k, v in settings.to_dict().items() if preset_values[k] != v},
@@ -234,7 +306,8 @@ def _existing_run(out_dir: Path, key: str) -> Path | None:
         raise AlignError(f"{out_dir} holds a different alignment run (key {previous}, this one {key}): its encoder, "
                          f"corpus, teacher or settings differ. Choose another --out, or delete the folder to start over.")
     final = out_dir / FINAL_NAME
-    return final if final.is_file() and (out_dir / ENCODER_NAME).is_file() else None
+    whole = all((out_dir / name).is_file() for name in (FINAL_NAME, ENCODER_NAME, SUMMARY_NAME))
+    return final if whole else None
 
 
 def ensure_aligned(
@@ -318,14 +391,16 @@ class AlignedModel:
     """An aligned encoder with its two projection heads, the space map and the teacher settings (for zero-shot use)."""
 
     encoder: AudioEncoder
-    audio_head: ProjectionMLP
-    text_head: ProjectionMLP
+    audio_head: torch.nn.Module
+    text_head: torch.nn.Module
     space_map: dict[str, torch.Tensor]
     metadata: dict[str, Any]
     path: Path
 
 
-def _head(state: Mapping[str, torch.Tensor], where: str) -> ProjectionMLP:
+def _head(state: Mapping[str, torch.Tensor], where: str) -> torch.nn.Module:
+    if not state:  # a run that aligned the encoder's embedding itself: no head on this side
+        return torch.nn.Identity()
     try:
         w0, w3 = state["layers.0.weight"], state["layers.3.weight"]
     except KeyError:
@@ -343,6 +418,10 @@ def load_aligned_model(checkpoint: str | os.PathLike, *, device: str = "cpu",
     audio = _head(obj["audio_projection_mlp_state_dict"], f"{path} audio_projection_mlp_state_dict").to(device)
     text = _head(obj["language_projection_mlp_state_dict"], f"{path} language_projection_mlp_state_dict").to(device)
     # Checkpoints from AcuLa's own code (or intermediate ones) have no map: compare the raw projections.
-    space_map = obj.get("space_map") or fit_space_map(torch.zeros(1, audio.layers[3].out_features),
-                                                      torch.zeros(1, text.layers[3].out_features), rotate=False)
+    space_map = obj.get("space_map")
+    if space_map is None:
+        if not isinstance(audio, ProjectionMLP):
+            raise CheckpointError(f"{path}: no space_map (an intermediate checkpoint?); use the final checkpoint")
+        space_map = fit_space_map(torch.zeros(1, audio.layers[3].out_features),
+                                  torch.zeros(1, text.layers[3].out_features), rotate=False)
     return AlignedModel(encoder, audio, text, space_map, meta, path)

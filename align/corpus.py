@@ -54,6 +54,9 @@ from acubench.specs import DatasetSpec, resolve_ref
 CORPUS_COLUMNS = ("audio_path", "report", "dataset", "subject", "recording_id", "start", "end")
 #: Reasons a corpus row is unusable, in the order they are checked.
 BAD_REASONS = ("empty report", "missing audio", "bad segment", "unreadable audio")
+#: ``--corpus`` names besides a CSV path: the demo's recordings, or those of every dataset present.
+DEMO_CORPUS = "demo"
+PRESENT_CORPUS = "datasets"
 
 
 class CorpusError(DatasetError):
@@ -119,12 +122,16 @@ class Corpus:
     bad : dict of str to int
         Rows left out per reason (only with ``skip_bad``; otherwise bad rows raise).
     source : str
-        The CSV path, or ``"demo"``.
+        The CSV path, ``"demo"`` or ``"datasets"``.
+    info : dict
+        Provenance for ``alignment.json``: test exclusions of a built corpus
+        (per dataset), and the leak check (:mod:`acubench.align.leakcheck`).
     """
 
     frame: pd.DataFrame
     bad: dict[str, int]
     source: str
+    info: dict[str, Any] = field(default_factory=dict)
 
 
 def _dataset_folder(spec: DatasetSpec, data_root: Path, cache_dir: Path) -> Path:
@@ -136,8 +143,13 @@ def _real(path: Any) -> str:
     return os.path.realpath(str(path))
 
 
-def tested_members(spec: DatasetSpec, *, data_root: Path, cache_dir: Path) -> tuple[set[str], set[str], list[str]]:
+def tested_members(spec: DatasetSpec, *, data_root: Path, cache_dir: Path,
+                   options: dict[str, Any] | None = None) -> tuple[set[str], set[str], list[str]]:
     """Files and subjects that any registered task on ``spec`` tests on, under any of its protocols.
+
+    ``options`` are the task loader options of the evaluation (``--task-arg``):
+    a variant such as UK COVID-19's ``subset=full`` has other test
+    participants, and the exclusion must be the evaluation's.
 
     Returns
     -------
@@ -160,7 +172,8 @@ def tested_members(spec: DatasetSpec, *, data_root: Path, cache_dir: Path) -> tu
     tasks = sorted((t for t in registries().tasks if t.dataset == spec.id), key=lambda t: t.id)
     for task in tasks:
         for protocol in task.protocols:
-            ctx = LoadContext(task=task, data_root=Path(data_root), cache_dir=Path(cache_dir), protocol=protocol)
+            ctx = LoadContext(task=task, data_root=Path(data_root), cache_dir=Path(cache_dir), protocol=protocol,
+                              options=dict(options or {}))
             try:
                 df = validate_manifest(resolve_ref(task.loader)(ctx), task, allow_leakage=True)
             except Exception as exc:
@@ -182,6 +195,7 @@ def build_corpus(
     include_test: bool = False,
     generator: ReportGenerator | None = None,
     cache_dir: str | os.PathLike | None = None,
+    options: dict[str, Any] | None = None,
 ) -> CorpusBuild:
     """Recordings and their reports from every dataset present (see the module docstring).
 
@@ -198,6 +212,8 @@ def build_corpus(
         Default :class:`~acubench.align.reports.TemplateReports` (seed 0).
     cache_dir : path-like, optional
         acubench cache (the demo's audio; task loaders).
+    options : dict, optional
+        Task loader options of the evaluation (``--task-arg``), applied when finding test splits.
 
     Raises
     ------
@@ -231,7 +247,7 @@ def build_corpus(
             if include_test:
                 keep, info = np.ones(len(rec), dtype=bool), Exclusion(recordings=len(rec))
             else:
-                keep, info = _exclude_test(spec, rec, root, cache)
+                keep, info = _exclude_test(spec, rec, root, cache, options)
         except DatasetError as exc:
             skipped[spec.id] = str(exc)
             continue
@@ -260,8 +276,9 @@ def _recordings(spec: DatasetSpec, folder: Path) -> pd.DataFrame:
     return rec.reset_index(drop=True)
 
 
-def _exclude_test(spec: DatasetSpec, rec: pd.DataFrame, root: Path, cache: Path) -> tuple[np.ndarray, Exclusion]:
-    paths, subjects, consulted = tested_members(spec, data_root=root, cache_dir=cache)
+def _exclude_test(spec: DatasetSpec, rec: pd.DataFrame, root: Path, cache: Path,
+                  options: dict[str, Any] | None) -> tuple[np.ndarray, Exclusion]:
+    paths, subjects, consulted = tested_members(spec, data_root=root, cache_dir=cache, options=options)
     in_test = np.array([_real(p) in paths for p in rec["audio_path"]], dtype=bool)
     of_test_subject = rec["subject"].isin(subjects).to_numpy() & ~in_test
     info = Exclusion(recordings=len(rec), test_recordings=int(in_test.sum()),

@@ -47,41 +47,45 @@ class ProjectionMLP(nn.Module):
 def fit_space_map(audio: Tensor, text: Tensor, *, rotate: bool = True) -> dict[str, Tensor]:
     """The map from the projected audio space to the projected text space, for zero-shot use.
 
-    CKA-type losses align the two projected spaces only up to translation,
-    rotation and isotropic scale (they compare centred Gram matrices), so
-    the coordinates of an audio projection and of its report's projection
-    need not agree. This fits, on the training pairs of the alignment
-    corpus, each side's mean and the orthogonal Procrustes rotation
-    ``R = U Vᵀ`` (``U S Vᵀ = svd((A − μa)ᵀ (T − μt))``) that best maps the
-    centred audio projections onto the centred text projections. With
-    ``rotate=False`` (InfoNCE, which trains cosine similarity directly) the
-    map is the identity.
+    CKA-type losses align the two sides only up to translation, rotation
+    and isotropic scale (they compare centred Gram matrices), so the
+    coordinates of an audio vector and of its report's vector need not
+    agree. This fits, on the training pairs of the alignment corpus, each
+    side's mean and the orthogonal Procrustes rotation ``R = U Vᵀ``
+    (``U S Vᵀ = svd((A − μa)ᵀ (T − μt))``, thin SVD) that best maps the
+    centred audio vectors onto the centred text vectors; when the widths
+    differ (an encoder embedding aligned to a wider teacher) ``R`` is the
+    semi-orthogonal (Da, Dt) solution of the same problem. With
+    ``rotate=False`` (losses that train the coordinates to agree, such as
+    InfoNCE) the map is the identity.
 
     Parameters
     ----------
-    audio, text : Tensor, shape (N, D)
-        Projected audio and text vectors of the same N pairs.
+    audio : Tensor, shape (N, Da)
+    text : Tensor, shape (N, Dt)
+        The two sides of the same N pairs (projected, or embedding and teacher vector).
 
     Returns
     -------
     dict
-        ``audio_mean`` (D,), ``text_mean`` (D,), ``rotation`` (D, D), float32.
+        ``audio_mean`` (Da,), ``text_mean`` (Dt,), ``rotation`` (Da, Dt), float32.
     """
     audio, text = audio.double(), text.double()
-    dim = audio.shape[1]
     if not rotate:
-        zero = torch.zeros(dim, dtype=torch.float32)
-        return {"audio_mean": zero, "text_mean": zero.clone(), "rotation": torch.eye(dim)}
+        if audio.shape[1] != text.shape[1]:
+            raise ValueError(f"an identity space map needs equal widths, got {audio.shape[1]} and {text.shape[1]}")
+        zero = torch.zeros(audio.shape[1], dtype=torch.float32)
+        return {"audio_mean": zero, "text_mean": zero.clone(), "rotation": torch.eye(audio.shape[1])}
     mu_a, mu_t = audio.mean(dim=0), text.mean(dim=0)
-    u, _, vh = torch.linalg.svd((audio - mu_a).T @ (text - mu_t))
+    u, _, vh = torch.linalg.svd((audio - mu_a).T @ (text - mu_t), full_matrices=False)
     return {"audio_mean": mu_a.float(), "text_mean": mu_t.float(), "rotation": (u @ vh).float()}
 
 
 def map_audio(audio: Tensor, space_map: dict[str, Tensor]) -> Tensor:
-    """Projected audio (N, D) → text-space coordinates (centred on the corpus text mean)."""
+    """Audio vectors (N, Da) → text-space coordinates (N, Dt), centred on the corpus text mean."""
     return (audio - space_map["audio_mean"].to(audio)) @ space_map["rotation"].to(audio)
 
 
 def map_text(text: Tensor, space_map: dict[str, Tensor]) -> Tensor:
-    """Projected text (N, D), centred on the corpus text mean."""
+    """Text vectors (N, Dt), centred on the corpus text mean."""
     return text - space_map["text_mean"].to(text)

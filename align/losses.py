@@ -11,6 +11,13 @@ input dtype (CKA's products of centred Gram matrices lose too much in bf16).
     ``L = Y Yᵀ`` and centring ``H = I − 11ᵀ/B``. Invariant to orthogonal
     transforms and isotropic scaling of either side; it depends on which
     audio goes with which report. Loss = 1 − CKA.
+``cka-debiased``
+    Linear CKA with the unbiased HSIC estimator of Song et al. (JMLR 2012),
+    as Nguyen, Raghu & Kornblith (ICLR 2021) use it: the biased estimator
+    above is inflated for small batches of wide features (unrelated 512-d
+    features at B = 24 already give ≈ 0.95), the unbiased one is centred on
+    0 for unrelated features at any batch size. Needs B ≥ 4; it can be
+    slightly negative. Loss = 1 − CKA.
 ``cka-rbf``
     The same with Gaussian kernels ``exp(−‖a − b‖² / (2σ²))``, σ = ``sigma``
     × the median pairwise distance of the batch (Kornblith et al.'s
@@ -28,13 +35,14 @@ input dtype (CKA's products of centred Gram matrices lose too much in bf16).
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from acubench.align.choices import ALIGN_LOSSES
+from acubench.align.choices import ALIGN_LOSSES  # noqa: F401  (re-exported for callers and tests)
+from acubench.align.lossspec import get_loss
 
 AlignLoss = Callable[[Tensor, Tensor], Tensor]
 
@@ -67,6 +75,38 @@ def linear_cka(x: Tensor, y: Tensor) -> Tensor:
     _check_pair(x, y)
     x, y = _at_least_fp32(x), _at_least_fp32(y)
     return _hsic_cka(x @ x.T, y @ y.T)
+
+
+def _unbiased_hsic(k: Tensor, l: Tensor) -> Tensor:
+    """Song et al. (2012) eq. 5 on B×B kernels, up to the factor 1/(B(B−3)) that cancels in CKA.
+
+    With ``K̃``, ``L̃`` the kernels with zeroed diagonals:
+    ``tr(K̃L̃) + (1ᵀK̃1)(1ᵀL̃1)/((B−1)(B−2)) − 2/(B−2) · 1ᵀK̃L̃1``.
+    """
+    n = k.shape[0]
+    off = 1.0 - torch.eye(n, dtype=k.dtype, device=k.device)
+    k, l = k * off, l * off
+    k_rows, l_rows = k.sum(dim=1), l.sum(dim=1)
+    return ((k * l).sum() + k_rows.sum() * l_rows.sum() / ((n - 1) * (n - 2))
+            - 2.0 / (n - 2) * (k_rows * l_rows).sum())
+
+
+def debiased_linear_cka(x: Tensor, y: Tensor) -> Tensor:
+    """Linear CKA of paired batches ``x`` (B, Dx), ``y`` (B, Dy) with the unbiased HSIC estimator.
+
+    Centred on 0 for unrelated features, 1 for identical ones up to rotation
+    and scale; B ≥ 4. The denominator is clamped at a tiny positive value,
+    since an unbiased estimate of ``HSIC(K, K)`` can dip below zero for
+    nearly constant features.
+    """
+    _check_pair(x, y)
+    if x.shape[0] < 4:
+        raise ValueError(f"debiased CKA needs at least 4 pairs, got {x.shape[0]}")
+    x, y = _at_least_fp32(x), _at_least_fp32(y)
+    # Centring the features first leaves the unbiased HSIC unchanged and keeps the Gram entries small.
+    x, y = x - x.mean(dim=0, keepdim=True), y - y.mean(dim=0, keepdim=True)
+    k, l = x @ x.T, y @ y.T
+    return _unbiased_hsic(k, l) / torch.sqrt((_unbiased_hsic(k, k) * _unbiased_hsic(l, l)).clamp_min(_EPS))
 
 
 def _rbf_kernel(x: Tensor, sigma: float) -> Tensor:
@@ -116,29 +156,45 @@ def info_nce(x: Tensor, y: Tensor, *, temperature: float = 0.07) -> Tensor:
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
 
 
-def make_alignment_loss(name: str, *, sigma: float = 1.0, temperature: float = 0.07) -> AlignLoss:
-    """The loss to minimise for ``name`` in :data:`ALIGN_LOSSES`.
+def cka_loss(config: Any) -> AlignLoss:
+    """``1 − linear_cka`` (factory of the ``cka`` :class:`~acubench.align.lossspec.LossSpec`)."""
+    return lambda x, y: 1.0 - linear_cka(x, y)
+
+
+def debiased_cka_loss(config: Any) -> AlignLoss:
+    """``1 − debiased_linear_cka`` (``cka-debiased``)."""
+    return lambda x, y: 1.0 - debiased_linear_cka(x, y)
+
+
+def rbf_cka_loss(config: Any) -> AlignLoss:
+    """``1 − rbf_cka`` at ``config.rbf_sigma`` (``cka-rbf``)."""
+    return lambda x, y: 1.0 - rbf_cka(x, y, sigma=config.rbf_sigma)
+
+
+def acula_reference_loss(config: Any) -> AlignLoss:
+    """``1 − acula_reference_similarity`` (``acula-reference``)."""
+    return lambda x, y: 1.0 - acula_reference_similarity(x, y)
+
+
+def infonce_loss(config: Any) -> AlignLoss:
+    """Symmetric InfoNCE at ``config.temperature`` (``infonce``)."""
+    return lambda x, y: info_nce(x, y, temperature=config.temperature)
+
+
+def make_alignment_loss(name: str, config: Any = None) -> AlignLoss:
+    """The loss to minimise for a registered loss id (:func:`acubench.align.lossspec.get_loss`).
 
     Parameters
     ----------
     name : str
-    sigma : float
-        ``cka-rbf`` bandwidth as a multiple of the median pairwise distance.
-    temperature : float
-        ``infonce`` softmax temperature.
+    config : AlignConfig, optional
+        Settings the loss reads (``rbf_sigma``, ``temperature``); default the paper preset's.
 
-    Returns
-    -------
-    callable
-        ``loss(x, y) -> Tensor`` (scalar): ``1 − similarity`` for the CKA
-        variants, the cross-entropy for ``infonce``.
+    Raises
+    ------
+    LossSpecError
+        For an unknown name (the message lists the registered losses).
     """
-    if name == "cka":
-        return lambda x, y: 1.0 - linear_cka(x, y)
-    if name == "cka-rbf":
-        return lambda x, y: 1.0 - rbf_cka(x, y, sigma=sigma)
-    if name == "acula-reference":
-        return lambda x, y: 1.0 - acula_reference_similarity(x, y)
-    if name == "infonce":
-        return lambda x, y: info_nce(x, y, temperature=temperature)
-    raise ValueError(f"unknown alignment loss {name!r}; choose from {', '.join(ALIGN_LOSSES)}")
+    if config is None:
+        from acubench.align.presets import PAPER as config
+    return get_loss(name).build(config)

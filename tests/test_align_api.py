@@ -98,7 +98,15 @@ def test_align_caches_by_key_and_reloads_as_an_aligned_encoder(registered, corpu
     assert torch.equal(aligned.embed(waves), from_file.embed(waves))
     assert not torch.allclose(aligned.embed(waves), base.embed(waves))
     assert load_aligned_encoder(first.path.parent).fingerprint() == aligned.fingerprint()
-    model = load_aligned_model(first.path)
+    model = load_aligned_model(first.path)  # the default aligns the embedding itself: no heads
+    assert isinstance(model.audio_head, torch.nn.Identity) and model.space_map["rotation"].shape == (16, 32)
+    summary = json.loads(first.summary_file.read_text())
+    assert summary == first.summary and summary["key"] == first.fingerprint
+    assert summary["heldout_cka_after"] > summary["heldout_cka_before"] > summary["heldout_cka_shuffled"]
+    assert summary["aligned"] is True and summary["corpus"]["heldout_subjects"] == 8
+    assert len(summary["curve"]) == 3 and 0 <= summary["retrieval"]["audio_to_report_r@1"] <= 1
+    with_heads = _align(corpus_csv, bert_teacher, tmp_path, overrides={**FAST, "align_target": "heads"})
+    model = load_aligned_model(with_heads.path)
     assert model.audio_head.layers[0].in_features == 16 and model.text_head.layers[0].in_features == 32
 
 
@@ -122,7 +130,7 @@ def test_the_align_command(registered, corpus_csv, bert_teacher, tmp_path, capsy
     assert main(argv) == 0
     printed = capsys.readouterr()
     assert printed.out.strip() == str(out / "acula_final.pt")
-    assert "held-out CKA" in printed.err
+    assert "held-out debiased CKA" in printed.err and (out / "alignment.json").is_file()
     run = json.loads((out / "run.json").read_text())
     assert run["overrides"] == {"augment": False, "clip_seconds": 0.5, "epochs": 1, "lr": 0.005, "batch_size": 8,
                                 "val_fraction": 0.25}
@@ -135,7 +143,7 @@ def test_the_align_command(registered, corpus_csv, bert_teacher, tmp_path, capsy
 def _toy_task_data(root, n=24):
     folder = root / "toyzs"
     folder.mkdir(parents=True)
-    frame = make_corpus(folder, n_subjects=n // 2)
+    frame = make_corpus(folder, n_subjects=n // 2, seed=1)  # other recordings than the corpus': no test overlap
     labels = frame["report"].str.startswith("wheezes").astype(int)
     split = ["test" if int(s[1:]) % 2 else "train" for s in frame["subject"]]
     pd.DataFrame({"clip_id": frame["recording_id"], "path": frame["audio_path"], "label": labels,
@@ -173,3 +181,126 @@ def test_zero_shot_scoring_rules():
     plain = TaskSpec(id="t", name="t", dataset="d", loader="m:f", kind="binary", modality="m", target="murmur",
                      classes=("absent", "present"))
     assert class_prompts(plain) == ["murmur: absent", "murmur: present"]
+
+
+def test_run_aligned_says_what_it_did(registered, corpus_csv, bert_teacher, tmp_path, capsys):  # noqa: F811
+    from acubench.api import run
+    from acubench.align.options import AlignOptions
+    from acubench.cli.reporting import RichReporter
+    from acubench.loading import EncoderOptions
+    from rich.console import Console
+
+    _toy_task_data(tmp_path / "data")
+    fallback = EncoderOptions(random_init="fallback")
+    report = RichReporter(Console(stderr=True))
+    options = AlignOptions(corpus=str(corpus_csv), teacher=str(bert_teacher), preset="demo",
+                           overrides={**FAST, "align_loss": "cka"})
+    result = run("tiny-align", tasks="toy-zs", seeds=1, data_root=tmp_path / "data", cache=tmp_path / "cache",
+                 out=tmp_path / "run", aligned=True, align_options=options, encoder_options=fallback, reporter=report)
+    labels = sorted({r.encoder for r in result.records})
+    assert labels[0] == "tiny-align[tiny]"
+    assert labels[1].startswith("tiny-align[tiny]+acula[corpus,demo,bert-teacher") and " settings #" in labels[1]
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    entry = config["align"][0]
+    assert entry["label"] == labels[1] and entry["corpus"] == str(corpus_csv) and entry["teacher"] == str(bert_teacher)
+    copied = json.loads((tmp_path / "run" / "alignment.json").read_text())
+    assert copied["label"] == labels[1] and copied["heldout_cka_after"] is not None
+    assert "+acula[corpus,demo" in capsys.readouterr().err
+
+    # the same checkpoint, evaluated from `acubench align`'s output, keeps its label and its base row
+    again = run("tiny-align", tasks="toy-zs", seeds=1, data_root=tmp_path / "data", cache=tmp_path / "cache",
+                out=tmp_path / "run2", aligned=True, align_options=AlignOptions(checkpoint=entry["checkpoint"]),
+                encoder_options=fallback)
+    assert sorted({r.encoder for r in again.records}) == labels
+    assert [r.value for r in again.records if r.aligned] == [r.value for r in result.records if r.aligned]
+
+
+def test_run_aligned_never_falls_back_to_the_demo_corpus_for_real_tasks(registered, tmp_path):
+    from acubench.align.corpus import CorpusError
+    from acubench.align.options import AlignOptions
+    from acubench.align.variant import resolve_corpus
+    from acubench.api import run
+    from acubench.loading import EncoderOptions
+
+    assert resolve_corpus(None, all_demo=True) == "demo" and resolve_corpus(None, all_demo=False) == "datasets"
+    assert resolve_corpus("demo", all_demo=False) == "demo"  # named explicitly: allowed
+    _toy_task_data(tmp_path / "data")
+    with pytest.raises(CorpusError, match="no dataset for the corpus"):
+        run("tiny-align", tasks="toy-zs", seeds=1, data_root=tmp_path / "data", cache=tmp_path / "cache",
+            out=tmp_path / "run", aligned=True, align_options=AlignOptions(),
+            encoder_options=EncoderOptions(random_init="fallback"))
+    assert not (tmp_path / "run").exists()
+
+
+def test_sweep_aligns_every_combination_into_one_board_and_resumes(registered, corpus_csv, bert_teacher, tmp_path,
+                                                                     monkeypatch):  # noqa: F811
+    from acubench.align import variant as variant_module
+    from acubench.align.trainer import train as real_train
+    from acubench.cli.sweep import parse_grid
+
+    assert parse_grid(["lambda_mam=0,1", "align-loss=cka,cka-debiased"]) == {
+        "lambda_mam": [0.0, 1.0], "align_loss": ["cka", "cka-debiased"]}
+    for bad, match in ((["lambda_mam"], "expected SETTING=V1,V2"), (["lr=fast"], "not a valid float"),
+                       (["nope=1"], "unknown alignment setting 'nope'")):
+        with pytest.raises(Exception, match=match):
+            parse_grid(bad)
+    _toy_task_data(tmp_path / "data")
+    config = tmp_path / "settings.json"
+    config.write_text(json.dumps({k: v for k, v in FAST.items() if k != "epochs"} | {"epochs": 1}))
+    argv = ["sweep", "--encoder", "tiny-align", "--tasks", "toy-zs", "--data-root", str(tmp_path / "data"),
+            "--corpus", str(corpus_csv), "--teacher", str(bert_teacher), "--align-preset", "demo",
+            "--align-config", str(config), "--grid", "control=none,shuffled-reports", "--grid", "lambda_mam=0,1",
+            "--seeds", "1", "--bootstrap", "0", "--random-init"]
+    real, calls = variant_module.align, []
+
+    def dying(*args, **kwargs):
+        calls.append(kwargs["overrides"])
+        if len(calls) == 3:
+            raise KeyboardInterrupt("simulated kill")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(variant_module, "align", dying)
+    monkeypatch.setenv("ACUBENCH_CACHE", str(tmp_path / "cache"))
+    assert main([*argv, "--out", str(tmp_path / "cut")]) == 130
+    monkeypatch.setattr(variant_module, "align", real)
+    trained = []
+    monkeypatch.setattr(api, "train", lambda **kw: trained.append(kw["config"]) or real_train(**kw))
+    assert main([*argv, "--out", str(tmp_path / "sweep")]) == 0
+    assert len(trained) == 2  # the two alignments finished before the cut came from the cache
+    records = [json.loads(line) for line in (tmp_path / "sweep" / "results.jsonl").read_text().splitlines()]
+    labels = sorted({r["encoder"] for r in records})
+    assert len(labels) == 5 and labels[0] == "tiny-align[tiny]"
+    assert any("control=shuffled-reports" in label and "lambda_mam=0.0" in label for label in labels)
+    board = (tmp_path / "sweep" / "leaderboard.md").read_text()
+    assert board.count("Δ acula") >= 4  # every variant is compared with the base row
+
+
+def test_bad_input_gives_one_clear_error_and_writes_nothing(registered, corpus_csv, bert_teacher, tmp_path,
+                                                             capsys):  # noqa: F811
+    frame = pd.read_csv(corpus_csv)
+    cases = {}
+    same = frame.assign(report="normal vesicular breath sounds")
+    same.to_csv(tmp_path / "same.csv", index=False)
+    cases["same.csv"] = "reports of the corpus are identical"
+    frame.assign(subject="s0").to_csv(tmp_path / "one.csv", index=False)
+    cases["one.csv"] = "the corpus has 1 subject"
+    frame.iloc[:0].to_csv(tmp_path / "empty.csv", index=False)
+    cases["empty.csv"] = "the corpus has no rows"
+    frame.assign(audio_path=frame["audio_path"] + ".gone").to_csv(tmp_path / "gone.csv", index=False)
+    cases["gone.csv"] = "64 missing audio"
+    for name, message in cases.items():
+        out = tmp_path / f"out-{name}"
+        code = main(["align", "--encoder", "tiny-align", "--corpus", str(tmp_path / name), "--teacher",
+                     str(bert_teacher), "--out", str(out), "--val-fraction", "0.25"])
+        err = capsys.readouterr().err
+        assert code == 2 and message in err and "Traceback" not in err, (name, err)
+        assert not out.exists(), name
+    broken = tmp_path / "broken-teacher"
+    broken.mkdir()
+    for f in bert_teacher.iterdir():
+        (broken / f.name).write_bytes(b"not a model" if f.suffix == ".safetensors" else f.read_bytes())
+    out = tmp_path / "out-teacher"
+    code = main(["align", "--encoder", "tiny-align", "--corpus", str(corpus_csv), "--teacher", str(broken),
+                 "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot load the model" in err and not out.exists()

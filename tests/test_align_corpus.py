@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +11,7 @@ import soundfile as sf
 
 from acubench import hookimpl, plugins
 from acubench.align.corpus import CorpusError, build_corpus, check_corpus, corpus_hash, read_corpus, write_corpus
+from acubench.align.leakcheck import CorpusLeakError, check_corpus_leaks
 from acubench.manifest import RECORDING_COLUMNS, LoadContext
 from acubench.specs import DatasetSpec, TaskSpec
 
@@ -45,6 +48,7 @@ def load_fixed(ctx: LoadContext) -> pd.DataFrame:
     meta = _meta(ctx.data_root / "toyrec")
     first = meta[meta["file"].str.endswith("_0.wav")]
     test = {"8", "9"} | ({"7"} if ctx.protocol == "reference" else set())
+    test |= set(filter(None, ctx.options.get("more_test", "").split(",")))  # a loader option, like --task-arg
     return pd.DataFrame({"clip_id": first["file"], "path": [str(ctx.data_root / "toyrec" / f) for f in first["file"]],
                          "label": [int(s) % 2 for s in first["subject"]], "subject": first["subject"],
                          "split": ["test" if s in test else ("val" if s == "6" else "train") for s in first["subject"]]})
@@ -69,7 +73,7 @@ class ToyPlugin:
 def _dataset(folder, n_subjects=10):
     folder.mkdir(parents=True)
     rows = []
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(zlib.crc32(folder.name.encode()))  # distinct audio per dataset: no accidental copies
     for s in range(n_subjects):
         for k in range(2):
             name = f"p{s}_{k}.wav"
@@ -192,3 +196,36 @@ def test_the_corpus_command_writes_the_csv_and_reports_exclusions(data_root, tmp
     assert len(written) == 34 and not toyrec["audio_path"].str.contains("p8_|p9_|p7_").any()
     assert main(["corpus", "--data-root", str(data_root), "--generator", "llm", "-o", str(out)]) == 2
     assert "--llm-model" in capsys.readouterr().err
+
+
+def test_exclusion_applies_the_evaluations_task_options(data_root):
+    plain = build_corpus(data_root, datasets=["toyrec"])
+    optioned = build_corpus(data_root, datasets=["toyrec"], options={"more_test": "5"})
+    assert "5" in set(plain.corpus["subject"]) and "5" not in set(optioned.corpus["subject"])
+    assert optioned.exclusions["toyrec"].excluded == plain.exclusions["toyrec"].excluded + 2
+
+
+def test_a_corpus_holding_test_clips_is_refused_by_path_and_by_content(data_root, tmp_path):
+    import shutil
+
+    copy = tmp_path / "renamed.wav"
+    shutil.copy(data_root / "toyrec" / "p9_0.wav", copy)  # a test clip under another name
+    clean = [str(data_root / "toyfree" / f"p{s}_0.wav") for s in range(3)]
+    corpus = [*clean, str(data_root / "toyrec" / "p8_0.wav"), str(copy), str(data_root / "toyrec" / "p9_1.wav")]
+    with pytest.raises(CorpusLeakError, match=r"2 corpus recording\(s\) are test clips of toy-fixed") as err:
+        check_corpus_leaks(corpus, source="mine.csv", data_root=data_root, cache_dir=tmp_path / "cache")
+    message = str(err.value)
+    assert "p8_0.wav = toy-fixed test clip p8_0.wav" in message
+    assert f"{copy} = toy-fixed test clip p9_0.wav (a copy of" in message and "--allow-test-overlap" in message
+    info = check_corpus_leaks(corpus, source="mine.csv", data_root=data_root, cache_dir=tmp_path / "cache", allow=True)
+    assert info["overlapping_files"] == 2 and info["allow_test_overlap"] is True
+    assert {o["how"] for o in info["overlaps"]} == {"path", "content"}
+    assert "toy-loso@default" in info["checked_tasks"]  # every task with data present is consulted
+    # every pooled clip of a LOSO task is a test clip; the option-given test subject is caught too
+    with pytest.raises(CorpusLeakError, match="toy-loso"):
+        check_corpus_leaks([str(data_root / "toyloso" / "p0_0.wav")], source="x", data_root=data_root,
+                           cache_dir=tmp_path / "cache")
+    assert check_corpus_leaks(clean, source="x", data_root=data_root, cache_dir=tmp_path / "cache")["overlapping_files"] == 0
+    with pytest.raises(CorpusLeakError, match="p5_0.wav"):
+        check_corpus_leaks([str(data_root / "toyrec" / "p5_0.wav")], source="x", data_root=data_root,
+                           cache_dir=tmp_path / "cache", options={"more_test": "5"})

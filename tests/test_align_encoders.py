@@ -14,13 +14,16 @@ from acubench.align.corpus import check_corpus
 from acubench.align.losses import linear_cka
 from acubench.align.presets import resolve_config
 from acubench.align.teacher import Teacher
-from acubench.align.trainer import PairAudio, alignment_policy, build_model, recalibrate_batchnorm, split_by_subject
+from acubench.align.data import PairAudio, alignment_policy, split_by_subject
+from acubench.align.model import build_model
+from acubench.align.validation import recalibrate_batchnorm
 from acubench.loading import load_encoder
 from acubench.plugins import registries
 from test_align_fixtures import bert_teacher, make_corpus  # noqa: F401
 
 ALIGNABLE = sorted(s.id for s in registries().encoders if s.supports_alignment and "tiny" in s.configs)
-CONFIG = resolve_config("demo", {"proj_dim": 32, "proj_hidden": 64, "dropout": 0.0, "clip_seconds": 1.1})
+CONFIG = resolve_config("demo", {"proj_dim": 32, "proj_hidden": 64, "dropout": 0.0, "clip_seconds": 1.1,
+                                 "align_target": "heads", "align_loss": "cka"})
 STEPS, BATCH = 24, 8
 
 
@@ -88,7 +91,7 @@ def test_loss_falls_and_held_out_cka_rises(encoder_id, pairs, bert_teacher):  # 
     inputs, val_inputs = _inputs(encoder, train_rows), _inputs(encoder, val_rows)
     text, val_text = teacher.encode(train_rows["report"].tolist()), teacher.encode(val_rows["report"].tolist())
     torch.manual_seed(0)
-    model = build_model(encoder, teacher.dim, CONFIG, seed=0, probe=inputs[:1])
+    model = build_model(encoder, teacher.dim, CONFIG, seed=0, sample_inputs=inputs[:1])
     fixed = slice(0, BATCH)
     loss_before = _fixed_batch_loss(model, inputs[fixed], text[fixed])
     _settle_batchnorm(model, inputs)

@@ -152,7 +152,7 @@ def bert_teacher(tmp_path_factory) -> Path:
 
 
 def make_corpus(folder: Path, n_subjects: int = 16, per_subject: int = 2, seconds: float = 1.0,
-                level_db: float = 20.0, variants: int = 3, coloured: bool = False) -> pd.DataFrame:
+                level_db: float = 20.0, variants: int = 3, coloured: bool = False, seed: int = 0) -> pd.DataFrame:
     """Toy paired data: wheezy (a faint tone in noise) vs normal (noise) recordings with matching reports.
 
     Each subject has recordings of both kinds, so any subject split holds both.
@@ -161,7 +161,7 @@ def make_corpus(folder: Path, n_subjects: int = 16, per_subject: int = 2, second
     1–7 kHz) adds a nuisance that survives per-clip normalisation (OPERA's
     min–max log-mel). Reports come in ``variants`` wordings per class.
     """
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * SR)) / SR
     rows = []
     for s in range(n_subjects):

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
 
+from acubench import hookimpl, plugins
+from acubench.align.lossspec import BUILTIN_LOSSES, LossSpec, LossSpecError, get_loss, loss_specs
 from acubench.align.losses import (
     ALIGN_LOSSES,
     acula_reference_similarity,
+    debiased_linear_cka,
     info_nce,
     linear_cka,
     make_alignment_loss,
@@ -25,6 +30,21 @@ def _hsic_explicit(k: np.ndarray, l: np.ndarray) -> float:
 
 def _cka_explicit(k: np.ndarray, l: np.ndarray) -> float:
     return _hsic_explicit(k, l) / np.sqrt(_hsic_explicit(k, k) * _hsic_explicit(l, l))
+
+
+def _unbiased_hsic_u_statistic(k: np.ndarray, l: np.ndarray) -> float:
+    """HSIC as the U-statistic of Song et al. (2012, Theorem 3), summed over every ordered 4-tuple of
+    distinct indices: independent of the closed form the library uses."""
+    n, total, count = len(k), 0.0, 0
+    for i, j, q, r in itertools.permutations(range(n), 4):
+        total += k[i, j] * l[i, j] + k[i, j] * l[q, r] - 2.0 * k[i, j] * l[i, q]
+        count += 1
+    return total / count
+
+
+def _debiased_cka_explicit(x: np.ndarray, y: np.ndarray) -> float:
+    k, l = x @ x.T, y @ y.T
+    return _unbiased_hsic_u_statistic(k, l) / np.sqrt(_unbiased_hsic_u_statistic(k, k) * _unbiased_hsic_u_statistic(l, l))
 
 
 def _rbf_explicit(x: np.ndarray, sigma: float) -> np.ndarray:
@@ -144,3 +164,79 @@ def test_bad_inputs_are_refused():
         linear_cka(torch.randn(4, 3), torch.randn(5, 3))
     with pytest.raises(ValueError, match="at least 2"):
         linear_cka(torch.randn(1, 3), torch.randn(1, 3))
+
+
+def test_debiased_cka_matches_the_u_statistic():
+    rng = np.random.default_rng(3)
+    for n in (4, 7):
+        x = rng.standard_normal((n, 5)) + 2.0  # uncentred: the estimator must not depend on the offset
+        y = x @ rng.standard_normal((5, 3)) + rng.standard_normal((n, 3))
+        expected = _debiased_cka_explicit(x, y)
+        assert debiased_linear_cka(torch.from_numpy(x), torch.from_numpy(y)).item() == pytest.approx(expected, abs=1e-9)
+
+
+def test_debiased_cka_is_centred_on_zero_where_the_biased_one_saturates():
+    """Unrelated 512-d features at the paper's batch of 24: biased CKA ≈ 0.95, debiased ≈ 0."""
+    gen = torch.Generator().manual_seed(0)
+    pairs = [(torch.randn(24, 512, generator=gen), torch.randn(24, 512, generator=gen)) for _ in range(40)]
+    biased = np.array([linear_cka(a, b).item() for a, b in pairs])
+    debiased = np.array([debiased_linear_cka(a, b).item() for a, b in pairs])
+    assert biased.mean() > 0.9
+    assert abs(debiased.mean()) < 3 * debiased.std() / np.sqrt(len(debiased)) + 0.01 and debiased.std() < 0.15
+    x = pairs[0][0]
+    rotated = 3.0 * x @ torch.linalg.qr(torch.randn(512, 512, generator=gen))[0]
+    assert debiased_linear_cka(x, rotated).item() == pytest.approx(1.0, abs=1e-5)
+    with pytest.raises(ValueError, match="at least 4 pairs"):
+        debiased_linear_cka(x[:3], x[:3])
+
+
+def test_debiased_cka_agrees_with_ckatorch():
+    """Cross-check against the independent ckatorch package (a dev-only extra; skipped without it)."""
+    ckatorch = pytest.importorskip("ckatorch.core")
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(30, 40, generator=gen, dtype=torch.float64)
+    for y in (x @ torch.randn(40, 20, generator=gen, dtype=torch.float64) + torch.randn(30, 20, generator=gen,
+                                                                                     dtype=torch.float64),
+              torch.randn(30, 20, generator=gen, dtype=torch.float64)):
+        theirs = float(ckatorch.cka_base(x, y, kernel="linear", unbiased=True))
+        assert debiased_linear_cka(x, y).item() == pytest.approx(theirs, abs=1e-6)
+        assert linear_cka(x, y).item() == pytest.approx(float(ckatorch.cka_base(x, y, kernel="linear")), abs=1e-6)
+
+
+def test_losses_declare_their_properties():
+    specs = {s.id: s for s in BUILTIN_LOSSES}
+    assert tuple(specs) == ALIGN_LOSSES
+    assert not specs["acula-reference"].uses_pairing and specs["acula-reference"].needs_equal_dims
+    assert not specs["infonce"].rotation_invariant and specs["cka-debiased"].rotation_invariant
+    assert specs["cka-debiased"].min_batch == 4
+    with pytest.raises(LossSpecError, match="unknown alignment loss 'nope'; registered: cka, cka-debiased"):
+        get_loss("nope")
+    with pytest.raises(LossSpecError, match="module:function"):
+        LossSpec("x", "no_colon", "bad")
+
+
+def half_cka_loss(config):
+    return lambda x, y: 0.5 * (1.0 - linear_cka(x, y))
+
+
+class _LossPlugin:
+    @hookimpl
+    def acubench_align_losses(self):
+        return [LossSpec("half-cka", "test_align_losses:half_cka_loss", "half of 1 − CKA")]
+
+
+def test_a_plugin_adds_a_loss_in_one_module():
+    from acubench.align.presets import resolve_config
+
+    plugins.plugin_manager().register(_LossPlugin(), name="half-cka-plugin")
+    try:
+        assert "half-cka" in loss_specs()
+        config = resolve_config("demo", {"align_loss": "half-cka"})
+        x = torch.randn(8, 4, generator=torch.Generator().manual_seed(0))
+        assert make_alignment_loss("half-cka", config)(x, x).item() == pytest.approx(0.0, abs=1e-6)
+        with pytest.raises(LossSpecError, match="already registered"):
+            plugins.plugin_manager().register(type("Dup", (), {"acubench_align_losses": hookimpl(
+                lambda self: [LossSpec("cka", "m:f", "dup")])})(), name="dup-plugin")
+            loss_specs()
+    finally:
+        plugins.reset()

@@ -12,7 +12,9 @@ from acubench.align.corpus import check_corpus
 from acubench.align.mam import MaskedFrameHead, masked_frame_loss, standardise
 from acubench.align.presets import resolve_config
 from acubench.align.teacher import Teacher
-from acubench.align.trainer import AlignError, alignment_policy, latest_checkpoint, split_by_subject, train
+from acubench.align.checkpoints import latest_checkpoint
+from acubench.align.data import alignment_policy, split_by_subject
+from acubench.align.trainer import AlignError, train
 from acubench.specs import ClipPolicy
 from test_align_fixtures import FROZEN_SPEC, TINY_SPEC, TinyAlignEncoder, bert_teacher, build_tiny, make_corpus  # noqa: F401
 
@@ -55,14 +57,15 @@ def test_training_learns_and_held_out_cka_rises(tmp_path, corpus, bert_teacher):
     assert result.samples_per_second > 0
 
 
-def test_checkpoints_use_the_acula_layout_and_load_with_weights_only(tmp_path, corpus, bert_teacher):  # noqa: F811
-    result = _train(tmp_path, corpus, bert_teacher, epochs=2)
+@pytest.mark.parametrize("target", ["heads", "embedding"])
+def test_checkpoints_use_the_acula_layout_and_load_with_weights_only(tmp_path, corpus, bert_teacher, target):  # noqa: F811
+    result = _train(tmp_path, corpus, bert_teacher, epochs=2, align_target=target)
+    head_keys = {"layers.0.weight", "layers.0.bias", "layers.3.weight", "layers.3.bias"} if target == "heads" else set()
     for path in (result.final, tmp_path / "run" / "checkpoints" / "acula_epoch_1.pt"):
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
         assert ACULA_KEYS <= set(ckpt) and "mam_head_state_dict" in ckpt
         assert ckpt["acubench"]["encoder"] == "tiny-align"
-        assert set(ckpt["audio_projection_mlp_state_dict"]) == {"layers.0.weight", "layers.0.bias",
-                                                                 "layers.3.weight", "layers.3.bias"}
+        assert set(ckpt["audio_projection_mlp_state_dict"]) == head_keys
     final = torch.load(result.final, weights_only=True)
     assert final["epoch"] == 2 and final["acubench"]["final"] is True
     alone = torch.load(result.encoder_file, weights_only=True)

@@ -315,3 +315,18 @@ def test_kill_9_mid_run_then_resume_gives_byte_identical_results(tmp_path):
     subprocess.run(cmd, env=env, check=True, capture_output=True)  # the same command again
     for name in ("results.jsonl", "predictions.parquet"):
         assert (killed / name).read_bytes() == (whole / name).read_bytes(), name
+
+
+def test_alignment_outputs_are_checked_before_any_work(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for argv, needle in (
+        (["align", "--encoder", "opera-gt", "--config", "tiny", "--random-init", "--out", str(blocker / "run")],
+         "alignment run folder (--out)"),
+        (["corpus", "--datasets", "demo", "-o", str(blocker / "corpus.csv")], "corpus file (-o)"),
+        (["zeroshot", "--encoder", "opera-gt", "--aligned", str(tmp_path / "none.pt"), "-o", str(blocker / "z.json")],
+         "results file (-o)"),
+    ):
+        code, err = _cli(capsys, *argv)
+        _one_clear_line(code, err, str(blocker), needle)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]

@@ -19,7 +19,7 @@ from acubench._version import __version__
 from acubench.errors import AcubenchError
 
 #: Sub-command modules, in the order ``acubench --help`` lists them.
-COMMANDS = ("run", "listing", "embed", "data", "align", "leaderboard_cmd")
+COMMANDS = ("run", "listing", "embed", "data", "align", "sweep", "leaderboard_cmd")
 
 
 class UsageError(AcubenchError):

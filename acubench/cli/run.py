@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from acubench.cli.align import add_aligned_args, align_options
 from acubench.cli.common import add_encoder_args, add_task_args, csv_list, encoder_options, reporter, task_options
 
 
@@ -16,11 +17,20 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "interval), predictions.parquet (every test clip's score) and leaderboard.md/.csv to a run folder.",
         epilog="examples:\n  acubench run --encoder opera --tasks demo\n"
                "  acubench run --encoder opera --aligned\n"
+               "  acubench run --encoder opera --aligned --align-loss cka --lambda-mam 0\n"
+               "  acubench run --encoder opera-gt --aligned-checkpoint runs/align/acula_final.pt\n"
                "  acubench run --encoder opera-ct,clap --tasks all --data-root ~/data --probe linear,lightgbm",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--encoder", "-e", required=True, type=csv_list, metavar="NAME[,NAME]",
                    help="encoder id(s) or alias(es), see `acubench encoders` (e.g. opera, logmel,opera-ct)")
+    add_run_args(p)
+    add_aligned_args(p)
+    p.set_defaults(func=_run)
+
+
+def add_run_args(p: argparse.ArgumentParser) -> None:
+    """Tasks, probes, seeds, outputs and encoder loading: what `run` and `sweep` share."""
     add_task_args(p)
     p.add_argument("--probe", default=["linear"], type=csv_list, metavar="HEAD[,HEAD]",
                    help="probe heads: linear (default), mlp, lightgbm, reference-linear (the OPERA protocol)")
@@ -37,32 +47,28 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "instead of stopping at the first")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
     p.add_argument("--reference", action="store_true", help="add the published OPERA numbers as reference rows")
-    g = p.add_argument_group("AcuLa post-training (--aligned)")
-    g.add_argument("--aligned", action="store_true",
-                   help="also evaluate each encoder after AcuLa alignment (aligns first unless a cached checkpoint exists)")
-    g.add_argument("--corpus", default="demo", help="alignment corpus: 'demo' or a corpus CSV (default demo)")
-    g.add_argument("--teacher", default=None, help="teacher language model id or path (default: offline all-MiniLM-L6-v2)")
-    g.add_argument("--align-preset", default="demo", help="alignment preset: demo (CPU-friendly) or paper")
-    p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from acubench.api import AlignOptions, run
+    run_from_args(args, args.encoder, align_options(args))
+    return 0
+
+
+def run_from_args(args: argparse.Namespace, encoders: list[str], align) -> None:
+    """:func:`acubench.api.run` with the shared flags of :func:`add_run_args`; prints the board."""
+    from acubench.api import run
     from acubench.cli import UsageError
     from acubench.leaderboard.render import rich_table
 
     if args.bootstrap < 0:
         raise UsageError(f"--bootstrap {args.bootstrap}: must be >= 0 (0 turns intervals off)")
-
-    align = AlignOptions(corpus=args.corpus, teacher=args.teacher, preset=args.align_preset) if args.aligned else None
     report = reporter()
-    result = run(args.encoder, tasks=args.tasks, probes=args.probe, seeds=args.seeds, out=args.out,
+    result = run(encoders, tasks=args.tasks, probes=args.probe, seeds=args.seeds, out=args.out,
                  runs_dir=args.runs_dir, data_root=args.data_root, protocol=args.protocol,
                  task_options=task_options(args.task_arg), encoder_options=encoder_options(args),
-                 skip_bad_audio=args.skip_bad_audio, use_cache=not args.no_cache, aligned=args.aligned,
+                 skip_bad_audio=args.skip_bad_audio, use_cache=not args.no_cache, aligned=align is not None,
                  align_options=align, reference_rows=args.reference, bootstrap=args.bootstrap,
                  overwrite=args.overwrite, reporter=report)
     # The board the files were rendered from, reference rows included: terminal and files agree.
     report.console.print(rich_table(result.board))
     report.note(f"wrote {', '.join(str(p) for p in result.files.values())}")
-    return 0
