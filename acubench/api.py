@@ -17,12 +17,13 @@ import datetime as _dt
 import json
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from acubench import stats
+from acubench import distributed, stats
 from acubench.align.options import AlignOptions
+from acubench.devices import resolve_device
 from acubench.embedding import EmbedResult, embed_files
 from acubench.encoder import AudioEncoder
 from acubench.errors import OptionError
@@ -47,23 +48,24 @@ class RunResult:
 
     Attributes
     ----------
-    out_dir : Path
-        The run folder.
+    out_dir : Path or None
+        The run folder (None on torchrun ranks other than 0, which write nothing).
     records : list of ResultRecord
         One per encoder × task × probe × seed.
     skipped : dict of str to str
         Task id → why it was not run (its data is absent).
     files : dict of str to Path
         What was written (config, results, predictions, leaderboard files).
-    board : Leaderboard
-        The leaderboard the files were rendered from (with reference rows when asked for).
+    board : Leaderboard or None
+        The leaderboard the files were rendered from (with reference rows when asked for);
+        ``None`` on torchrun ranks other than 0, which embed their share and write nothing.
     """
 
-    out_dir: Path
+    out_dir: Path | None
     records: list[ResultRecord]
     skipped: dict[str, str]
     files: dict[str, Path]
-    board: Leaderboard
+    board: Leaderboard | None
 
 
 def run(
@@ -134,27 +136,32 @@ def run(
     names = [e.strip() for e in (encoders.split(",") if isinstance(encoders, str) else encoders) if e.strip()]
     if not names:
         raise OptionError("no encoder given")
-    options = encoder_options or EncoderOptions()
-    reporter = reporter or LogReporter()
+    options = (encoder_options or EncoderOptions()).resolved()
+    ranks, device = distributed.init(options.device)
+    options = replace(options, device=device)
+    reporter = reporter if reporter is not None and ranks.main else LogReporter()
     runner = Runner(tasks=tasks, probes=probes, seeds=seeds, data_root=data_root, cache=cache, protocol=protocol,
                     task_options=task_options, encoder_options=options, skip_bad_audio=skip_bad_audio,
-                    use_cache=use_cache, bootstrap=bootstrap, reporter=reporter)
+                    use_cache=use_cache, bootstrap=bootstrap, reporter=reporter, ranks=ranks)
     for name in names:
         options.check(name)
     if use_cache:
         check_writable_dir(runner.cache_root, what="embedding cache",
                            fix="point $ACUBENCH_CACHE at a writable folder, or pass --no-cache")
+    if not ranks.main:  # under torchrun, rank 0 alone claims and writes the run folder
+        return _run_in(None, runner, names, options, aligned, align_options, reference_rows, reporter, ranks)
     folder = reserve_run_folder(out=out, runs_dir=runs_dir, encoders=names, overwrite=overwrite)
     with folder:  # released, with anything staged, if the run fails or is interrupted
-        result = _run_in(folder, runner, names, options, aligned, align_options, reference_rows, reporter)
+        result = _run_in(folder, runner, names, options, aligned, align_options, reference_rows, reporter, ranks)
     plugin_manager().hook.acubench_run_finished(run_dir=result.out_dir, records=[r.to_dict() for r in result.records])
     return result
 
 
-def _run_in(folder: RunFolder, runner: Runner, names: list[str], options: EncoderOptions, aligned: bool,
+def _run_in(folder: RunFolder | None, runner: Runner, names: list[str], options: EncoderOptions, aligned: bool,
             align_options: AlignOptions | Sequence[AlignOptions] | None, reference_rows: bool,
-            reporter: Reporter) -> RunResult:
-    """The run itself, in the claimed ``folder``: its outputs are staged, then moved in at once."""
+            reporter: Reporter, ranks: distributed.Ranks) -> RunResult:
+    """The run itself, in the claimed ``folder`` (``None`` on torchrun ranks other than 0, which write
+    nothing): its outputs are staged, then moved in at once."""
     from acubench.leaderboard.aggregate import board_from_runs
     from acubench.leaderboard.render import write_leaderboard
 
@@ -162,9 +169,9 @@ def _run_in(folder: RunFolder, runner: Runner, names: list[str], options: Encode
     datasets = registries().datasets.items
     builtin = all(p.task.dataset in datasets and datasets[p.task.dataset].generated for p in prepared)
     init: RandomInit = options.random_init or ("fallback" if builtin else "never")
-    out_dir, run_id = folder.path, folder.run_id
+    out_dir, run_id = (folder.path, folder.run_id) if folder is not None else (None, "")
     reporter.note(f"acubench run → {out_dir}  ({len(prepared)} task(s), probes {', '.join(runner.probes)}, "
-                  f"seeds {len(runner.seeds)})", level="heading")
+                  f"seeds {len(runner.seeds)}; {options.device}, {options.precision})", level="heading")
     for tid, why in skipped.items():
         reporter.note(f"  skipped {tid}: {why}", level="warning")
 
@@ -187,7 +194,11 @@ def _run_in(folder: RunFolder, runner: Runner, names: list[str], options: Encode
             records.extend(scored)
             predictions.append(clips)
 
+    if not ranks.main:  # rank 0 writes the run folder
+        distributed.finish(ranks)
+        return RunResult(out_dir, [], skipped, {}, None)
     config = _run_config(runner, prepared, skipped, entries, options, init, aligned, alignments)
+    config["world_size"] = ranks.world
     results = RunResults(run_id, records, concat(predictions))
     board = board_from_runs([results], reference=reference_rows)
     stage = folder.staging()
@@ -197,6 +208,7 @@ def _run_in(folder: RunFolder, runner: Runner, names: list[str], options: Encode
     staged.update(_copy_alignment_files(stage, [v for _, v in alignments]))
     folder.commit()
     files = {key: out_dir / path.name for key, path in staged.items()}
+    distributed.finish(ranks)
     return RunResult(out_dir, records, skipped, files, board)
 
 
@@ -290,8 +302,11 @@ def embed(
     skip_bad_audio: bool = False,
     use_cache: bool = True,
     reporter: Reporter | None = None,
-) -> EmbedResult:
+) -> EmbedResult | None:
     """One clip embedding per audio file, as the benchmark computes it.
+
+    Under ``torchrun`` every rank embeds a share of the files; rank 0 returns
+    the result, the other ranks ``None``.
 
     Parameters
     ----------
@@ -314,7 +329,9 @@ def embed(
     >>> res.embeddings.shape                                         # doctest: +SKIP
     (1, 384)
     """
-    options = encoder_options or EncoderOptions()
+    options = (encoder_options or EncoderOptions()).resolved()
+    ranks, device = distributed.init(options.device)
+    options = replace(options, device=device)
     if use_cache:
         check_writable_dir(default_cache_dir(), what="embedding cache",
                            fix="point $ACUBENCH_CACHE at a writable folder, or pass --no-cache")
@@ -326,9 +343,11 @@ def embed(
         model = encoder
     else:
         model = options.load(encoder)
-    return embed_files(files, model, clip_policy=clip_policy, batch_size=options.batch_size,
+    result = embed_files(files, model, clip_policy=clip_policy, batch_size=options.batch_size,
                        precision=options.precision, skip_bad_audio=skip_bad_audio, use_cache=use_cache,
-                       reporter=reporter)
+                       reporter=reporter if ranks.main else None, ranks=ranks)
+    distributed.finish(ranks)
+    return result
 
 
 def align(
@@ -356,6 +375,7 @@ def align(
     from acubench.align.api import align as align_encoder
 
     options = encoder_options or EncoderOptions()
+    options = replace(options, device=str(resolve_device(options.device)))
     return align_encoder(encoder, corpus=corpus, teacher=teacher, preset=preset, overrides=overrides,
                          weights=options.weights, config=options.config, random_init=options.random_init or "never",
                          strict=options.strict, trust_checkpoint=options.trust_checkpoint, device=options.device,

@@ -251,10 +251,32 @@ def fit_state_dict(
             f"{source} does not fit {type(module).__name__}: {'; '.join(problems)}. "
             f"Pass --non-strict to load the matching keys anyway."
         )
+    check_finite(state, source=source, keys=[k for k in state if k in own])
     if problems:  # --non-strict: the layers named here keep their random initialisation, and the user must know
         log.warning("%s loaded into %s without: %s", source, type(module).__name__, "; ".join(problems))
     module.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
     return problems
+
+
+def check_finite(state: Mapping[str, torch.Tensor], *, source: str = "checkpoint",
+                 keys: list[str] | None = None) -> None:
+    """Refuse weights holding NaN or Inf: every embedding computed from them would be garbage.
+
+    Raises
+    ------
+    CheckpointError
+        Naming up to five tensors with non-finite values and how many there are.
+    """
+    bad = []
+    for key in (state if keys is None else keys):
+        tensor = state[key]
+        if tensor.is_floating_point() or tensor.is_complex():
+            count = int((~torch.isfinite(tensor)).sum())
+            if count:
+                bad.append(f"{key} ({count} of {tensor.numel()})")
+    if bad:
+        raise CheckpointError(f"{source}: {len(bad)} tensor(s) hold NaN/Inf values: {', '.join(bad[:5])}. The file is "
+                              f"damaged or the training that wrote it diverged; use another checkpoint")
 
 
 #: Weight files of a Hugging Face model folder, in the order they are preferred.

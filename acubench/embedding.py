@@ -18,7 +18,8 @@ import pandas as pd
 from acubench.cache import EmbeddingCache
 from acubench.encoder import AudioEncoder
 from acubench.errors import OptionError, PathNotFound
-from acubench.extract import Extraction, Precision, extract
+from acubench.distributed import Ranks
+from acubench.extract import Extraction, Precision, extract_shared
 from acubench.paths import cache_dir
 from acubench.reporting import LogReporter, Reporter
 from acubench.specs import ClipPolicy
@@ -92,7 +93,8 @@ def embed_files(
     skip_bad_audio: bool = False,
     use_cache: bool = True,
     reporter: Reporter | None = None,
-) -> EmbedResult:
+    ranks: Ranks | None = None,
+) -> EmbedResult | None:
     """One clip embedding per audio file (the service behind :func:`acubench.embed`).
 
     Parameters
@@ -109,14 +111,19 @@ def embed_files(
     precision : {"fp32", "bf16"}
     reporter : Reporter, optional
         Shows progress; default :class:`~acubench.reporting.LogReporter`.
+    ranks : Ranks, optional
+        Under torchrun: this rank embeds its share; rank 0 returns every file, the others ``None``.
     """
     paths = collect_files(files)
     policy = parse_clip_policy(clip_policy, encoder.spec.clip) if isinstance(clip_policy, str) else clip_policy
     table = pd.DataFrame({"clip_id": [str(p) for p in paths], "path": [str(p) for p in paths]})
-    cache = EmbeddingCache(cache_dir(), encoder.fingerprint(), enabled=use_cache)
+    cache = EmbeddingCache(cache_dir(), encoder.fingerprint(), task="files", precision=precision, enabled=use_cache)
     with (reporter or LogReporter()).progress("embedding", len(paths)) as advance:
-        ext = extract(encoder, table, policy, cache=cache, batch_size=batch_size, skip_bad_audio=skip_bad_audio,
-                      precision=precision, on_clip=advance)
+        ext = extract_shared(encoder, table, policy, ranks=ranks or Ranks(), cache=cache, what="embeddings",
+                             batch_size=batch_size, skip_bad_audio=skip_bad_audio, precision=precision,
+                             on_clip=advance)
+    if ext is None:
+        return None
     return EmbedResult([str(p) for p in paths], ext.embeddings, f"{encoder.spec.id} ({encoder.weights_info.label()})",
                        ext)
 

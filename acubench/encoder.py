@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterator, Mapping, Sequence
@@ -115,6 +116,13 @@ def resolve_config(spec: EncoderSpec, presets: Mapping[str, Mapping[str, Any]],
     return out
 
 
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
 class AudioEncoder(nn.Module, ABC):
     """Base class of encoder plugins.
 
@@ -156,9 +164,11 @@ class AudioEncoder(nn.Module, ABC):
 
         Parameters
         ----------
-        waves : sequence of Tensor, each (n_samples,)
+        waves : sequence of Tensor, each (n_samples,), or Tensor (B, n_samples)
             Mono float32 audio at ``spec.sample_rate`` Hz, already trimmed,
-            padded and windowed by the clip policy. Lengths may differ.
+            padded and windowed by the clip policy, on the CPU (possibly
+            pinned) or already on the model's device. Lengths may differ; a
+            2-D tensor is a batch of equal-length windows.
 
         Returns
         -------
@@ -236,15 +246,42 @@ class AudioEncoder(nn.Module, ABC):
         return torch.device("cpu")
 
     @torch.inference_mode()
-    def embed(self, waves: Sequence[Tensor]) -> Tensor:
-        """Clip embeddings (B, D) as float32 on the CPU, in eval mode."""
+    def embed(self, waves: Sequence[Tensor] | Tensor, *, autocast: torch.dtype | None = None,
+              timings: dict[str, float] | None = None) -> Tensor:
+        """Clip embeddings (B, D) as float32 on the CPU, in eval mode.
+
+        Parameters
+        ----------
+        waves : sequence of Tensor (n_samples,), or Tensor (B, n_samples)
+            As :meth:`featurize` takes them.
+        autocast : torch.dtype, optional
+            Run the backbone and pooling under ``torch.autocast`` with this
+            dtype (``torch.bfloat16``). The front-end always runs in float32:
+            log-mel features lose too much in bf16 and cost little.
+        timings : dict, optional
+            Adds the seconds spent in the front-end (``"features"``) and in the
+            backbone and pooling (``"forward"``); the device is synchronised
+            between the two so that the split is real.
+        """
         was_training = self.training
         self.eval()
         try:
-            out = self.pool(self.forward_tokens(self.featurize(waves)))
+            t0 = time.perf_counter()
+            inputs = self.featurize(waves)
+            if timings is not None:
+                _synchronize(inputs.device)
+                t1 = time.perf_counter()
+                timings["features"] = timings.get("features", 0.0) + t1 - t0
+            cast = (torch.autocast(device_type=self.device.type, dtype=autocast) if autocast is not None
+                    else contextlib.nullcontext())
+            with cast:
+                out = self.pool(self.forward_tokens(inputs))
+            out = out.float().cpu()
+            if timings is not None:
+                timings["forward"] = timings.get("forward", 0.0) + time.perf_counter() - t1
         finally:
             self.train(was_training)
-        return out.float().cpu()
+        return out
 
     def fingerprint(self) -> str:
         """Content key of what this encoder computes: id, config, weights.

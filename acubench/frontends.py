@@ -238,3 +238,81 @@ def opera_logmels(waves: Sequence[Tensor], cfg: MelConfig = OPERA_MEL) -> list[T
         for j, i in enumerate(idx):
             out[i] = mels[j]
     return out  # type: ignore[return-value]
+
+
+def kaldi_fbank(waves: Tensor, sample_rate: int, *, n_mels: int = 128, frame_ms: float = 25.0,
+                shift_ms: float = 10.0, preemphasis: float = 0.97, low_freq: float = 20.0) -> Tensor:
+    """Kaldi log-mel filterbank of a batch of equal-length waveforms, in one call on their device.
+
+    Equals ``torchaudio.compliance.kaldi.fbank(w[None], htk_compat=True, sample_frequency=sample_rate,
+    use_energy=False, window_type="hanning", num_mel_bins=n_mels, dither=0.0, frame_length=frame_ms,
+    frame_shift=shift_ms)`` row by row (the AudioMAE/AST front-end) to float rounding: frames with
+    ``snip_edges``, DC offset removed per frame, pre-emphasis, a symmetric Hann window, zero-padded
+    to a power of two, power spectrum, HTK-mel triangles from ``low_freq`` to Nyquist, natural log
+    floored at float32's epsilon.
+
+    Parameters
+    ----------
+    waves : Tensor, shape (B, n_samples)
+    sample_rate : int
+        Hz.
+
+    Returns
+    -------
+    Tensor, shape (B, T, n_mels)
+        ``T = 1 + (n_samples − frame) // shift`` (0 when shorter than one frame).
+    """
+    from torchaudio.compliance.kaldi import get_mel_banks
+
+    if waves.dim() != 2:
+        raise ValueError(f"kaldi_fbank expects waveforms shaped (B, n_samples), got {tuple(waves.shape)}")
+    frame = int(sample_rate * frame_ms * 0.001)
+    shift = int(sample_rate * shift_ms * 0.001)
+    padded = 1 << (frame - 1).bit_length()
+    x = waves.float()
+    if x.shape[1] < frame:
+        return x.new_zeros(x.shape[0], 0, n_mels)
+    frames = x.unfold(1, frame, shift)  # (B, T, frame), a view
+    frames = frames - frames.mean(dim=2, keepdim=True)
+    previous = torch.cat([frames[..., :1], frames[..., :-1]], dim=2)
+    frames = frames - preemphasis * previous
+    frames = frames * torch.hann_window(frame, periodic=False, device=x.device, dtype=x.dtype)
+    power = torch.fft.rfft(frames, n=padded).abs().pow(2.0)
+    banks, _ = get_mel_banks(n_mels, padded, float(sample_rate), low_freq, 0.0, 100.0, -500.0, 1.0)
+    banks = torch.nn.functional.pad(banks.to(x), (0, 1))
+    mel = torch.matmul(power, banks.T)
+    return torch.clamp(mel, min=torch.finfo(x.dtype).eps).log()
+
+
+def clap_logmel(waves: Tensor, mel_filters: Tensor, *, max_samples: int, n_fft: int = 1024,
+                hop_length: int = 480) -> Tensor:
+    """The CLAP (unfused, ``repeatpad``) log-mel of equal-length waveforms, batched on their device.
+
+    Equals ``transformers.ClapFeatureExtractor(..., truncation="rand_trunc", padding="repeatpad")`` of
+    inputs no longer than ``max_samples``, which computes it frame by frame in numpy: each clip is
+    tiled whole as often as it fits in ``max_samples`` and zero-padded to it, then a centred
+    (reflect-padded) periodic-Hann STFT, power, the extractor's mel filters, floored at 1e-10 and
+    in dB. Computed in float64, as the extractor does, so that quiet bands keep their level.
+
+    Parameters
+    ----------
+    waves : Tensor, shape (B, n_samples), n_samples ≤ max_samples
+    mel_filters : Tensor, shape (n_fft // 2 + 1, n_mels)
+        The extractor's ``mel_filters_slaney``.
+
+    Returns
+    -------
+    Tensor, shape (B, 1 + max_samples // hop_length, n_mels), float32
+    """
+    x = waves.double()
+    n = x.shape[1]
+    if n == 0 or n > max_samples:
+        raise ValueError(f"clap_logmel expects 1…{max_samples} samples per clip, got {n}")
+    if n < max_samples:
+        x = torch.nn.functional.pad(x.repeat(1, max_samples // n), (0, max_samples - n * (max_samples // n)))
+    window = torch.hann_window(n_fft, periodic=True, dtype=torch.float64, device=x.device)
+    spec = torch.stft(x, n_fft, hop_length=hop_length, window=window, center=True, pad_mode="reflect",
+                      return_complex=True)
+    power = spec.abs().square()  # (B, F, T)
+    mel = torch.matmul(power.transpose(1, 2), mel_filters.to(x))
+    return (10.0 * torch.log10(torch.clamp(mel, min=1e-10))).float()

@@ -8,13 +8,13 @@ before the colon is the registered id, the rest goes to the factory as
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from acubench.devices import PRECISIONS, resolve_device, resolve_precision
 from acubench.encoder import AudioEncoder
 from acubench.errors import OptionError
-from acubench.extract import Precision
 from acubench.plugins import get_encoder, plugin_manager
 from acubench.specs import EncoderSpec, resolve_ref
 from acubench.weights import WeightsNotFound, resolve_weights
@@ -24,7 +24,6 @@ log = logging.getLogger(__name__)
 RandomInit = Literal["never", "fallback", "always"]
 
 _RANDOM_INIT = ("never", "fallback", "always")
-_PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -45,9 +44,10 @@ class EncoderOptions:
     trust_checkpoint : bool
         Allow full unpickling of checkpoints that need it (runs code from the file).
     device : str
-        ``"cpu"``, ``"cuda"``, ``"cuda:1"``…
-    precision : {"fp32", "bf16"}
-        ``bf16`` runs the encoder under autocast.
+        ``"auto"`` (CUDA, then MPS, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``.
+    precision : {"auto", "fp32", "bf16"}
+        ``bf16`` runs the encoder's backbone under autocast; ``auto`` picks bf16
+        where the device computes it natively (:func:`acubench.devices.resolve_precision`).
     batch_size : int
         Model inputs (windows) per forward pass.
     """
@@ -57,15 +57,15 @@ class EncoderOptions:
     random_init: RandomInit | None = None
     strict: bool = True
     trust_checkpoint: bool = False
-    device: str = "cpu"
-    precision: Precision = "fp32"
+    device: str = "auto"
+    precision: str = "auto"
     batch_size: int = 16
 
     def __post_init__(self) -> None:
         if self.random_init is not None and self.random_init not in _RANDOM_INIT:
             raise OptionError(f"random_init must be one of {_RANDOM_INIT}, got {self.random_init!r}")
-        if self.precision not in _PRECISIONS:
-            raise OptionError(f"precision must be one of {_PRECISIONS}, got {self.precision!r}")
+        if self.precision not in PRECISIONS:
+            raise OptionError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise OptionError(f"batch size must be a positive integer, got {self.batch_size!r}")
 
@@ -79,6 +79,17 @@ class EncoderOptions:
             raise OptionError(f"encoder {name}: --random-init does not apply: it loads its own weights and has no "
                               f"seeded random initialisation; drop --random-init")
         return spec
+
+    def resolved(self) -> "EncoderOptions":
+        """These options with ``auto`` device and precision replaced by what this machine offers.
+
+        Raises
+        ------
+        DeviceError
+            For a device that does not exist here (``cuda`` without CUDA, ``tpu``).
+        """
+        device = resolve_device(self.device)
+        return replace(self, device=str(device), precision=resolve_precision(self.precision, device))
 
     def load(self, name: str, *, seed: int = 0, random_init: RandomInit | None = None) -> AudioEncoder:
         """:func:`load_encoder` with these options (``random_init`` overrides an unset one; default ``"never"``)."""
@@ -113,7 +124,7 @@ def load_encoder(
     weights: str | Path | None = None,
     config: str | dict[str, Any] = "default",
     random_init: RandomInit = "never",
-    device: str = "cpu",
+    device: str = "auto",
     seed: int = 0,
     strict: bool = True,
     trust_checkpoint: bool = False,
@@ -133,7 +144,7 @@ def load_encoder(
         random initialisation when no weights are found (the demo does this;
         every output then says "random init"). ``"always"``: ignore weights.
     device : str
-        ``"cpu"``, ``"cuda"``, ``"cuda:1"``…
+        ``"auto"`` (CUDA, then MPS, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``…
     seed : int
         Seed of the random initialisation.
     strict : bool
@@ -163,6 +174,7 @@ def load_encoder(
                 if random_init == "never" or weights is not None:
                     raise
                 log.warning("encoder %s: no weights found; using a seeded random initialisation (seed %d)", spec.id, seed)
+    device = str(resolve_device(device))
     factory = resolve_ref(spec.factory)
     encoder = factory(spec, config=cfg, weights=path, device=device, seed=seed,
                       strict=strict, trust_checkpoint=trust_checkpoint)

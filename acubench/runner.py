@@ -23,7 +23,8 @@ from acubench.cache import EmbeddingCache
 from acubench.datasets import check_task_options, effective_protocol, load_manifest
 from acubench.encoder import AudioEncoder
 from acubench.errors import OptionError
-from acubench.extract import Extraction, extract
+from acubench.distributed import Ranks
+from acubench.extract import Extraction, extract_shared
 from acubench.loading import EncoderOptions
 from acubench.manifest import DatasetError, DatasetMissing, ManifestError, split_counts
 from acubench.paths import cache_dir as default_cache_dir
@@ -75,6 +76,8 @@ class Runner:
         Resamples of the subject bootstrap behind every record's ``ci95`` (0: no intervals).
     reporter : Reporter, optional
         Where progress goes; default :class:`~acubench.reporting.LogReporter`.
+    ranks : Ranks, optional
+        This process's place under torchrun (:mod:`acubench.distributed`); default a single process.
     """
 
     def __init__(
@@ -92,6 +95,7 @@ class Runner:
         use_cache: bool = True,
         bootstrap: int = stats.RESAMPLES,
         reporter: Reporter | None = None,
+        ranks: Ranks | None = None,
     ) -> None:
         from acubench.probe import PROBES
 
@@ -104,6 +108,7 @@ class Runner:
             raise OptionError(f"--bootstrap must be >= 0 (0 turns intervals off), got {bootstrap}")
         select_tasks(tasks if isinstance(tasks, str) else ",".join(tasks))  # unknown names fail here, before any work
         self.bootstrap = bootstrap
+        self.ranks = ranks or Ranks()
         self.selection = tasks if isinstance(tasks, str) else ",".join(tasks)
         self.probes = list(probes)
         self.seeds = list(range(seeds))
@@ -160,16 +165,23 @@ class Runner:
 
     # -- one encoder on all tasks ----------------------------------------------------------------
 
-    def embed_task(self, encoder: AudioEncoder, prep: PreparedTask, label: str) -> Extraction:
-        """Embeddings of every clip of one task (from the cache where present)."""
+    def embed_task(self, encoder: AudioEncoder, prep: PreparedTask, label: str) -> Extraction | None:
+        """Embeddings of every clip of one task (from the cache where present).
+
+        Under torchrun each rank embeds its share; rank 0 gets them all, the others ``None``.
+        """
         task, df = prep.task, prep.manifest
         policy = task.clip_policy(encoder.spec)
-        cache = EmbeddingCache(self.cache_root, encoder.fingerprint(), enabled=self.use_cache)
+        cache = EmbeddingCache(self.cache_root, encoder.fingerprint(), task=task.id, precision=self.options.precision,
+                               enabled=self.use_cache)
         cache.write_info({"encoder": encoder.spec.id, "config": encoder.config, "weights": encoder.weights_info.label(),
                           "source": encoder.weights_info.source})
         with self.reporter.progress(f"{label} · {task.id} embeddings", len(df)) as advance:
-            ext = extract(encoder, df, policy, cache=cache, batch_size=self.options.batch_size,
-                          skip_bad_audio=self.skip_bad_audio, precision=self.options.precision, on_clip=advance)
+            ext = extract_shared(encoder, df, policy, ranks=self.ranks, cache=cache, what=f"{task.id} embeddings",
+                                 batch_size=self.options.batch_size, skip_bad_audio=self.skip_bad_audio,
+                                 precision=self.options.precision, on_clip=advance)
+        if ext is None:
+            return None
         note = "no encoder forward" if ext.computed == 0 and not ext.bad else f"{ext.windows} windows forwarded"
         self.reporter.note(
             f"  {label} · {task.id} ({task.name}): {len(df)} clips — {ext.cached} from cache, "
@@ -223,6 +235,8 @@ class Runner:
         frames: list[pd.DataFrame] = []
         for prep in prepared:
             ext = self.embed_task(encoder, prep, label)
+            if ext is None:  # another rank fits the probes
+                continue
             scored, clips = self.score(encoder, label, aligned, prep, ext, run_id)
             records.extend(scored)
             frames.append(clips)

@@ -13,6 +13,7 @@ from acubench.encoder import AudioEncoder, WeightsInfo, resolve_config, seeded
 from acubench.encoders._vit import Block, PatchEmbed, init_vit_weights, sincos_pos_embed_2d
 from acubench.encoders.audiomae import MIN_SAMPLES, PRESETS, SAMPLE_RATE, SPEC
 from acubench.errors import OptionError
+from acubench.frontends import batch_by_length, kaldi_fbank
 from acubench.specs import EncoderSpec
 from acubench.weights import file_sha256
 
@@ -68,32 +69,35 @@ class AudioMAEEncoder(AudioEncoder):
         self.model = AudioMAEViT(config["embed_dim"], config["depth"], config["num_heads"])
         self.embed_dim = config["embed_dim"]
 
-    def fbank(self, wave: Tensor) -> Tensor:
-        """One chunk (n_samples,) at 16 kHz → model input (1024, 128), normalised per the preset.
+    def fbank(self, waves: Tensor) -> Tensor:
+        """Equal-length chunks (B, n_samples) at 16 kHz → model inputs (B, 1024, 128), on their device.
 
-        A chunk shorter than one 25 ms frame has no fbank frame and becomes all padding.
+        Each chunk loses its mean, then Kaldi fbank (:func:`acubench.frontends.kaldi_fbank`), cropped
+        or zero-padded to 1024 frames, normalised per the preset. A chunk shorter than one 25 ms frame
+        has no fbank frame and becomes all padding.
         """
-        wave = wave.detach().to("cpu", torch.float32).reshape(-1)
-        if wave.numel() >= MIN_SAMPLES:
-            import torchaudio
-
-            feats = torchaudio.compliance.kaldi.fbank(
-                (wave - wave.mean()).unsqueeze(0), htk_compat=True, sample_frequency=SAMPLE_RATE,
-                use_energy=False, window_type="hanning", num_mel_bins=N_MELS, dither=0.0,
-                frame_length=25.0, frame_shift=10.0,
-            )[:TARGET_FRAMES]
+        waves = waves.float()
+        if waves.shape[1] >= MIN_SAMPLES:
+            feats = kaldi_fbank(waves - waves.mean(dim=1, keepdim=True), SAMPLE_RATE, n_mels=N_MELS)[:, :TARGET_FRAMES]
         else:
-            feats = torch.zeros(0, N_MELS)
+            feats = waves.new_zeros(waves.shape[0], 0, N_MELS)
         # The authors pad the raw fbank with zeros and normalise afterwards, so padding
         # reads as (0 - mean) / (2 std), the value their model was trained with.
-        feats = torch.cat([feats, feats.new_zeros(TARGET_FRAMES - feats.shape[0], N_MELS)])
+        feats = torch.nn.functional.pad(feats, (0, 0, 0, TARGET_FRAMES - feats.shape[1]))
         if self.config["normalize"]:
             feats = (feats - AUDIOSET_MEAN) / (2 * AUDIOSET_STD)
         return feats
 
-    def featurize(self, waves: Sequence[Tensor]) -> Tensor:
-        """Waveforms → (B, 1024, 128) fbank batch (time on dim 1), on the model's device."""
-        return torch.stack([self.fbank(w) for w in waves]).to(self.device)
+    def featurize(self, waves: Sequence[Tensor] | Tensor) -> Tensor:
+        """Waveforms → (B, 1024, 128) fbank batch (time on dim 1), computed on the model's device;
+        chunks of equal length share one batched fbank call."""
+        device = self.device
+        if isinstance(waves, Tensor) and waves.dim() == 2:
+            return self.fbank(waves.to(device))
+        out = torch.empty(len(waves), TARGET_FRAMES, N_MELS, device=device)
+        for idx, batch in batch_by_length([w.detach().reshape(-1).to(device) for w in waves]):
+            out[torch.as_tensor(idx, device=device)] = self.fbank(batch)
+        return out
 
     def forward_tokens(self, inputs: Tensor) -> Tensor:
         """(B, 1024, 128) → patch tokens (B, 512, D)."""

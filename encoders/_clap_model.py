@@ -14,6 +14,7 @@ from torch.nn import functional as F
 from acubench.checkpoints import CheckpointError, fit_state_dict, read_tensors, state_digest
 from acubench.encoder import AudioEncoder, WeightsInfo, resolve_config, seeded
 from acubench.encoders.clap import HTSAT_AUDIO_CONFIG, PRESETS, SAMPLE_RATE, SPEC
+from acubench.frontends import batch_by_length, clap_logmel
 from acubench.specs import EncoderSpec
 
 #: The released ``preprocessor_config.json`` of laion/clap-htsat-unfused, except the
@@ -52,22 +53,28 @@ class ClapEncoder(AudioEncoder):
         self.sample_rate = int(extractor.sampling_rate)
         self.embed_dim = int(audio_config.projection_dim)
         self.max_samples = int(extractor.nb_max_samples)
+        # The released extractor's filters, as a buffer so that they move with the model.
+        self.register_buffer("mel_filters", torch.from_numpy(np.asarray(extractor.mel_filters_slaney, dtype=np.float64)),
+                             persistent=False)
 
-    def featurize(self, waves: Sequence[Tensor]) -> Tensor:
-        """Waveforms at 48 kHz → log-mel batch (B, 1001, 64), time on dim 1.
+    def featurize(self, waves: Sequence[Tensor] | Tensor) -> Tensor:
+        """Waveforms at 48 kHz → log-mel batch (B, 1001, 64), time on dim 1, computed on the model's device.
 
-        Each input is handled on its own (repeat-padded to 10 s), so a clip's
-        features do not depend on the rest of the batch.
+        Each input is handled on its own (repeat-padded to 10 s; longer ones keep their first
+        10 s), so a clip's features do not depend on the rest of the batch; inputs of equal
+        length share one batched STFT (:func:`acubench.frontends.clap_logmel`).
         """
-        arrays = []
-        for w in waves:
-            a = w.detach().cpu().numpy().astype(np.float64).reshape(-1)[: self.max_samples]
-            if a.size == 0:
-                raise ValueError("encoder clap: empty waveform")
-            arrays.append(a)
-        feats = self.extractor(arrays, sampling_rate=self.sample_rate, truncation="rand_trunc",
-                               padding="repeatpad", return_tensors="pt")["input_features"]
-        return feats[:, 0].to(self.device, torch.float32)
+        device = self.device
+        waves = [w.detach().reshape(-1)[: self.max_samples].to(device) for w in waves]
+        if any(w.numel() == 0 for w in waves):
+            raise ValueError("encoder clap: empty waveform")
+        frames = 1 + self.max_samples // int(self.extractor.hop_length)
+        out = torch.empty(len(waves), frames, int(self.extractor.feature_size), device=device)
+        for idx, batch in batch_by_length(waves):
+            out[torch.as_tensor(idx, device=device)] = clap_logmel(
+                batch, self.mel_filters, max_samples=self.max_samples, n_fft=int(self.extractor.fft_window_size),
+                hop_length=int(self.extractor.hop_length))
+        return out
 
     def forward_tokens(self, inputs: Tensor) -> Tensor:
         """(B, T, 64) log-mel → HTS-AT output tokens (B, 64, D), time-major (32 time × 2 frequency groups)."""

@@ -72,8 +72,10 @@ class StaticSameConv2d(nn.Conv2d):
         self.pad = (total // 2, total - total // 2)
 
     def forward(self, x: Tensor) -> Tensor:
-        if any(self.pad):
-            x = F.pad(x, (*self.pad, *self.pad))
+        left, right = self.pad
+        if left == right:  # symmetric: the convolution pads in place (no padded copy of the input)
+            return F.conv2d(x, self.weight, self.bias, self.stride, left, self.dilation, self.groups)
+        x = F.pad(x, (left, right, left, right))
         return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
 

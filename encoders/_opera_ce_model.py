@@ -36,7 +36,9 @@ class ColaEncoder(nn.Module):
 
     def forward(self, mel: Tensor) -> Tensor:
         """Log-mel (B, T, 64) → feature map tokens (B, H'·W', C)."""
-        return self.efficientnet(self.cnn1(mel.unsqueeze(1))).flatten(2).transpose(1, 2)
+        # Channels-last activations take oneDNN's fast depthwise/pointwise kernels (same arithmetic).
+        x = self.cnn1(mel.unsqueeze(1)).contiguous(memory_format=torch.channels_last)
+        return self.efficientnet(x).flatten(2).transpose(1, 2)
 
 
 class OperaCE(WholeClipOpera):

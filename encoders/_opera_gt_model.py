@@ -44,7 +44,7 @@ class OperaGT(AudioEncoder):
 
         8.18 s windows give T = 256. Each window is min–max scaled on its own.
         """
-        return opera_logmel(equal_length_batch(list(waves), SPEC.id).to(self.device))
+        return opera_logmel(equal_length_batch(waves, SPEC.id).to(self.device))
 
     def forward_tokens(self, inputs: Tensor) -> Tensor:
         """Log-mel (B, T, 64) → encoder patch tokens (B, (T//4)·16, 384), before the final norm."""

@@ -7,7 +7,7 @@ Imported only when an OPERA encoder is built (their declarations are in
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -74,8 +74,13 @@ def build_opera(
     return encoder.to(device).eval()
 
 
-def equal_length_batch(waves: list[Tensor] | tuple[Tensor, ...], encoder: str) -> Tensor:
-    """Stack waveforms that must share one length (fixed windows) into (B, n_samples) float32."""
+def equal_length_batch(waves: Sequence[Tensor] | Tensor, encoder: str) -> Tensor:
+    """Stack waveforms that must share one length (fixed windows) into (B, n_samples) float32.
+
+    A (B, n_samples) tensor (the extraction pipeline's stacked batch) is used as it is.
+    """
+    if isinstance(waves, Tensor) and waves.dim() == 2:
+        return waves.detach().float()
     lengths = sorted({int(w.reshape(-1).shape[0]) for w in waves})
     if len(lengths) != 1:
         raise ValueError(

@@ -54,8 +54,9 @@ class QwenOmniAudioEncoder(AudioEncoder):
             if a.size == 0:
                 raise ValueError("encoder qwen-omni: empty waveform")
             arrays.append(np.pad(a, (0, max(0, MIN_SAMPLES - a.size))))
+        # The extractor's STFT and mel projection run in torch on the model's device (one batched call).
         out = self.extractor(arrays, sampling_rate=SAMPLE_RATE, padding="max_length", return_attention_mask=True,
-                             return_tensors="pt")
+                             return_tensors="pt", device=str(self.device))
         lengths = out["attention_mask"].sum(dim=1)
         frames = int(lengths.max())
         mel = out["input_features"][:, :, :frames].transpose(1, 2).float()

@@ -19,46 +19,93 @@ def _write(path, data, sr=16000, subtype="PCM_16"):
 
 
 def test_stereo_is_averaged_to_mono(tmp_path):
-    left = np.full(100, 0.5, dtype=np.float32)
-    right = np.full(100, -0.25, dtype=np.float32)
+    left = np.full(1600, 0.5, dtype=np.float32)
+    right = np.full(1600, -0.25, dtype=np.float32)
     p = _write(tmp_path / "st.wav", np.stack([left, right], axis=1), subtype="FLOAT")
     wave, sr = read_audio(p)
-    assert sr == 16000 and wave.shape == (100,)
+    assert sr == 16000 and wave.shape == (1600,)
     np.testing.assert_allclose(wave, 0.125)
     one, _ = read_audio(p, channel=1)
     np.testing.assert_allclose(one, -0.25)
 
 
 def test_segment_bounds_in_seconds(tmp_path):
-    data = np.arange(1000, dtype=np.float32) / 1000
-    p = _write(tmp_path / "seg.wav", data, sr=100, subtype="FLOAT")
+    data = np.arange(10000, dtype=np.float32) / 10000
+    p = _write(tmp_path / "seg.wav", data, sr=1000, subtype="FLOAT")
     wave, sr = read_audio(p, start=2.0, end=3.5)
-    np.testing.assert_allclose(wave, data[200:350])
+    np.testing.assert_allclose(wave, data[2000:3500])
     whole, _ = read_audio(p, start=float("nan"), end=float("nan"))
-    assert len(whole) == 1000
+    assert len(whole) == 10000
 
 
-@pytest.mark.parametrize("case", ["missing", "corrupt", "empty", "silent", "nan", "bad-channel"])
-def test_bad_audio_names_the_file(tmp_path, case):
+def _set_wav_rate(path, rate):
+    """Rewrite a PCM WAV header's sample rate (and byte rate), leaving the data as it is."""
+    import struct
+
+    raw = bytearray(path.read_bytes())
+    raw[24:28] = struct.pack("<I", rate)
+    raw[28:32] = struct.pack("<I", rate * 2)
+    path.write_bytes(bytes(raw))
+
+
+BAD_AUDIO = {
+    "missing": "file not found",
+    "corrupt": "cannot be decoded",
+    "empty": "contains no samples",
+    "silent": "all zeros",
+    "-600 dB": r"is silent \(peak -600 dBFS, below -120 dBFS\)",
+    "nan": "NaN/Inf samples",
+    "bad-channel": "channel 5 requested",
+    "1 sample": r"is 1 sample\(s\) long .*at least 0.1 s",
+    "10 samples": r"is 10 sample\(s\) long",
+    "truncated": "is truncated: its header promises 32000 bytes",
+    "1 Hz header": "sample rate of 1 Hz, outside the 1000–384000 Hz",
+    "500 kHz header": "sample rate of 500000 Hz",
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_AUDIO))
+def test_bad_audio_names_the_file_and_the_problem(tmp_path, case):
     p = tmp_path / f"{case}.wav"
     kwargs = {}
+    tone = (0.1 * np.sin(np.arange(16000) / 5)).astype(np.float32)
     if case == "corrupt":
         p.write_bytes(b"RIFF\x00\x00garbage" * 10)
     elif case == "empty":
         _write(p, np.zeros(0, dtype=np.float32))
     elif case == "silent":
         _write(p, np.zeros(1600, dtype=np.float32))
+    elif case == "-600 dB":
+        _write(p, (tone * 1e-29).astype(np.float32), subtype="FLOAT")
     elif case == "nan":
-        data = np.ones(100, dtype=np.float32)
+        data = tone.copy()
         data[10] = np.nan
         _write(p, data, subtype="FLOAT")
     elif case == "bad-channel":
-        _write(p, np.ones((100, 2), dtype=np.float32) * 0.1)
+        _write(p, np.stack([tone, tone], axis=1))
         kwargs = {"channel": 5}
-    with pytest.raises(AudioError) as err:
+    elif case in ("1 sample", "10 samples"):
+        _write(p, tone[: int(case.split()[0])])
+    elif case == "truncated":
+        _write(p, tone)
+        raw = p.read_bytes()
+        p.write_bytes(raw[: len(raw) // 2])
+    elif case.endswith("header"):
+        _write(p, tone)
+        _set_wav_rate(p, 1 if case.startswith("1 Hz") else 500_000)
+    with pytest.raises(AudioError, match=BAD_AUDIO[case]) as err:
         read_audio(p, **kwargs)
-    assert str(p) in str(err.value)
-    assert err.value.path == str(p)
+    assert err.value.path == str(p) and str(p) in str(err.value)
+
+
+def test_quiet_but_real_recordings_pass(tmp_path):
+    # -100 dBFS peak in float, and the quietest 16-bit signal (one step, -90 dBFS): real, if faint.
+    quiet = (1e-5 * np.sin(np.arange(16000) / 5)).astype(np.float32)
+    wave, _ = read_audio(_write(tmp_path / "quiet.wav", quiet, subtype="FLOAT"))
+    assert np.abs(wave).max() > 0
+    step = np.zeros(16000, dtype=np.float32)
+    step[::7] = 1 / 32768
+    read_audio(_write(tmp_path / "step.wav", step))
 
 
 def test_resample_keeps_frequency_and_length():

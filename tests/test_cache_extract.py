@@ -57,33 +57,6 @@ def test_clip_embedding_is_the_mean_of_its_windows(clips):
     np.testing.assert_allclose(ext.embeddings[0], expected, rtol=1e-5)
 
 
-def test_interrupted_run_leaves_complete_entries_and_resumes(clips, tmp_path):
-    enc = ToyEncoder(fail_after=5)
-    cache = EmbeddingCache(tmp_path / "cache", enc.fingerprint())
-    with pytest.raises(KeyboardInterrupt):
-        extract(enc, clips, POLICY, cache=cache, batch_size=2)
-    files = list((tmp_path / "cache").rglob("*"))
-    assert not [f for f in files if ".tmp" in f.name]
-    stored = [f for f in files if f.suffix == ".npy"]
-    assert 0 < len(stored) < 7
-    for f in stored:
-        assert np.load(f).shape == (8,)
-    resumed = extract(ToyEncoder(), clips, POLICY, cache=cache, batch_size=2)
-    assert resumed.cached == len(stored) and resumed.computed == 7 - len(stored)
-    fresh = extract(ToyEncoder(), clips, POLICY, batch_size=2)
-    np.testing.assert_allclose(resumed.embeddings, fresh.embeddings, rtol=1e-6)
-
-
-def test_damaged_entry_is_recomputed(clips, tmp_path):
-    enc = ToyEncoder()
-    cache = EmbeddingCache(tmp_path / "cache", enc.fingerprint())
-    extract(enc, clips.iloc[:1], POLICY, cache=cache)
-    (entry,) = (tmp_path / "cache").rglob("*.npy")
-    entry.write_bytes(b"garbage")
-    again = extract(ToyEncoder(), clips.iloc[:1], POLICY, cache=cache)
-    assert again.computed == 1
-
-
 def test_key_depends_on_file_segment_and_policy(clips):
     p = clips.path[0]
     base = clip_key(p, start=None, end=None, channel=None, policy=POLICY, sample_rate=16000)
@@ -110,3 +83,34 @@ def test_bf16_autocast_stays_close(clips):
     b = extract(ToyEncoder(), clips, POLICY, precision="bf16").embeddings
     cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
     assert cos.min() > 0.99
+
+
+def test_nan_encoder_output_names_the_clip_and_caches_nothing(clips, tmp_path):
+    from acubench.extract import EncoderOutputError
+
+    enc = ToyEncoder()
+    with torch.no_grad():
+        enc.proj.weight[0, 0] = float("nan")
+    cache = EmbeddingCache(tmp_path / "cache", enc.fingerprint())
+    with pytest.raises(EncoderOutputError, match=r"encoder toy \(random init \(seed 0\)\) returned NaN/Inf for clip c6"):
+        extract(enc, clips, POLICY, cache=cache)
+    assert not list((tmp_path / "cache").rglob("seg-*.npy"))
+
+
+def test_nan_weights_are_refused_at_load_naming_the_tensor(tmp_path):
+    from acubench.checkpoints import CheckpointError, fit_state_dict
+
+    enc = ToyEncoder()
+    state = {k: v.clone() for k, v in enc.state_dict().items()}
+    state["proj.bias"][3] = float("inf")
+    with pytest.raises(CheckpointError, match=r"w.pt: 1 tensor\(s\) hold NaN/Inf values: proj.bias \(1 of 8\)"):
+        fit_state_dict(enc, state, source="w.pt")
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_worker_processes_give_the_same_embeddings_and_a_time_split(clips, workers):
+    ref = extract(ToyEncoder(), clips, POLICY, batch_size=4, workers=0)
+    ext = extract(ToyEncoder(), clips, POLICY, batch_size=4, workers=workers, profile=True)
+    np.testing.assert_allclose(ext.embeddings, ref.embeddings, rtol=1e-6, atol=1e-7)
+    assert set(ext.timing) == {"decode", "wait", "features", "forward"}
+    assert all(v >= 0 for v in ext.timing.values()) and ext.timing["decode"] > 0

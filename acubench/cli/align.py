@@ -102,8 +102,11 @@ def setting_overrides(args: argparse.Namespace, names: tuple[str, ...] | None = 
                              f'{{"align_loss": "cka", "lambda_mam": 0}}')
         overrides.update(loaded)
     for f in fields(AlignConfig):
-        if (names is None or f.name in names) and getattr(args, f.name, None) is not None:
-            overrides[f.name] = getattr(args, f.name)
+        value = getattr(args, f.name, None)
+        if f.name == "precision" and value == "auto":
+            continue  # the encoder's --precision default (run, sweep): the alignment preset decides
+        if (names is None or f.name in names) and value is not None:
+            overrides[f.name] = value
     return overrides
 
 

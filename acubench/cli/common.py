@@ -65,10 +65,13 @@ def add_encoder_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--non-strict", action="store_true", help="load checkpoints even with missing/unexpected keys")
     g.add_argument("--trust-checkpoint", action="store_true",
                    help="allow checkpoints that need full unpickling (can execute code: trusted files only)")
-    g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1… (default cpu)")
+    g.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:N]|mps",
+                   help="where the encoder runs (default auto: CUDA if available, then MPS, else CPU)")
     g.add_argument("--batch-size", type=int, default=16, metavar="N", help="model inputs per forward pass (default 16)")
-    g.add_argument("--precision", default="fp32", choices=("fp32", "bf16"),
-                   help="bf16 runs the encoder under autocast (see BENCHMARKS.md for the effect on embeddings)")
+    g.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                   help="auto (default): bf16 where the device computes it natively (recent GPUs, CPUs with "
+                        "AVX-512 BF16/AMX), else fp32; bf16 runs the encoder's backbone under autocast (embeddings "
+                        "within cosine 0.99999 of fp32, BENCHMARKS.md)")
 
 
 def encoder_options(args: argparse.Namespace) -> EncoderOptions:

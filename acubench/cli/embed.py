@@ -45,6 +45,8 @@ def _embed(args: argparse.Namespace) -> int:
     result = embed(args.inputs, encoder=args.encoder, aligned=args.aligned, clip_policy=args.clip_policy,
                    encoder_options=options, skip_bad_audio=args.skip_bad_audio, use_cache=not args.no_cache,
                    reporter=report)
+    if result is None:  # a torchrun rank other than 0: rank 0 writes the file
+        return 0
     paths = save_embeddings(result, args.out)
     ext = result.extraction
     report.note(f"{result.encoder}: {len(result.ids)} files → {result.embeddings.shape} "

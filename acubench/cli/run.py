@@ -69,6 +69,8 @@ def run_from_args(args: argparse.Namespace, encoders: list[str], align) -> None:
                  skip_bad_audio=args.skip_bad_audio, use_cache=not args.no_cache, aligned=align is not None,
                  align_options=align, reference_rows=args.reference, bootstrap=args.bootstrap,
                  overwrite=args.overwrite, reporter=report)
+    if result.board is None:  # a torchrun rank other than 0: rank 0 prints and writes
+        return 0
     # The board the files were rendered from, reference rows included: terminal and files agree.
     report.console.print(rich_table(result.board))
     report.note(f"wrote {', '.join(str(p) for p in result.files.values())}")
