@@ -28,11 +28,13 @@ from acubench.embedding import EmbedResult, embed_files
 from acubench.encoder import AudioEncoder
 from acubench.errors import OptionError
 from acubench.loading import EncoderOptions, RandomInit
-from acubench.paths import atomic_write
+from acubench.paths import atomic_write, check_writable_dir
+from acubench.paths import cache_dir as default_cache_dir
 from acubench.plugins import plugin_manager, registries
 from acubench.predictions import concat
 from acubench.reporting import LogReporter, Reporter
 from acubench.results import ResultRecord, RunResults, versions, write_run_results
+from acubench.rundir import RunFolder, reserve_run_folder
 from acubench.runner import PreparedTask, Runner, encoder_entry, encoder_label
 from acubench.specs import ClipPolicy
 
@@ -46,8 +48,8 @@ class RunResult:
 
     Attributes
     ----------
-    out_dir : Path
-        The run folder.
+    out_dir : Path or None
+        The run folder (None on torchrun ranks other than 0, which write nothing).
     records : list of ResultRecord
         One per encoder × task × probe × seed.
     skipped : dict of str to str
@@ -59,7 +61,7 @@ class RunResult:
         ``None`` on torchrun ranks other than 0, which embed their share and write nothing.
     """
 
-    out_dir: Path
+    out_dir: Path | None
     records: list[ResultRecord]
     skipped: dict[str, str]
     files: dict[str, Path]
@@ -85,6 +87,7 @@ def run(
     use_cache: bool = True,
     reference_rows: bool = False,
     bootstrap: int = stats.RESAMPLES,
+    overwrite: bool = False,
     reporter: Reporter | None = None,
 ) -> RunResult:
     """Benchmark encoders on tasks and write a run folder (config, results, predictions, leaderboard).
@@ -100,7 +103,9 @@ def run(
     seeds : int
         Seeds 0…N−1 per probe.
     out : path, optional
-        Run folder; default a new time-stamped folder under ``runs_dir``.
+        Run folder; default a new time-stamped folder under ``runs_dir``. The
+        folder is claimed before any compute and its files appear together at
+        the end (see :mod:`acubench.rundir`).
     task_options : dict, optional
         Loader options passed to every task (``--task-arg KEY=VALUE``), recorded in ``config.json``.
     encoder_options : EncoderOptions, optional
@@ -118,12 +123,16 @@ def run(
         Add the published numbers of the tasks' reference tables to the leaderboard.
     bootstrap : int
         Resamples of the subject bootstrap behind every record's ``ci95`` (0: no intervals).
+    overwrite : bool
+        Let ``out`` replace a finished run (its files go only once the new ones are complete).
     reporter : Reporter, optional
         Where progress goes; default :class:`~acubench.reporting.LogReporter` (logging only).
-    """
-    from acubench.leaderboard.aggregate import board_from_runs
-    from acubench.leaderboard.render import write_leaderboard
 
+    Raises
+    ------
+    AcubenchError
+        Every bad option, location or input, before any compute where it can be known then.
+    """
     names = [e.strip() for e in (encoders.split(",") if isinstance(encoders, str) else encoders) if e.strip()]
     if not names:
         raise OptionError("no encoder given")
@@ -134,12 +143,33 @@ def run(
     runner = Runner(tasks=tasks, probes=probes, seeds=seeds, data_root=data_root, cache=cache, protocol=protocol,
                     task_options=task_options, encoder_options=options, skip_bad_audio=skip_bad_audio,
                     use_cache=use_cache, bootstrap=bootstrap, reporter=reporter, ranks=ranks)
+    for name in names:
+        options.check(name)
+    if use_cache:
+        check_writable_dir(runner.cache_root, what="embedding cache",
+                           fix="point $ACUBENCH_CACHE at a writable folder, or pass --no-cache")
+    if not ranks.main:  # under torchrun, rank 0 alone claims and writes the run folder
+        return _run_in(None, runner, names, options, aligned, align_options, reference_rows, reporter, ranks)
+    folder = reserve_run_folder(out=out, runs_dir=runs_dir, encoders=names, overwrite=overwrite)
+    with folder:  # released, with anything staged, if the run fails or is interrupted
+        result = _run_in(folder, runner, names, options, aligned, align_options, reference_rows, reporter, ranks)
+    plugin_manager().hook.acubench_run_finished(run_dir=result.out_dir, records=[r.to_dict() for r in result.records])
+    return result
+
+
+def _run_in(folder: RunFolder | None, runner: Runner, names: list[str], options: EncoderOptions, aligned: bool,
+            align_options: AlignOptions | Sequence[AlignOptions] | None, reference_rows: bool,
+            reporter: Reporter, ranks: distributed.Ranks) -> RunResult:
+    """The run itself, in the claimed ``folder`` (``None`` on torchrun ranks other than 0, which write
+    nothing): its outputs are staged, then moved in at once."""
+    from acubench.leaderboard.aggregate import board_from_runs
+    from acubench.leaderboard.render import write_leaderboard
+
     prepared, skipped = runner.prepare_tasks()
     datasets = registries().datasets.items
     builtin = all(p.task.dataset in datasets and datasets[p.task.dataset].generated for p in prepared)
     init: RandomInit = options.random_init or ("fallback" if builtin else "never")
-    out_dir = Path(out) if out else _new_run_dir(Path(runs_dir), names)
-    run_id = out_dir.name
+    out_dir, run_id = (folder.path, folder.run_id) if folder is not None else (None, "")
     reporter.note(f"acubench run → {out_dir}  ({len(prepared)} task(s), probes {', '.join(runner.probes)}, "
                   f"seeds {len(runner.seeds)}; {options.device}, {options.precision})", level="heading")
     for tid, why in skipped.items():
@@ -171,25 +201,15 @@ def run(
     config["world_size"] = ranks.world
     results = RunResults(run_id, records, concat(predictions))
     board = board_from_runs([results], reference=reference_rows)
-    out_dir.mkdir(parents=True, exist_ok=True)  # only now: a run that fails earlier leaves no empty folder
-    atomic_write(out_dir / "config.json", json.dumps(config, indent=2, sort_keys=True, default=str))
-    files = {"config": out_dir / "config.json", **write_run_results(out_dir, results.records, results.predictions)}
-    files.update(write_leaderboard(board, out_dir))
-    files.update(_copy_alignment_files(out_dir, [v for _, v in alignments]))
-    plugin_manager().hook.acubench_run_finished(run_dir=out_dir, records=[r.to_dict() for r in records])
+    stage = folder.staging()
+    atomic_write(stage / "config.json", json.dumps(config, indent=2, sort_keys=True, default=str))
+    staged = {"config": stage / "config.json", **write_run_results(stage, results.records, results.predictions)}
+    staged.update(write_leaderboard(board, stage))
+    staged.update(_copy_alignment_files(stage, [v for _, v in alignments]))
+    folder.commit()
+    files = {key: out_dir / path.name for key, path in staged.items()}
     distributed.finish(ranks)
     return RunResult(out_dir, records, skipped, files, board)
-
-
-def _new_run_dir(base: Path, encoders: Sequence[str]) -> Path:
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    name = f"{stamp}-{'_'.join(e.replace(':', '-') for e in encoders)}"
-    path = base / name
-    k = 1
-    while path.exists():
-        k += 1
-        path = base / f"{name}-{k}"
-    return path
 
 
 def _run_config(runner: Runner, prepared: Sequence[PreparedTask], skipped: dict[str, str],
@@ -205,6 +225,7 @@ def _run_config(runner: Runner, prepared: Sequence[PreparedTask], skipped: dict[
         "tasks": runner.task_entries(prepared, [e["id"] for e in entries]),
         "task_options": runner.task_options,
         "skipped_tasks": skipped,
+        "failed_tasks": runner.failed,
         "probes": runner.probes,
         "seeds": runner.seeds,
         "bootstrap": {"resamples": runner.bootstrap, "seed": 0, "unit": "subject"},
@@ -311,6 +332,9 @@ def embed(
     options = (encoder_options or EncoderOptions()).resolved()
     ranks, device = distributed.init(options.device)
     options = replace(options, device=device)
+    if use_cache:
+        check_writable_dir(default_cache_dir(), what="embedding cache",
+                           fix="point $ACUBENCH_CACHE at a writable folder, or pass --no-cache")
     if aligned is not None:
         from acubench.align.api import load_aligned_encoder
 

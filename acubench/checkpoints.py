@@ -15,13 +15,19 @@ from acubench.errors import AcubenchError
 
 import argparse
 import hashlib
+import logging
 import os
 import pickle
+import pickletools
+import re
+import zipfile
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
+
+log = logging.getLogger(__name__)
 
 
 class CheckpointError(AcubenchError, ValueError):
@@ -34,13 +40,61 @@ class CheckpointError(AcubenchError, ValueError):
 SAFE_GLOBALS: tuple[type, ...] = (argparse.Namespace,)
 
 
+#: The first bytes of files that are sometimes saved under a checkpoint's name, and what they are.
+_NOT_CHECKPOINTS = (
+    (b"version https://git-lfs", "a Git LFS pointer, not the weights: fetch them with `git lfs pull` (or download "
+                                 "the file itself)"),
+    (b"<!doctype html", "an HTML page (an error or login page saved by a failed download), not a checkpoint: "
+                        "download the file again"),
+    (b"<html", "an HTML page (an error or login page saved by a failed download), not a checkpoint: download the "
+               "file again"),
+    (b"<?xml", "an XML document (a storage service's error reply?), not a checkpoint: download the file again"),
+    (b"{", "a JSON document (a config or an error reply?), not a checkpoint: point at the weights file"),
+)
+
+
+def checkpoint_format(path: str | os.PathLike) -> str:
+    """What a weights file is, from its first bytes: ``"safetensors"``, ``"zip"`` or ``"pickle"``.
+
+    torch writes a zip archive (since 1.6) or, in the legacy format, a pickle
+    stream (opcode ``PROTO``, then the protocol); safetensors files start with
+    the little-endian length of their JSON header, then ``{``. Anything else
+    (random bytes, an HTML error page, a Git LFS pointer) is not a checkpoint,
+    and is never answered with advice to unpickle it.
+
+    Raises
+    ------
+    CheckpointError
+        Saying what the file looks like instead, and how to get the real one.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        head = fh.read(64)
+    if not head:
+        raise CheckpointError(f"{path}: empty file (an interrupted download?); download the checkpoint again")
+    if head[:4] == b"PK\x03\x04":
+        return "zip"
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return "pickle"
+    if len(head) >= 9 and head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") <= size - 8:
+        return "safetensors"
+    text = head.lstrip().lower()
+    for magic, what in _NOT_CHECKPOINTS:
+        if text.startswith(magic):
+            raise CheckpointError(f"{path}: {what}")
+    raise CheckpointError(f"{path}: not a checkpoint: neither a torch file (zip or pickle) nor safetensors "
+                          f"(it starts with {head[:16]!r}). Is the path right, and the download complete?")
+
+
 def load_checkpoint(path: str | os.PathLike, *, trust: bool = False) -> Any:
     """Read a checkpoint file without executing code from it.
 
     Parameters
     ----------
     path : path-like
-        ``.safetensors`` or a torch pickle (``.ckpt``, ``.pt``, ``.pth``, ``.bin``).
+        A safetensors file or a torch file (``.ckpt``, ``.pt``, ``.pth``,
+        ``.bin``); the format is recognised from the content, not the name.
     trust : bool, default False
         Allow full unpickling (``weights_only=False``) for files that need it.
         Only for files from a source you trust.
@@ -48,34 +102,74 @@ def load_checkpoint(path: str | os.PathLike, *, trust: bool = False) -> Any:
     Raises
     ------
     CheckpointError
-        If the file is unreadable, or needs full unpickling and ``trust`` is False.
+        If the file is not a checkpoint at all, is damaged, or needs full
+        unpickling and ``trust`` is False.
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: not a file")
-    if path.suffix == ".safetensors":
+    kind = checkpoint_format(path)
+    if kind == "safetensors":
         from safetensors.torch import load_file
 
         try:
             return load_file(str(path))
         except Exception as exc:
-            raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+            raise CheckpointError(f"{path}: a damaged safetensors file ({exc}); download it again") from None
     try:
         with torch.serialization.safe_globals(list(SAFE_GLOBALS)):
             return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        needs = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        if needs is None and not _is_pickle(path, kind):  # bytes that only look like a pickle: trust cannot help
+            raise CheckpointError(f"{path}: a damaged {kind} checkpoint, or not torch's "
+                                  f"({_weights_only_reason(exc)}); download it again") from None
         if not trust:
+            what = f"it asks for the Python object {needs.group(1)}" if needs else _weights_only_reason(exc)
             raise CheckpointError(
-                f"{path}: this checkpoint holds Python objects beyond tensors and needs full unpickling, "
-                f"which can execute code from the file. If you trust its source, pass --trust-checkpoint "
-                f"(Python: trust_checkpoint=True). Detail: {str(exc).splitlines()[0]}"
+                f"{path}: this checkpoint holds Python objects beyond tensors ({what}) and loading it means full "
+                f"unpickling, which can execute code from the file. If you trust its source, pass "
+                f"--trust-checkpoint (Python: trust_checkpoint=True)"
             ) from None
     except Exception as exc:
-        raise CheckpointError(f"{path}: cannot be read as a torch checkpoint ({type(exc).__name__}: {exc})") from None
+        raise CheckpointError(f"{path}: a damaged {kind} checkpoint ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else ''}); download it again") from None
     try:
         return torch.load(str(path), map_location="cpu", weights_only=False)
     except Exception as exc:
         raise CheckpointError(f"{path}: cannot be read even with --trust-checkpoint ({exc})") from None
+
+
+def _is_pickle(path: Path, kind: str) -> bool:
+    """Whether the file's pickle stream (a zip checkpoint's ``data.pkl``) parses, opcode by opcode.
+
+    :func:`pickletools.genops` decodes the opcodes without building any object
+    (so it runs no code); random bytes fail within a few opcodes.
+    """
+    try:
+        if kind == "zip":
+            with zipfile.ZipFile(path) as archive:
+                name = next(n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl")
+                with archive.open(name) as fh:
+                    return _stops(fh)
+        with path.open("rb") as fh:
+            return _stops(fh)
+    except (zipfile.BadZipFile, StopIteration, OSError):
+        return False
+
+
+def _stops(fh: Any) -> bool:
+    try:
+        return any(op.name == "STOP" for op, _, _ in pickletools.genops(fh))
+    except Exception:  # genops raises ValueError, struct.error, UnicodeDecodeError… on bytes that are no pickle
+        return False
+
+
+def _weights_only_reason(exc: Exception) -> str:
+    """The one informative line of torch's long weights-only message."""
+    text = " ".join(str(exc).split())
+    found = re.search(r"WeightsUnpickler error:\s*(.*?)(?:\s+Check the documentation|$)", text)
+    return found.group(1) if found else (text[:160] or type(exc).__name__)
 
 
 def unwrap_state_dict(obj: Any, *, path: str = "checkpoint") -> dict[str, torch.Tensor]:
@@ -158,6 +252,8 @@ def fit_state_dict(
             f"Pass --non-strict to load the matching keys anyway."
         )
     check_finite(state, source=source, keys=[k for k in state if k in own])
+    if problems:  # --non-strict: the layers named here keep their random initialisation, and the user must know
+        log.warning("%s loaded into %s without: %s", source, type(module).__name__, "; ".join(problems))
     module.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
     return problems
 
@@ -264,7 +360,7 @@ def read_tensors(path: str | os.PathLike, prefixes: tuple[str, ...] = ("",), *,
 
 def _read_file(path: Path, select: Callable[[str], bool], *, trust: bool) -> tuple[dict[str, torch.Tensor], list[str]]:
     """The tensors of one file whose names ``select`` accepts, and all the file's names."""
-    if path.suffix != ".safetensors":
+    if checkpoint_format(path) != "safetensors":
         state = unwrap_state_dict(load_checkpoint(path, trust=trust), path=str(path))
         return {k: v for k, v in state.items() if select(k)}, list(state)
     from safetensors import safe_open

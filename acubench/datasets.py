@@ -8,16 +8,17 @@ references, so it belongs to the ground layer, beneath every service.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
 from acubench.errors import OptionError
-from acubench.manifest import (CHANNEL_COLUMN, MANIFEST_COLUMNS, SEGMENT_COLUMNS, SPLITS, DatasetError, LoadContext,
-                               validate_manifest)
+from acubench.manifest import (CHANNEL_COLUMN, MANIFEST_COLUMNS, SEGMENT_COLUMNS, SPLITS, DatasetError, DatasetMissing,
+                               LoadContext, TaskOptionError, validate_manifest)
 from acubench.paths import cache_dir as default_cache_dir
 from acubench.reporting import LogReporter, Reporter
 from acubench.specs import DatasetSpec, TaskSpec, resolve_ref
@@ -27,11 +28,111 @@ def dataset_folder(root: Path, spec: DatasetSpec) -> Path:
     """``root/<spec.folder>``, or a :class:`DatasetError` saying where to get it."""
     folder = Path(root) / spec.folder
     if not folder.is_dir():
-        raise DatasetError(
+        raise DatasetMissing(
             f"{folder}: dataset {spec.name} not found. Download it from {spec.url} "
             f"(licence: {spec.license}) and unpack it so that {folder} holds: {spec.layout}"
         )
     return folder
+
+
+def _escapes(name: str) -> bool:
+    """Whether a file name from metadata points outside the folder it is joined to (absolute, ``..``, a drive)."""
+    posix = name.replace("\\", "/")  # a Windows-made table may use either separator
+    return posix.startswith("/") or bool(re.match(r"^[A-Za-z]:", posix)) or ".." in posix.split("/")
+
+
+def member_paths(folder: Path, names: Sequence[object], *, metadata: Path, spec: DatasetSpec,
+                 rows: Sequence[object] | None = None, column: str = "") -> list[Path]:
+    """``folder / name`` for each file name read from a publisher's metadata file.
+
+    Every loader builds paths from metadata through this function (or checks
+    the names with :func:`refuse_escaping` where it builds them otherwise).
+
+    Parameters
+    ----------
+    folder : Path
+        Where the names are relative to (the dataset's audio folder).
+    names : sequence
+        File names or relative paths, one per metadata row (stripped of spaces).
+    metadata, spec, rows, column
+        As for :func:`refuse_escaping`.
+    """
+    names = [str(n).strip() for n in names]
+    refuse_escaping(names, folder=folder, metadata=metadata, spec=spec, rows=rows, column=column)
+    return [folder / n for n in names]
+
+
+def refuse_escaping(names: Sequence[object], *, folder: Path, metadata: Path, spec: DatasetSpec,
+                    rows: Sequence[object] | None = None, column: str = "") -> None:
+    """Refuse file names from metadata that point outside ``folder``.
+
+    Metadata is data: a row naming ``../../elsewhere.wav`` or ``/home/me/x.wav``
+    would make acubench read, embed and cache a file outside the dataset. The
+    check is on the name itself (absolute, a drive letter, or a ``..`` part,
+    with ``\\`` taken as a separator too), so a dataset folder, or a folder
+    inside it, that is a symbolic link to another disk still works.
+
+    Parameters
+    ----------
+    names : sequence
+        The names as the metadata gives them.
+    folder : Path
+        The folder they are meant to lie in, for the message.
+    metadata : Path
+        The file the names come from.
+    spec : DatasetSpec
+        The dataset (its download address goes into the fix).
+    rows : sequence, optional
+        How to point at each row in the message (line numbers or ids, one per
+        name); default: the line in a table with one header line (index + 2).
+    column : str
+        The column the names come from, for the message.
+
+    Raises
+    ------
+    DatasetError
+        Naming the metadata file, the first offending row and value, how many
+        rows are affected, and the fix.
+    """
+    names = [str(n).strip() for n in names]
+    bad = [i for i, n in enumerate(names) if _escapes(n)]
+    if bad:
+        where = f"line {bad[0] + 2}" if rows is None else f"row {rows[bad[0]]}"
+        field = f" {column}" if column else ""
+        more = f" ({len(bad)} rows do)" if len(bad) > 1 else ""
+        raise DatasetError(
+            f"{metadata}: {where} names{field} {names[bad[0]]!r}, a path outside the dataset folder {folder}{more}. "
+            f"acubench reads only files inside the dataset: restore the publisher's {Path(metadata).name} from "
+            f"{spec.url}, or correct the row to a name inside {folder}")
+
+
+def check_task_options(tasks: Sequence[TaskSpec], options: Mapping[str, Any],
+                       datasets: Mapping[str, DatasetSpec]) -> None:
+    """Refuse ``--task-arg`` keys that none of ``tasks`` takes (a typo would otherwise change nothing, silently).
+
+    Parameters
+    ----------
+    tasks : sequence of TaskSpec
+        The selected tasks (``--task-arg`` goes to each of them).
+    options : mapping
+        The ``--task-arg`` keys and values.
+    datasets : mapping of str to DatasetSpec
+        Dataset id → spec; a dataset declares its loader's options in ``DatasetSpec.options``.
+
+    Raises
+    ------
+    TaskOptionError
+        Naming the unknown key(s) and the options each selected dataset takes.
+    """
+    takes = {d: dict(datasets[d].options) for d in dict.fromkeys(t.dataset for t in tasks) if d in datasets}
+    known = {k for opts in takes.values() for k in opts}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        offered = "; ".join(f"{d}: {', '.join(f'{k} ({v})' for k, v in o.items())}" for d, o in takes.items() if o)
+        raise TaskOptionError(f"--task-arg {', '.join(unknown)}: no selected task takes "
+                              f"{'this option' if len(unknown) == 1 else 'these options'}. "
+                              + (f"Options of the selected datasets: {offered}" if offered else
+                                 "The selected tasks take no options") + " (see `acubench data status`)")
 
 
 def effective_protocol(task: TaskSpec, protocol: str) -> str:

@@ -67,6 +67,7 @@ class DatasetStatus:
             "license": spec.license if spec else None,
             "access": spec.access if spec else None,
             "layout": spec.layout if spec else None,
+            "options": dict(spec.options) if spec else {},
             "tasks": [{"id": t.id, "name": t.name, "suites": list(t.suites)} for t in self.tasks],
         }
 

@@ -131,17 +131,19 @@ def embed_files(
 def save_embeddings(result: EmbedResult, out: str | os.PathLike) -> list[Path]:
     """Write ``OUT.npy`` (+ ``OUT.ids.json``) or ``OUT.parquet`` (columns id, embedding), atomically."""
     out = Path(out)
+    if out.suffix not in (".npy", ".parquet"):
+        raise OptionError(f"{out}: output must end in .npy or .parquet")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp{out.suffix}")
-    if out.suffix == ".npy":
-        np.save(tmp, result.embeddings, allow_pickle=False)
-        ids_path = out.with_suffix(".ids.json")
-        ids_tmp = ids_path.with_name(f".{ids_path.name}.{os.getpid()}.tmp")
-        ids_tmp.write_text(json.dumps({"ids": result.ids, "encoder": result.encoder}, indent=1))
-        os.replace(tmp, out)
-        os.replace(ids_tmp, ids_path)
-        return [out, ids_path]
-    if out.suffix == ".parquet":
+    ids_path = out.with_suffix(".ids.json")
+    ids_tmp = ids_path.with_name(f".{ids_path.name}.{os.getpid()}.tmp")
+    try:  # a failure (a full disk) leaves neither a half-written output nor a temporary file
+        if out.suffix == ".npy":
+            np.save(tmp, result.embeddings, allow_pickle=False)
+            ids_tmp.write_text(json.dumps({"ids": result.ids, "encoder": result.encoder}, indent=1))
+            os.replace(tmp, out)
+            os.replace(ids_tmp, ids_path)
+            return [out, ids_path]
         try:
             import pyarrow  # noqa: F401
         except ImportError:
@@ -151,4 +153,6 @@ def save_embeddings(result: EmbedResult, out: str | os.PathLike) -> list[Path]:
         df.to_parquet(tmp, index=False)
         os.replace(tmp, out)
         return [out]
-    raise OptionError(f"{out}: output must end in .npy or .parquet")
+    finally:
+        tmp.unlink(missing_ok=True)
+        ids_tmp.unlink(missing_ok=True)

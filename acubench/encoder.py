@@ -232,6 +232,12 @@ class AudioEncoder(nn.Module, ABC):
     # -- derived -----------------------------------------------------------------------
 
     @property
+    def name(self) -> str:
+        """The encoder as named on the command line: its id, with an adapter's argument (``hear:MODULE``)."""
+        arg = self.config.get("arg")
+        return f"{self.spec.id}:{arg}" if arg else self.spec.id
+
+    @property
     def device(self) -> torch.device:
         for p in self.parameters():
             return p.device

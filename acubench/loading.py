@@ -69,6 +69,17 @@ class EncoderOptions:
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise OptionError(f"batch size must be a positive integer, got {self.batch_size!r}")
 
+    def check(self, name: str) -> EncoderSpec:
+        """The spec of ``name``, refusing without building anything a name, config or ``--random-init`` that
+        cannot work with it."""
+        spec = get_encoder(split_name(name)[0])
+        if isinstance(self.config, str) and self.config not in spec.configs:
+            raise OptionError(f"encoder {spec.id}: unknown config {self.config!r}; choose from {list(spec.configs)}")
+        if self.random_init in ("fallback", "always") and not spec.random_init:
+            raise OptionError(f"encoder {name}: --random-init does not apply: it loads its own weights and has no "
+                              f"seeded random initialisation; drop --random-init")
+        return spec
+
     def resolved(self) -> "EncoderOptions":
         """These options with ``auto`` device and precision replaced by what this machine offers.
 
@@ -82,6 +93,7 @@ class EncoderOptions:
 
     def load(self, name: str, *, seed: int = 0, random_init: RandomInit | None = None) -> AudioEncoder:
         """:func:`load_encoder` with these options (``random_init`` overrides an unset one; default ``"never"``)."""
+        self.check(name)
         return load_encoder(name, weights=self.weights, config=self.config,
                             random_init=self.random_init or random_init or "never", device=self.device, seed=seed,
                             strict=self.strict, trust_checkpoint=self.trust_checkpoint)
@@ -142,6 +154,9 @@ def load_encoder(
     """
     base, arg = split_name(name)
     spec = get_encoder(base)
+    if random_init == "always" and not spec.random_init:
+        raise OptionError(f"encoder {name}: --random-init does not apply: it loads its own weights and has no "
+                         f"seeded random initialisation; drop --random-init")
     if isinstance(config, str):
         if config not in spec.configs:
             raise OptionError(f"encoder {spec.id}: unknown config {config!r}; choose from {list(spec.configs)}")

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from acubench.errors import AcubenchError
+from acubench.errors import AcubenchError, OptionError
 from acubench.specs import TaskSpec
 
 #: Columns every manifest has. ``split`` is train/val/test for fixed-split
@@ -49,6 +49,14 @@ class DatasetError(AcubenchError, FileNotFoundError):
 
     The message names the file and what was expected, and says how to fix it.
     """
+
+
+class DatasetMissing(DatasetError):
+    """The dataset's folder is not there at all: nothing to load, as opposed to a malformed dataset."""
+
+
+class TaskOptionError(OptionError):
+    """A ``--task-arg`` that no selected task takes, or a value its loader cannot use."""
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,10 @@ default, so that CI, clusters and laptops can all point it somewhere sensible.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
+
+from acubench.errors import AcubenchError
 
 #: ``$ACUBENCH_CACHE`` or ``$XDG_CACHE_HOME/acubench`` (``~/.cache/acubench``).
 CACHE_ENV = "ACUBENCH_CACHE"
@@ -39,6 +42,51 @@ def data_root(override: str | os.PathLike | None = None) -> Path:
 def weights_dir() -> Path | None:
     value = os.environ.get(WEIGHTS_ENV)
     return Path(value).expanduser() if value else None
+
+
+class OutputError(AcubenchError, OSError):
+    """An output location that cannot be written (checked before any compute)."""
+
+
+def check_writable_dir(path: str | os.PathLike, *, what: str, fix: str) -> None:
+    """Fail now, not after the compute, if files cannot be written in folder ``path``.
+
+    ``path`` need not exist yet: its nearest existing ancestor must be a folder
+    in which a file can be created (tried for real, since permission bits do
+    not tell a read-only mount or a quota). Nothing is left behind.
+
+    Parameters
+    ----------
+    what : str
+        The location's role, for the message ("run folder (--out)").
+    fix : str
+        What the user can do instead ("choose another --out").
+
+    Raises
+    ------
+    OutputError
+        Naming ``path``, the reason and ``fix``.
+    """
+    path = Path(path)
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise OutputError(f"{path}: cannot write the {what} there: {probe} is not a folder; {fix}")
+    try:
+        fd, name = tempfile.mkstemp(prefix=".acubench-write-test-", dir=probe)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write the {what} there ({exc.strerror or exc}); {fix}") from None
+    os.close(fd)
+    os.unlink(name)
+
+
+def check_writable_file(path: str | os.PathLike, *, what: str, fix: str) -> None:
+    """:func:`check_writable_dir` for the folder of output file ``path``, which must not be a folder itself."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{path}: is a folder, not a file name for the {what}; {fix}")
+    check_writable_dir(path.parent if str(path.parent) else Path("."), what=what, fix=fix)
 
 
 def atomic_write(path: str | os.PathLike, data: str | bytes) -> None:

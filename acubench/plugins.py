@@ -191,6 +191,13 @@ def get_probe(name: str) -> ProbeSpec:
     return registries().probes.get(name)
 
 
+def named_tasks(selection: str) -> set[str]:
+    """Ids of the tasks a ``--tasks`` value names one by one (not through ``all`` or a suite)."""
+    tasks = registries().tasks
+    tokens = [t.strip() for t in selection.split(",") if t.strip()]
+    return {tasks.get(t).id for t in tokens if t != "all" and not any(t in task.suites for task in tasks)}
+
+
 def select_tasks(selection: str) -> list[TaskSpec]:
     """Tasks for a ``--tasks`` value: ``all``, a suite name (``demo``), or ``ID,ID,…``."""
     tasks = registries().tasks

@@ -13,7 +13,7 @@ import contextlib
 import logging
 from typing import Callable, ContextManager, Iterator, Literal, Protocol
 
-Level = Literal["info", "heading", "warning"]
+Level = Literal["info", "heading", "warning", "error"]
 
 log = logging.getLogger("acubench")
 
@@ -22,7 +22,8 @@ class Reporter(Protocol):
     """What a service may say while it works."""
 
     def note(self, message: str, *, level: Level = "info") -> None:
-        """One line for the user: ``heading`` opens a stage, ``warning`` flags something skipped or odd."""
+        """One line for the user: ``heading`` opens a stage, ``warning`` flags something skipped or odd,
+        ``error`` something that failed while the work goes on (a task left out of a run)."""
 
     def progress(self, description: str, total: int) -> ContextManager[Callable[[int], None]]:
         """A progress display for ``total`` items; the context yields ``advance(n)``."""
@@ -32,7 +33,7 @@ class LogReporter:
     """The quiet default: lines go to the ``acubench`` logger, progress is not shown."""
 
     def note(self, message: str, *, level: Level = "info") -> None:
-        log.log(logging.WARNING if level == "warning" else logging.INFO, "%s", message)
+        log.log({"warning": logging.WARNING, "error": logging.ERROR}.get(level, logging.INFO), "%s", message)
 
     @contextlib.contextmanager
     def progress(self, description: str, total: int) -> Iterator[Callable[[int], None]]:

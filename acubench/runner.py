@@ -20,16 +20,16 @@ import pandas as pd
 
 from acubench import stats
 from acubench.cache import EmbeddingCache
-from acubench.datasets import effective_protocol, load_manifest
+from acubench.datasets import check_task_options, effective_protocol, load_manifest
 from acubench.encoder import AudioEncoder
 from acubench.errors import OptionError
 from acubench.distributed import Ranks
 from acubench.extract import Extraction, extract_shared
 from acubench.loading import EncoderOptions
-from acubench.manifest import DatasetError, split_counts
+from acubench.manifest import DatasetError, DatasetMissing, ManifestError, split_counts
 from acubench.paths import cache_dir as default_cache_dir
 from acubench.paths import data_root as default_data_root
-from acubench.plugins import get_encoder, get_probe, select_tasks
+from acubench.plugins import get_encoder, get_probe, named_tasks, registries, select_tasks
 from acubench.predictions import clip_scores, concat, prediction_frame
 from acubench.reporting import LogReporter, Reporter
 from acubench.results import ResultRecord
@@ -103,6 +103,7 @@ class Runner:
             raise OptionError(f"--seeds must be >= 1, got {seeds}")
         if bootstrap < 0:
             raise OptionError(f"--bootstrap must be >= 0 (0 turns intervals off), got {bootstrap}")
+        select_tasks(tasks if isinstance(tasks, str) else ",".join(tasks))  # unknown names fail here, before any work
         self.bootstrap = bootstrap
         self.ranks = ranks or Ranks()
         self.selection = tasks if isinstance(tasks, str) else ",".join(tasks)
@@ -117,23 +118,43 @@ class Runner:
         self.skip_bad_audio = skip_bad_audio
         self.use_cache = use_cache
         self.reporter = reporter or LogReporter()
+        #: Selected tasks whose dataset is there but does not load (id → why); see :meth:`prepare_tasks`.
+        self.failed: dict[str, str] = {}
 
     # -- tasks ------------------------------------------------------------------------------
 
     def prepare_tasks(self) -> tuple[list[PreparedTask], dict[str, str]]:
-        """Load every selected task whose data is present; the rest are skipped with a reason."""
+        """Load every selected task whose data is present; the rest are skipped with a reason.
+
+        A task whose dataset is absent is skipped. A task whose dataset is
+        there but does not load (malformed metadata, missing files, a manifest
+        that breaks its contract) is an error when the task was named
+        explicitly; selected through ``all`` or a suite it is recorded in
+        :attr:`failed` and reported loudly, and the run goes on.
+        """
+        tasks = select_tasks(self.selection)
+        check_task_options(tasks, self.task_options, {d.id: d for d in registries().datasets})
+        named = named_tasks(self.selection)
         prepared: list[PreparedTask] = []
         skipped: dict[str, str] = {}
-        for task in select_tasks(self.selection):
+        self.failed = {}
+        for task in tasks:
             try:
                 df = load_manifest(task, data_root=self.data_root, cache=self.cache_root, protocol=self.protocol,
                                    options=self.task_options)
-            except DatasetError as exc:
+            except DatasetMissing as exc:
                 skipped[task.id] = str(exc)
+                continue
+            except (DatasetError, ManifestError) as exc:
+                if task.id in named:
+                    raise type(exc)(f"task {task.id} ({task.name}) does not load: {exc}") from None
+                self.failed[task.id] = str(exc)
+                self.reporter.note(f"  FAILED {task.id}: its dataset is there but does not load ({exc}); it is left "
+                                   f"out of this run and recorded in config.json", level="error")
                 continue
             prepared.append(PreparedTask(task, df))
         if not prepared:
-            detail = "; ".join(f"{k}: {v}" for k, v in list(skipped.items())[:3])
+            detail = "; ".join(f"{k}: {v}" for k, v in list({**skipped, **self.failed}.items())[:3])
             raise DatasetError(
                 f"none of the selected tasks has its data under {self.data_root} ({detail}). "
                 f"See `acubench data status`, or run the built-in demo with --tasks demo."
@@ -247,7 +268,7 @@ def encoder_label(encoder: AudioEncoder) -> str:
     """The row name of an encoder: its id, with a non-default config in brackets (``opera-gt[tiny]``),
     so that a toy config cannot pass for the real model."""
     preset = encoder.config.get("name", "default")
-    return encoder.spec.id if preset == "default" else f"{encoder.spec.id}[{preset}]"
+    return encoder.name if preset == "default" else f"{encoder.name}[{preset}]"
 
 
 def encoder_entry(encoder: AudioEncoder, label: str, aligned: bool) -> dict[str, Any]:

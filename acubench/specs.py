@@ -172,7 +172,8 @@ class EncoderSpec:
         Lazy reference to ``build(spec, *, config, weights, device, seed,
         strict, trust_checkpoint) -> AudioEncoder``.
     sample_rate : int
-        Rate (Hz) of the waveforms the encoder expects.
+        Rate (Hz) of the waveforms the encoder expects; 0 for adapters whose
+        rate is only known once the wrapped model is loaded (``hear:MODULE``).
     embed_dim : int
         Size of the clip embedding (default config); 0 for adapters whose size
         is only known once the wrapped model is loaded (``hear:MODULE``).
@@ -195,6 +196,9 @@ class EncoderSpec:
         Dataset ids seen during pre-training, so the leaderboard can flag them.
     supports_alignment : bool
         Whether the encoder exposes trainable token features for AcuLa.
+    random_init : bool
+        Whether the factory can build a seeded random initialisation
+        (``--random-init``); False for adapters that load their own weights.
     """
 
     id: str
@@ -210,6 +214,7 @@ class EncoderSpec:
     weights: WeightsRef | None = None
     pretrained_on: tuple[str, ...] = ()
     supports_alignment: bool = True
+    random_init: bool = True
     reference: str = ""
     license: str = ""
 
@@ -218,7 +223,7 @@ class EncoderSpec:
         _check(bool(self.id) and self.id == self.id.strip().lower() and " " not in self.id, o,
                "id must be a non-empty lower-case token")
         _check(":" in self.factory, o, f"factory must be a 'module:function' reference, got {self.factory!r}")
-        _check(self.sample_rate > 0, o, f"sample_rate must be positive, got {self.sample_rate}")
+        _check(self.sample_rate >= 0, o, f"sample_rate must be >= 0 (0: set by the loaded model), got {self.sample_rate}")
         _check(self.embed_dim >= 0, o, f"embed_dim must be >= 0 (0: set by the loaded model), got {self.embed_dim}")
         _check(self.task_clip in _TASK_CLIP_MODES or ":" in self.task_clip, o,
                f"task_clip must be one of {_TASK_CLIP_MODES} or a 'module:function' rule, got {self.task_clip!r}")
@@ -250,6 +255,9 @@ class DatasetSpec:
         for datasets that need a conversion step (CoughVID webm/ogg → WAV).
     layout : str
         What the user must place under the folder, in words, for messages.
+    options : mapping of str to str
+        The loader options (``--task-arg KEY=VALUE``) the dataset's tasks take,
+        each with a one-line description; any other key is refused.
     generated : bool
         Built in: the data is generated on first use into ``<cache>/<folder>``
         instead of being read from the data root (the demo suite); it is never
@@ -267,6 +275,7 @@ class DatasetSpec:
     check: str | None = None
     recordings: str | None = None
     prepare: str | None = None
+    options: Mapping[str, str] = field(default_factory=dict)
     generated: bool = False
 
     def __post_init__(self) -> None:

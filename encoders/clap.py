@@ -17,15 +17,13 @@ reaches the model's ``featurize`` directly is cut to its first 10 s.
 Embedding: the 512-d *projected* audio embedding (``audio_projection`` of
 the mean-pooled HTS-AT output). The projection is what CLAP trained against
 text, so it is the space of zero-shot prompts and of AcuLa's teacher
-alignment, and it is what OPERA's CLAP baseline (MS-CLAP, 1024-d) used.
+alignment, as OPERA's CLAP baseline (MS-CLAP, 1024-d) used its own projection.
 By default it is left un-normalised, as OPERA and ``ClapAudioModelWithProjection``
 give it; ``normalize=True`` returns the unit-length vector of
 ``ClapModel.get_audio_features``.
 
-MS-CLAP 2022 (CNN14, 44.1 kHz, 5 s), the exact OPERA baseline, is not provided:
-its release (``microsoft/msclap`` ``CLAP_weights_2022.pth``) is a pickle that
-OPERA read with ``strict=False`` and whose contents could not be checked here,
-so neither a ``weights_only`` load nor a key-for-key CNN14 could be verified.
+MS-CLAP 2022 (CNN14, 44.1 kHz, 5 s), the exact OPERA baseline, is a different
+model: ``ms-clap`` (:mod:`acubench.encoders.ms_clap`).
 """
 
 from __future__ import annotations

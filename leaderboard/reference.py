@@ -36,6 +36,12 @@ LABEL = "published (OPERA paper)"
 #: Model names, in the column order of the source table.
 MODELS: tuple[str, ...] = ("Opensmile", "VGGish", "AudioMAE", "CLAP", "OPERA-CT", "OPERA-CE", "OPERA-GT")
 
+#: The acubench encoder each published column is (its ``encoder_id`` in exported tables). The OPERA
+#: paper's "CLAP" is Microsoft's CLAP 2022 (``msclap``, CNN14, 1024-d projected embedding): acubench's
+#: ``ms-clap``, not LAION's ``clap``. Opensmile and VGGish have no acubench encoder.
+ENCODERS: Mapping[str, str] = {"AudioMAE": "audiomae", "CLAP": "ms-clap", "OPERA-CT": "opera-ct",
+                               "OPERA-CE": "opera-ce", "OPERA-GT": "opera-gt"}
+
 # OPERA task number → one (mean, std) per model, in MODELS order.
 _AUROC_TASKS = range(1, 13)
 _TABLE: Mapping[int, tuple[tuple[float, float], ...]] = {

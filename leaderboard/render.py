@@ -25,7 +25,7 @@ from tabulate import tabulate
 from acubench.errors import PathNotFound
 from acubench.leaderboard.aggregate import Column, Leaderboard
 from acubench.leaderboard.notes import notes
-from acubench.leaderboard.reference import CITATION, LABEL
+from acubench.leaderboard.reference import CITATION, ENCODERS, LABEL
 from acubench.leaderboard.terminal import rich_table  # noqa: F401  (the terminal view, importable from here too)
 from acubench.leaderboard.text import (
     COMPARISON_HEADERS,
@@ -123,7 +123,8 @@ def long_records(board: Leaderboard) -> list[dict[str, Any]]:
                 continue
             mean, std = prow.cells[col.key]
             out.append({
-                "source": "published", "encoder": prow.model, "encoder_id": None, "encoder_fingerprint": None,
+                "source": "published", "encoder": prow.model, "encoder_id": ENCODERS.get(prow.model),
+                "encoder_fingerprint": None,
                 "probe": None, "aligned": False, "random_init": False, "weights": None, **_task_fields(col),
                 "mean": mean, "std": std, "ci_low": None, "ci_high": None, "n_seeds": None, "n_folds": None,
                 "seen_in_pretraining": None, "n_bad_audio": None, "base_encoder": None, "delta_vs_base": None, "citation": CITATION,

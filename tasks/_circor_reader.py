@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from acubench.datasets import dataset_folder
-from acubench.errors import OptionError
-from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext
+from acubench.datasets import dataset_folder, member_paths
+from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext, TaskOptionError
 from acubench.specs import DataCheck
 from acubench.tasks._common import (assign_splits, check_vocabulary, group_split, log_dropped, read_table,
                                     reject_unexpected, require, require_audio)
@@ -103,13 +102,15 @@ def _part_table(folder: Path, split: str, audio_name: str, table_name: str) -> p
     dup = sorted(set(ids[ids.duplicated()]))
     if dup:
         raise DatasetError(f"{table_path}: patient(s) listed twice: {dup[:5]}; re-download it from {DATASET.url}")
+    patient_files = member_paths(audio_dir, [f"{pid}.txt" for pid in ids], metadata=table_path, spec=DATASET,
+                                 column="Patient ID")
     stray = sorted(p.name for p in audio_dir.glob("*.txt") if p.stem not in set(ids))
     if stray:
         raise DatasetError(f"{audio_dir / stray[0]}: {len(stray)} patient file(s) in {audio_dir} are not in "
                            f"{table_name} (e.g. {stray[:3]}); restore the publisher's {table_name} or remove them")
     rows = []
-    for pid in ids:
-        patient = read_patient(require(audio_dir / f"{pid}.txt", DATASET, f"patient file {pid}.txt"))
+    for patient_file in patient_files:
+        patient = read_patient(require(patient_file, DATASET, f"patient file {patient_file.name}"))
         recordings = patient.pop("recordings")
         for location, wav in recordings:  # type: ignore[attr-defined]
             rows.append({"recording_id": Path(wav).stem, "path": audio_dir / wav, "location": location,
@@ -149,7 +150,35 @@ def read_recordings(folder: Path, *, official: bool) -> pd.DataFrame:
         raise DatasetError(f"{folder}: patient(s) {shared[:5]} appear in more than one of "
                            f"{', '.join(t for _, _, t in parts)}; the Challenge's sets are disjoint, so a file is "
                            "misplaced")
+    df["patient"] = df["subject"]
+    df["subject"] = df["patient"].map(_linked_subjects(df))
     return df.sort_values("recording_id").reset_index(drop=True)
+
+
+def _linked_subjects(df: pd.DataFrame) -> dict[str, str]:
+    """Patient id → subject: a child screened in both campaigns (CC2014, CC2015) has two patient ids,
+    each file naming the other as ``#Additional ID``; both become one subject (the smaller id), so that
+    no split separates a child from itself. An Additional ID that is not among the patients read changes
+    nothing."""
+    patients = set(df["patient"])
+    parent = {p: p for p in patients}
+
+    def root(p: str) -> str:
+        while parent[p] != p:
+            p = parent[p]
+        return p
+
+    pairs = df[["patient", "Additional ID"]].dropna().drop_duplicates()
+    for pid, other in zip(pairs["patient"], pairs["Additional ID"].astype(str).str.strip()):
+        if other in patients:
+            a, b = sorted((root(pid), root(other)), key=lambda x: (len(x), x))
+            parent[b] = a
+    linked = {p: root(p) for p in patients}
+    merged = sum(1 for p, s in linked.items() if p != s)
+    if merged:
+        log.info("CirCor: %d patient id(s) name another patient as their Additional ID (a child screened in both "
+                 "campaigns); each such pair is one subject", merged)
+    return linked
 
 
 # --- tasks ----------------------------------------------------------------------------
@@ -158,7 +187,7 @@ def read_recordings(folder: Path, *, official: bool) -> pd.DataFrame:
 def _split_mode(ctx: LoadContext, folder: Path) -> str:
     mode = str(ctx.options.get("split", "auto"))
     if mode not in SPLIT_MODES:
-        raise OptionError(f"--task-arg split={mode}: expected one of {SPLIT_MODES}")
+        raise TaskOptionError(f"--task-arg split={mode}: expected one of {', '.join(SPLIT_MODES)}")
     available = _official_parts(folder)
     if mode == "official" and not available:
         raise DatasetError(f"{folder / PARTS[1][1]}: split=official needs the Challenge's validation_data/ + "
@@ -222,7 +251,7 @@ def load(ctx: LoadContext) -> pd.DataFrame:
     df["murmur_audible_here"] = [loc in where for loc, where in zip(df["location"], audible)]
     df = df.rename(columns={"Murmur": "murmur", "Outcome": "outcome", "Age": "age", "Campaign": "campaign"})
     df["sex"] = df["Sex"].map(SEXES)
-    cols = ["clip_id", "path", "label", "label_name", "subject", "split", "location", "murmur",
+    cols = ["clip_id", "path", "label", "label_name", "subject", "patient", "split", "location", "murmur",
             "murmur_audible_here", "outcome", "age", "sex", "campaign", "split_source", "split_seed"]
     return df[cols].reset_index(drop=True)
 

@@ -17,7 +17,7 @@ from sklearn.model_selection import train_test_split
 import numpy as np
 import pandas as pd
 
-from acubench.datasets import dataset_folder
+from acubench.datasets import dataset_folder, refuse_escaping
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext
 from acubench.reporting import LogReporter, Reporter
 from acubench.specs import DataCheck
@@ -75,6 +75,8 @@ def read_metadata(folder: Path) -> pd.DataFrame:
     dup = df["uuid"][df["uuid"].duplicated()]
     if len(dup):
         raise DatasetError(f"{path}: uuid(s) listed twice: {sorted(dup)[:3]}; re-download it from {DATASET.url}")
+    # The uuid names the recording's files (<uuid>.webm|ogg|json, wav/<uuid>.wav).
+    refuse_escaping(df["uuid"], folder=folder / WAV_DIR, metadata=path, spec=DATASET, column="uuid")
     check_vocabulary(df["gender"].dropna(), (*GENDERS, *GENDER_UNLABELLED), path, "gender", DATASET)
     check_vocabulary(df["status"].dropna(), (*STATUSES, *STATUS_UNLABELLED), path, "status", DATASET)
     return df

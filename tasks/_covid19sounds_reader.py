@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from acubench.datasets import dataset_folder
+from acubench.datasets import dataset_folder, refuse_escaping
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext
 from acubench.specs import DataCheck
 from acubench.tasks._common import check_files, check_vocabulary, read_table, require, require_audio
@@ -24,9 +24,10 @@ LABELS = ("0", "1")
 COLUMNS = ("Uid", "Folder Name", "Cough filename", "Breath filename", "split", "label")
 
 
-def audio_path(audio_dir: Path, uid: str, folder: str, filename: str) -> Path:
-    """Where a Task 1 file lies: web-form users (Uid "2020…") are filed under ``form-app-users``."""
-    return audio_dir / (FORM_USERS if uid.startswith("2020") else uid) / folder / filename
+def audio_name(uid: str, folder: str, filename: str) -> str:
+    """Where a Task 1 file lies under the audio folder: web-form users (Uid "2020…") are filed under
+    ``form-app-users``."""
+    return f"{FORM_USERS if uid.startswith('2020') else uid}/{folder}/{filename}"
 
 
 def read_task1(folder: Path) -> pd.DataFrame:
@@ -37,10 +38,20 @@ def read_task1(folder: Path) -> pd.DataFrame:
     df = df.apply(lambda col: col.str.strip())
     check_vocabulary(df["split"], SPLITS, path, "split", DATASET)
     check_vocabulary(df["label"], LABELS, path, "label", DATASET)
+    for column in ("Uid", "Folder Name", "Cough filename", "Breath filename"):  # each is a part of the path
+        refuse_escaping(df[column], folder=audio_dir, metadata=path, spec=DATASET, column=column)
     for modality in ("breath", "cough"):
-        df[f"{modality}_path"] = [audio_path(audio_dir, u, f, n) for u, f, n in
+        df[f"{modality}_path"] = [audio_dir / audio_name(u, f, n) for u, f, n in
                                   zip(df["Uid"], df["Folder Name"], df[f"{modality.capitalize()} filename"])]
     return df
+
+
+def _recording_ids(df: pd.DataFrame, modality: str) -> pd.Series:
+    """``<Uid>/<Folder Name>/<file stem>``: the publisher's table has 25 rows whose app session shares its
+    folder with another session's files (same Uid and Folder Name, other file names), so the file is part
+    of the id."""
+    stems = df[f"{modality.capitalize()} filename"].str.rsplit(".", n=1).str[0]
+    return df["Uid"] + "/" + df["Folder Name"] + "/" + stems
 
 
 def load(ctx: LoadContext) -> pd.DataFrame:
@@ -50,7 +61,8 @@ def load(ctx: LoadContext) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        clip_id (``<Uid>/<Folder Name>/<sound>``), path, label, subject (Uid), split, session, label_name, split_seed.
+        clip_id (``<Uid>/<Folder Name>/<file stem>``), path, label, subject (Uid), split, session, label_name,
+        split_seed.
     """
     modality = ctx.task.loader_args["sound"]
     folder = dataset_folder(ctx.data_root, DATASET).resolve()
@@ -58,6 +70,16 @@ def load(ctx: LoadContext) -> pd.DataFrame:
     require_audio(list(df[f"{modality}_path"]), DATASET,
                   fix=f"Unpack the Task 1 audio into {folder / AUDIO_DIR} as distributed")
     df["split"] = df["split"].map(SPLITS)
+    if ctx.protocol != "reference":
+        # The published split is by participant except for those whose test result changed between sessions:
+        # their sessions sit in two splits. All of such a participant's sessions go to test.
+        splits = df.groupby("Uid")["split"].nunique()
+        straddling = splits.index[splits > 1]
+        if len(straddling):
+            moved = df["Uid"].isin(straddling)
+            log.info("%s: %d participant(s) have sessions in two official splits; their %d session(s) all go to "
+                     "test", modality, len(straddling), int(moved.sum()))
+            df.loc[moved, "split"] = "test"
     if ctx.protocol == "reference":
         train = df.index[df["split"] == "train"]
         dropped = train.difference(train[::REFERENCE_TRAIN_STEP])
@@ -65,7 +87,7 @@ def load(ctx: LoadContext) -> pd.DataFrame:
                  REFERENCE_TRAIN_STEP, len(dropped))
         df = df.drop(index=dropped)
     out = pd.DataFrame({
-        "clip_id": df["Uid"] + "/" + df["Folder Name"] + "/" + modality,
+        "clip_id": _recording_ids(df, modality),
         "path": df[f"{modality}_path"].astype(str),
         "label": df["label"].astype(int),
         "subject": df["Uid"],
@@ -97,7 +119,7 @@ def recordings(folder: Path) -> pd.DataFrame:
         "audio_path": df[f"{m}_path"].astype(str),
         "dataset": DATASET.id,
         "subject": df["Uid"],
-        "recording_id": df["Uid"] + "/" + df["Folder Name"] + "/" + m,
+        "recording_id": _recording_ids(df, m),
         "modality": {"breath": "breathing", "cough": "cough"}[m],
         "device": "smartphone or computer microphone (COVID-19 Sounds app)",
         "diagnosis": diagnosis,

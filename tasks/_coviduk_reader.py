@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from acubench.datasets import dataset_folder
-from acubench.manifest import RECORDING_COLUMNS, SPLITS, DatasetError, LoadContext
+from acubench.datasets import dataset_folder, refuse_escaping
+from acubench.manifest import RECORDING_COLUMNS, SPLITS, DatasetError, LoadContext, TaskOptionError
 from acubench.specs import DataCheck
 from acubench.tasks._common import (check_vocabulary, first_existing, log_dropped, read_table, reject_unexpected,
                                     require_audio)
@@ -46,6 +46,11 @@ def _audio_table(folder: Path) -> pd.DataFrame:
     if len(dup):
         raise DatasetError(f"{path}: participant(s) {sorted(dup)[:5]} have more than one row; "
                            f"re-download the file from {DATASET.url}")
+    for modality in MODALITIES:
+        named = audio[f"{modality}_file_name"].notna()
+        refuse_escaping(audio.loc[named, f"{modality}_file_name"], folder=folder / AUDIO_DIRS[0], metadata=path,
+                        spec=DATASET, rows=list(audio.loc[named, "participant_identifier"]),
+                        column=f"{modality}_file_name")
     return audio
 
 
@@ -151,7 +156,8 @@ def _parse_subset(value: object) -> dict[str, int] | None:
     except ValueError:
         sizes = []
     if len(sizes) != 3 or min(sizes) < 1:
-        raise DatasetError(f"--task-arg subset={value!r}: expected 'full' or three sizes train/val/test, e.g. 1000/500/1000")
+        raise TaskOptionError(f"--task-arg subset={value}: expected 'full' or three sizes train/val/test, "
+                              f"e.g. 1000/500/1000")
     return dict(zip(SPLITS, sizes))
 
 

@@ -22,9 +22,33 @@ from acubench.tasks.icbhi import (AUDIO_DIR, DATASET, DEMOGRAPHIC_FILE, DIAGNOSI
 log = logging.getLogger(__name__)
 
 N_RECORDINGS = 920
-#: Listed in the official train/test file but not part of the published database (the file
-#: lists 921 ids for 920 recordings); skipped, not reported as missing audio.
-LISTED_WITHOUT_AUDIO = frozenset({"226_1b1_Pl_sc_Meditron"})
+#: Naming error of the publisher's ``ICBHI_challenge_train_test.txt``: it lists ``226_1b1_Pl_sc_Meditron``,
+#: which the database does not hold; the recording is ``226_1b1_Pl_sc_LittC2SE.wav`` (and ``.txt``). Copies
+#: differ: OPERA's copy lists both ids (921 lines: 540 train, 381 test), others only the wrong one (920).
+#: The wrong id is read as the recording on disk, or dropped where the list also names that recording.
+SPLIT_FILE_ERRATA = {"226_1b1_Pl_sc_Meditron": "226_1b1_Pl_sc_LittC2SE"}
+
+
+def _resolve_errata(ids: pd.Series, audio_dir: Path) -> pd.Series:
+    """The split file's ids with its known naming error resolved: renamed to the file on disk, or
+    ``None`` where the list names that file as well (the caller drops those rows)."""
+    listed = set(ids)
+
+    def fix(rid: str) -> str | None:
+        actual = SPLIT_FILE_ERRATA.get(rid)
+        if not actual or (audio_dir / f"{rid}.wav").exists():
+            return rid
+        if actual in listed:
+            log.info("ICBHI: %s lists %s, which the database does not hold, beside %s; the first is ignored",
+                     SPLIT_FILE, rid, actual)
+            return None
+        if (audio_dir / f"{actual}.wav").exists():
+            log.info("ICBHI: %s lists %s; the database holds %s (a known naming error of the list)",
+                     SPLIT_FILE, rid, actual)
+            return actual
+        return rid
+    return ids.map(fix)
+
 
 DIAGNOSES = ("COPD", "Healthy", "URTI", "Bronchiectasis", "Pneumonia", "Bronchiolitis", "LRTI", "Asthma")
 CHEST_LOCATIONS = {"Tc": "trachea", "Al": "anterior left", "Ar": "anterior right", "Pl": "posterior left",
@@ -52,6 +76,8 @@ def _official_table(folder: Path) -> pd.DataFrame:
     splits = read_table(split_path, DATASET, what="official train/test list", sep="\t", header=None,
                         names=["recording_id", "official_split"], dtype=str, nonempty=["recording_id", "official_split"])
     splits = splits.apply(lambda col: col.str.strip())
+    splits["recording_id"] = _resolve_errata(splits["recording_id"], audio_dir)
+    splits = splits.dropna(subset=["recording_id"]).reset_index(drop=True)
     check_vocabulary(splits["official_split"], ("train", "test"), split_path, "split", DATASET)
     dup = splits["recording_id"][splits["recording_id"].duplicated()]
     if len(dup):
@@ -63,7 +89,6 @@ def _official_table(folder: Path) -> pd.DataFrame:
                            f"with the ICBHI chest locations {sorted(CHEST_LOCATIONS)} and devices {sorted(DEVICES)}")
     table = pd.concat([splits, fields.rename(columns={"pid": "subject", "loc": "chest_location", "mode": "acquisition"})],
                       axis=1)
-    table = table[~table["recording_id"].isin(LISTED_WITHOUT_AUDIO)]
     table["path"] = [audio_dir / f"{r}.wav" for r in table["recording_id"]]
     require_audio(list(table["path"]), DATASET, fix=f"Unzip ICBHI_final_database.zip from {DATASET.url} into {audio_dir}")
     reject_unexpected(audio_dir.glob("*.wav"), {p.name for p in table["path"]}, DATASET, audio_dir)
@@ -132,9 +157,11 @@ def check(folder: Path) -> DataCheck:
     if split_path is None:
         found = len(list((folder / AUDIO_DIR).glob("*.wav")))
         return DataCheck(present=True, found=found, expected=N_RECORDINGS, problems=tuple(problems))
-    ids = [line.split("\t")[0].strip() for line in split_path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
-    ids = [i for i in ids if i not in LISTED_WITHOUT_AUDIO]
-    return check_files(folder, [folder / AUDIO_DIR / f"{i}.wav" for i in ids], problems=problems)
+    ids = pd.Series([line.split("\t")[0].strip() for line in split_path.read_text(encoding="utf-8-sig").splitlines()
+                     if line.strip()], dtype=str)
+    audio_dir = folder / AUDIO_DIR
+    return check_files(folder, [audio_dir / f"{i}.wav" for i in _resolve_errata(ids, audio_dir).dropna()],
+                       problems=problems)
 
 
 def _cycle_summary(txt: Path) -> str:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from acubench.datasets import dataset_folder
-from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext
+from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext, TaskOptionError
 from acubench.specs import DataCheck
 from acubench.tasks._common import carve_val, first_existing, log_dropped, stratified_subject_split
 from acubench.tasks.kauh import DATASET, REFERENCE_VAL_FRACTION, REFERENCE_VAL_SEED
@@ -99,14 +99,18 @@ def obstructive_label(diagnosis: str, *, case_sensitive: bool = False) -> int | 
 
 def _reference_arrays(ctx: LoadContext, df: pd.DataFrame) -> pd.DataFrame:
     """OPERA's positional ``train_test_split.npy`` over ``sound_dir_loc_subset.npy``, keyed by file name."""
+    absent = [k for k in ("reference_split", "reference_files") if not ctx.options.get(k)]
+    if absent:
+        raise TaskOptionError(f"--task-arg {absent[0]}=… is missing: OPERA's two KAUH arrays go together "
+                              f"(reference_split=…/train_test_split.npy reference_files=…/sound_dir_loc_subset.npy)")
     paths = {k: Path(str(ctx.options[k])).expanduser() for k in ("reference_split", "reference_files")}
     arrays = {}
     for key, path in paths.items():
         try:
             arrays[key] = np.load(path, allow_pickle=False).ravel()
         except (OSError, ValueError) as exc:
-            raise DatasetError(f"{path}: cannot read --task-arg {key} ({exc}); expected OPERA's "
-                               f"feature/kauh_eval/{'train_test_split' if key == 'reference_split' else 'sound_dir_loc_subset'}.npy") from None
+            raise TaskOptionError(f"{path}: cannot read --task-arg {key} ({exc}); expected OPERA's "
+                                  f"feature/kauh_eval/{'train_test_split' if key == 'reference_split' else 'sound_dir_loc_subset'}.npy") from None
     names = [Path(str(p)).name for p in arrays["reference_files"]]
     if len(names) != len(arrays["reference_split"]):
         raise DatasetError(f"{paths['reference_split']}: {len(arrays['reference_split'])} entries but "

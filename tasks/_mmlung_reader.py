@@ -37,7 +37,7 @@ def _audio_dir(folder: Path) -> Path | None:
 def _read_xlsx(path: Path) -> pd.DataFrame:
     if importlib.util.find_spec("openpyxl") is None:
         raise DatasetError(f"{path}: reading .xlsx needs the package openpyxl, which is not installed. Either "
-                           f"`pip install openpyxl`, or save the sheet as {path.with_name(TABLE_CSV)} (CSV, same "
+                           f"`pip install 'acubench[xls]'`, or save the sheet as {path.with_name(TABLE_CSV)} (CSV, same "
                            "columns)")
     try:
         df = pd.read_excel(path, engine="openpyxl")

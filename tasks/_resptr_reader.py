@@ -39,7 +39,7 @@ def _read_xlsx(path: Path) -> pd.DataFrame:
     # pandas reads .xlsx through openpyxl, an optional package
     if importlib.util.find_spec("openpyxl") is None:
         raise DatasetError(f"{path}: found {LABELS_XLSX} but no {LABELS_CSV}; reading .xlsx needs the optional "
-                           f"package openpyxl. Either `pip install openpyxl`, or save the sheet as CSV "
+                           f"package openpyxl. Either `pip install 'acubench[xls]'`, or save the sheet as CSV "
                            f"({path.with_name(LABELS_CSV)}) from any spreadsheet program")
     try:
         return pd.read_excel(path, dtype=str)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from acubench.datasets import dataset_folder
+from acubench.datasets import dataset_folder, member_paths
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext
 from acubench.specs import DataCheck
 from acubench.tasks._common import (assign_splits, check_vocabulary, first_existing, group_split, read_table,
@@ -44,7 +44,7 @@ def _subset(folder: Path, subset: str) -> pd.DataFrame:
     dup = sorted(set(table["fileName"][table["fileName"].duplicated()]))
     if dup:
         raise DatasetError(f"{path}: file(s) listed twice: {dup[:5]}; re-download it from {DATASET.url}")
-    table["path"] = [audio_dir / name for name in table["fileName"]]
+    table["path"] = member_paths(audio_dir, table["fileName"], metadata=path, spec=DATASET, column="fileName")
     require_audio(list(table["path"]), DATASET,
                   fix=f"Put the {subset} recordings listed in {table_name} into {audio_dir}")
     reject_unexpected(audio_dir.glob("*.wav"), set(table["fileName"]), DATASET, audio_dir)

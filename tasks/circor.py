@@ -13,7 +13,10 @@ recording (locations AV, PV, TV, MV and Phc, "any other point"), then
 ``#Key: value`` lines (Age, Sex, Height, Weight, Pregnancy status, Murmur,
 Murmur locations, Most audible location, systolic and diastolic murmur
 timing/shape/grading/pitch/quality, Outcome, Campaign, Additional ID), with
-missing values written ``nan``. The CSV only supplies the patient list (its
+missing values written ``nan``. A child screened in both campaigns has two
+patient ids, each file naming the other as ``#Additional ID``; such a pair is
+one subject (the smaller id; ``patient`` keeps each id), so no split
+separates a child from itself. The CSV only supplies the patient list (its
 copy of the fields is not read: its Age disagrees with the .txt files for a
 few patients, and some copies lack Outcome).
 
@@ -61,6 +64,7 @@ DATASET = DatasetSpec(
               "doi:10.13026/tshs-mw03."),
     check="acubench.tasks._circor_reader:check",
     recordings="acubench.tasks._circor_reader:recordings",
+    options={"split": "auto (default: the Challenge's official sets when present), official or seeded"},
 )
 
 _SPLIT_NOTES = (

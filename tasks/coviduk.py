@@ -51,6 +51,8 @@ DATASET = DatasetSpec(
               "screening over simple symptoms checkers. Nature Machine Intelligence 6:229-242, 2024."),
     check="acubench.tasks._coviduk_reader:check",
     recordings="acubench.tasks._coviduk_reader:recordings",
+    options={"subset": "full, or train/val/test sizes of the seeded participant draw (default 1000/500/1000)",
+             "reference_lists": "folder holding OPERA's <modality>_{training,val,testing}_files_downsample.npy"},
 )
 _NOTES = (
     "Publisher's participant-level train/val/test split (column 'splits'; 'long' and unsplit participants unused), "

@@ -4,9 +4,14 @@ Publisher layout (``<data-root>/icbhi/``): the unpacked ``ICBHI_final_database/`
 (920 recordings ``<pid>_<rec>_<loc>_<mode>_<device>.wav`` with their cycle
 annotations ``.txt``) plus the three challenge files, which the challenge page
 offers as separate downloads: ``ICBHI_Challenge_diagnosis.txt`` (patient →
-diagnosis), ``ICBHI_challenge_train_test.txt`` (recording → official split) and
+diagnosis), ``ICBHI_challenge_train_test.txt`` (recording → official split;
+the 920 recordings are 539 train and 381 test) and
 ``ICBHI_Challenge_demographic_information.txt``. They may sit next to the
-audio folder or inside it.
+audio folder or inside it. The split file names one recording with the wrong
+device, ``226_1b1_Pl_sc_Meditron``, for the database's
+``226_1b1_Pl_sc_LittC2SE`` (some copies, OPERA's among them, list both ids);
+the reader resolves it to the file on disk (``SPLIT_FILE_ERRATA`` in
+``_icbhi_reader``).
 
 Each recording carries its patient's diagnosis; the task keeps COPD (1) and
 Healthy (0). The official split is at recording level and puts two COPD

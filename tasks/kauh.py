@@ -47,6 +47,8 @@ DATASET = DatasetSpec(
               "using an electronic stethoscope. Data in Brief 35:106913, 2021."),
     check="acubench.tasks._kauh_reader:check",
     recordings="acubench.tasks._kauh_reader:recordings",
+    options={"reference_split": "OPERA's feature/kauh_eval/train_test_split.npy (with --protocol reference)",
+             "reference_files": "OPERA's feature/kauh_eval/sound_dir_loc_subset.npy (with --protocol reference)"},
 )
 TASKS = [
     TaskSpec(

@@ -8,8 +8,9 @@ mono file per channel; they may sit directly in the folder or in the
 label table ``Labels.csv`` (header ``Patient ID,Diagnosis,`` with a UTF-8 BOM
 and a trailing empty column, rows such as ``H002,COPD4,``; the OPERA repository
 ships it as ``datasets/copd/Labels.csv`` next to ``Labels.xlsx``, sheet
-"Sayfa1", with the same data). ``Labels.xlsx`` alone is read when the optional
-``openpyxl`` package is installed.
+"Sayfa1", with the same data). The Mendeley record ships the table as
+``Labels.xlsx``; it is read as shipped with ``pip install 'acubench[xls]'``
+(openpyxl; checked against OPERA's copy: the same 42 patients as its CSV).
 
 Labels: ``COPD<k>`` → class ``k`` (0–4), the patient's COPD severity grade,
 given to each of the patient's 12 channel files.

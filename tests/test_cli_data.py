@@ -65,7 +65,7 @@ def test_status_on_a_partial_root(tmp_path, capsys, monkeypatch):
     assert "from $ACUBENCH_DATA" in out
     status_table = out.split("Not downloaded yet")[0]
     lines = {line.split("│")[1].strip(): line for line in status_table.splitlines() if line.count("│") > 4}
-    assert "✓ complete" in lines["icbhi"] and "24/24" in lines["icbhi"]
+    assert "✓ complete" in lines["icbhi"] and "25/25" in lines["icbhi"]
     assert "✗ incomplete" in lines["kauh"] and "48/336" in lines["kauh"]
     assert "– not downloaded" in lines["coughvid"] and "built in" in lines["demo"]
     assert f"Expected in {tmp_path / 'KAUH'}: the audio folder 'Audio Files/'" in out
@@ -79,7 +79,7 @@ def test_status_json(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     states = {d["id"]: d for d in report["datasets"]}
     assert report["data_root"] == str(tmp_path.absolute()) and report["data_root_source"] == "--data-root"
-    assert states["icbhi"]["state"] == "complete" and states["icbhi"]["found"] == 24
+    assert states["icbhi"]["state"] == "complete" and states["icbhi"]["found"] == 25
     assert states["coughvid"]["state"] == "absent" and states["coughvid"]["folder"] == str(tmp_path / "coughvid")
     assert states["demo"]["state"] == "built-in"
     assert report["summary"]["tasks_ready"] == ["T05", "demo-wheeze"] and report["summary"]["tasks_total"] == 9

@@ -21,7 +21,7 @@ from sklearn.preprocessing import StandardScaler
 
 from acubench.audio import trim_silence
 from acubench.frontends import mel_power, power_to_db
-from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext, validate_manifest
+from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext, TaskOptionError, validate_manifest
 from acubench.plugins import get_dataset, get_encoder, get_task, registries, select_tasks
 from acubench.specs import resolve_ref
 from acubench.tasks import demo
@@ -176,8 +176,11 @@ def test_loader_reads_an_explicit_folder_and_rejects_bad_options(demo_dir, tmp_p
     with pytest.raises(DatasetError, match=r"metadata\.csv"):
         demo_reader.load(LoadContext(task=wheeze, data_root=tmp_path, cache_dir=tmp_path,
                                      options={"folder": str(empty)}))
-    with pytest.raises(ValueError, match="seed"):
+    with pytest.raises(TaskOptionError, match="seed=x is not an integer"):
         demo_reader.load(LoadContext(task=wheeze, data_root=tmp_path, cache_dir=tmp_path, options={"seed": "x"}))
+    with pytest.raises(TaskOptionError, match="folder=.*nowhere: no such folder"):
+        demo_reader.load(LoadContext(task=wheeze, data_root=tmp_path, cache_dir=tmp_path,
+                                     options={"folder": str(tmp_path / "nowhere")}))
 
 
 def test_check_reports_generation_state(demo_dir, tmp_path):

@@ -154,6 +154,9 @@ def test_reference_rows_are_separate_and_excluded_from_our_means():
     assert "averages the same tasks as ours (T05 icbhi-copd, T07 coswara-sex)" in text
     published_long = [r for r in long_records(board) if r["source"] == "published"]
     assert len(published_long) == 4 * len(MODELS) and all(r["citation"] for r in published_long)
+    # OPERA's CLAP column is Microsoft's CLAP 2022, acubench's ms-clap (not LAION's clap).
+    assert {r["encoder"]: r["encoder_id"] for r in published_long}["CLAP"] == "ms-clap"
+    assert {r["encoder_id"] for r in published_long if r["encoder"] in ("Opensmile", "VGGish")} == {None}
 
 
 def test_published_numbers_come_from_the_records_opera_task():

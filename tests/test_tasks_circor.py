@@ -221,3 +221,18 @@ def test_recordings_feed_the_report_templates(root):
         assert fact in report, fact
     report = TemplateReports(seed=0).report(rec.loc["2530_AV"].to_dict()).lower()
     assert any(s in report for s in ("no murmur", "murmur: absent", "no heart murmur")), report
+
+
+def test_a_child_screened_in_both_campaigns_is_one_subject(tmp_path, caplog):
+    """Two patient ids naming each other as #Additional ID are one child: one subject, one split."""
+    folder = build_circor(tmp_path)
+    for pid, other in (("29045", "84795"), ("84795", "29045")):
+        path = folder / "training_data" / f"{pid}.txt"
+        path.write_text(path.read_text().replace("#Additional ID: nan", f"#Additional ID: {other}"))
+    with caplog.at_level(logging.INFO, logger="acubench.tasks"):
+        df = load(tmp_path, task=1)
+    assert "2 patient id(s) name another patient as their Additional ID" not in caplog.text  # one is the root
+    assert "1 patient id(s) name another patient" in caplog.text
+    pair = df[df["patient"].isin(["29045", "84795"])]
+    assert set(pair["subject"]) == {"29045"} and pair["split"].nunique() == 1
+    assert df["subject"].nunique() == 15 and df["patient"].nunique() == 16

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext, validate_manifest
+from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext, TaskOptionError, validate_manifest
 from acubench.tasks import _coviduk_reader as coviduk_reader
 from acubench.tasks import coviduk
 
@@ -105,7 +105,7 @@ def test_default_draws_a_seeded_subset_of_participants(root):
         assert set(members(df, split)) <= set(chosen)
     assert (df["split_seed"] == 42).all() and df["subset"].str.startswith("seeded").all()
     assert load(root, subset="2/1/2")["split"].value_counts().to_dict() == {"train": 2, "test": 2, "val": 1}
-    with pytest.raises(DatasetError, match="subset='half'"):
+    with pytest.raises(TaskOptionError, match="subset=half: expected 'full' or three sizes"):
         load(root, subset="half")
 
 

@@ -50,6 +50,37 @@ def build_covid(root: Path) -> Path:
     return folder
 
 
+def test_covid19sounds_sessions_sharing_a_folder_are_two_clips(tmp_path):
+    """As in the published table: two sessions of one Uid in one Folder Name, told apart by their files."""
+    folder = build_covid(tmp_path)
+    table = folder / "data_0426_en_task1.csv"
+    table.write_text(table.read_text(encoding="utf-8") + "u12;2020-05-21-10_00_00_000000;cough_2.wav;breath_2.wav;2;1\n",
+                     encoding="utf-8")
+    session = folder / "0426_EN_used_task1" / "u12" / "2020-05-21-10_00_00_000000"
+    wav(session / "cough_2.wav", 50)
+    wav(session / "breath_2.wav", 51)
+    df = run(covid19sounds.TASKS[0], tmp_path)
+    assert {"u12/2020-05-21-10_00_00_000000/breath", "u12/2020-05-21-10_00_00_000000/breath_2"} <= set(df["clip_id"])
+    assert len(df) == len(COVID_ROWS) + 1 and df["clip_id"].is_unique
+
+
+def test_covid19sounds_participant_in_two_official_splits_goes_to_test(tmp_path, caplog):
+    """As in the published table: a participant whose result changed has sessions in train and in test."""
+    folder = build_covid(tmp_path)
+    table = folder / "data_0426_en_task1.csv"
+    table.write_text(table.read_text(encoding="utf-8") + "u01;2020-06-01-10_00_00_000000;cough.wav;breath.wav;2;1\n",
+                     encoding="utf-8")
+    session = folder / "0426_EN_used_task1" / "u01" / "2020-06-01-10_00_00_000000"
+    wav(session / "cough.wav", 60)
+    wav(session / "breath.wav", 61)
+    with caplog.at_level(logging.INFO, logger="acubench.tasks"):
+        df = run(covid19sounds.TASKS[0], tmp_path)
+    assert "1 participant(s) have sessions in two official splits; their 2 session(s) all go to test" in caplog.text
+    assert set(df.loc[df["subject"] == "u01", "split"]) == {"test"}
+    ref = run(covid19sounds.TASKS[0], tmp_path, protocol="reference", allow_leakage=True)
+    assert set(ref.loc[ref["subject"] == "u01", "split"]) == {"train", "test"}
+
+
 def test_covid19sounds_official_split_and_form_users(tmp_path):
     folder = build_covid(tmp_path)
     df = run(covid19sounds.TASKS[0], tmp_path)

@@ -45,8 +45,10 @@ def build_icbhi(root: Path) -> Path:
             split_lines.append(f"{rec}\t{split}")
             tiny_wav(db / f"{rec}.wav", seed=k)
             (db / f"{rec}.txt").write_text("0.036\t0.579\t0\t0\n0.579\t2.450\t1\t0\n2.450\t3.893\t1\t1\n")
-    # Listed in the official file but absent from the database, as in the real release.
+    # The publisher's list names this recording with the wrong device; the database holds ..._LittC2SE.
     split_lines.insert(5, "226_1b1_Pl_sc_Meditron\ttrain")
+    tiny_wav(db / "226_1b1_Pl_sc_LittC2SE.wav", seed=99)
+    (db / "226_1b1_Pl_sc_LittC2SE.txt").write_text("0.100\t1.100\t1\t0\n")
     (folder / icbhi.SPLIT_FILE).write_bytes(("\r\n".join(split_lines) + "\r\n").encode())
     (folder / icbhi.DIAGNOSIS_FILE).write_text("".join(f"{p}\t{d}\n" for p, (d, _, _) in PATIENTS.items())
                                                + "226\tPneumonia\n")
@@ -110,7 +112,7 @@ def test_bad_layouts_raise_one_clear_error(root):
 
     wav = folder / icbhi.AUDIO_DIR / "111_1b1_Ar_sc_Litt3200.wav"
     wav.rename(wav.with_suffix(".bak"))
-    with pytest.raises(DatasetError, match="111_1b1_Ar_sc_Litt3200.wav: 1 of 24"):
+    with pytest.raises(DatasetError, match="111_1b1_Ar_sc_Litt3200.wav: 1 of 25"):
         load(root)
     wav.with_suffix(".bak").rename(wav)
 
@@ -141,19 +143,39 @@ def test_missing_folder_names_the_download(tmp_path):
 def test_check_counts_listed_recordings(root):
     folder = root / "icbhi"
     result = icbhi_reader.check(folder)
-    assert result.complete and result.found == result.expected == 24
+    assert result.complete and result.found == result.expected == 25
     (folder / icbhi.DEMOGRAPHIC_FILE).unlink()
     next((folder / icbhi.AUDIO_DIR).glob("*.wav")).unlink()
     result = icbhi_reader.check(folder)
-    assert not result.complete and result.found == 23
+    assert not result.complete and result.found == 24
     assert any(icbhi.DEMOGRAPHIC_FILE in p for p in result.problems)
     assert not icbhi_reader.check(root / "absent").present
 
 
 def test_recordings_have_metadata_for_the_corpus(root):
     rec = icbhi_reader.recordings(root / "icbhi")
-    assert list(rec.columns) == list(RECORDING_COLUMNS) and len(rec) == 24
+    assert list(rec.columns) == list(RECORDING_COLUMNS) and len(rec) == 25
     row = rec.set_index("recording_id").loc["110_1b1_Tc_mc_AKGC417L"]
     assert row["diagnosis"] == "COPD" and row["site"] == "trachea" and row["device"] == "AKG C417L microphone"
     assert row["age"] == 60 and row["sex"] == "male"
     assert row["adventitious"] == "crackles in 2 of 3 respiratory cycles; wheezes in 1 of 3 respiratory cycles"
+
+
+def test_the_lists_naming_error_resolves_to_the_recording_on_disk(root, caplog):
+    """The publisher's split file says 226_1b1_Pl_sc_Meditron; the database holds 226_1b1_Pl_sc_LittC2SE."""
+    folder = root / "icbhi"
+    with caplog.at_level(logging.INFO, logger="acubench.tasks"):
+        rec = icbhi_reader.recordings(folder).set_index("recording_id")
+    assert "lists 226_1b1_Pl_sc_Meditron; the database holds 226_1b1_Pl_sc_LittC2SE" in caplog.text
+    row = rec.loc["226_1b1_Pl_sc_LittC2SE"]
+    assert row["device"] == "3M Littmann Classic II SE stethoscope" and row["diagnosis"] == "Pneumonia"
+    assert row["adventitious"] == "crackles in 1 of 1 respiratory cycles"
+    # OPERA's copy of the list names both ids (921 lines); a corrected copy names the right one only.
+    splits = folder / icbhi.SPLIT_FILE
+    original = splits.read_bytes()
+    for text in (original + b"226_1b1_Pl_sc_LittC2SE\ttrain\r\n",
+                 original.replace(b"226_1b1_Pl_sc_Meditron", b"226_1b1_Pl_sc_LittC2SE")):
+        splits.write_bytes(text)
+        ids = icbhi_reader.recordings(folder)["recording_id"]
+        assert len(ids) == 25 and "226_1b1_Pl_sc_LittC2SE" in set(ids)
+        assert icbhi_reader.check(folder).found == 25

@@ -150,3 +150,13 @@ def test_xlsx_without_openpyxl_says_how_to_fix(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "openpyxl", None)  # makes `import openpyxl` fail
     with pytest.raises(DatasetError, match=r"Labels\.xlsx.*openpyxl"):
         load(tmp_path)
+
+
+def test_the_publishers_labels_xlsx_reads_as_shipped(tmp_path):
+    """The Mendeley record ships Labels.xlsx (sheet "Sayfa1"); it gives the same manifest as the CSV."""
+    folder = build_resptr(tmp_path)
+    expected = load(tmp_path)
+    table = pd.read_csv(folder / "Labels.csv", encoding="utf-8-sig", dtype=str)
+    table.to_excel(folder / "Labels.xlsx", sheet_name="Sayfa1", index=False)
+    (folder / "Labels.csv").unlink()
+    pd.testing.assert_frame_equal(load(tmp_path), expected)

@@ -8,7 +8,8 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from acubench.checkpoints import CheckpointError, fit_state_dict, load_checkpoint, strip_prefix, unwrap_state_dict
+from acubench.checkpoints import (CheckpointError, checkpoint_format, fit_state_dict, load_checkpoint, strip_prefix,
+                                  unwrap_state_dict)
 from acubench.specs import EncoderSpec, WeightsRef
 from acubench.weights import WeightsNotFound, file_sha256, resolve_weights
 
@@ -49,6 +50,44 @@ def test_unreadable_file_is_named(tmp_path):
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="broken.pt"):
         load_checkpoint(bad)
+
+
+@pytest.mark.parametrize("content, says", [
+    (bytes(range(256)) * 4, r"not a checkpoint: neither a torch file \(zip or pickle\) nor safetensors"),
+    (b"\x80\x02" + bytes(range(7, 200)), r"a damaged pickle checkpoint, or not torch's \(Unsupported operand"),
+    (b"PK\x03\x04" + bytes(100), r"a damaged zip checkpoint"),
+    (b"\n  <!DOCTYPE html><html><body>403 Forbidden</body></html>", r"an HTML page .*download the file again"),
+    (b"version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 123\n", r"a Git LFS pointer.*git lfs pull"),
+    (b"", r"empty file"),
+])
+def test_files_that_are_not_checkpoints_are_named_so_never_trust_advice(tmp_path, content, says):
+    bad = tmp_path / "model.ckpt"
+    bad.write_bytes(content)
+    for trust in (False, True):
+        with pytest.raises(CheckpointError, match=says) as err:
+            load_checkpoint(bad, trust=trust)
+        assert "--trust-checkpoint" not in str(err.value) and str(bad) in str(err.value)
+
+
+def test_format_is_read_from_the_content_not_the_suffix(tmp_path):
+    net = _net()
+    save_file(net.state_dict(), str(tmp_path / "weights.bin"))
+    torch.save(net.state_dict(), tmp_path / "w.safetensors")
+    torch.save(net.state_dict(), tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
+    assert (checkpoint_format(tmp_path / "weights.bin"), checkpoint_format(tmp_path / "w.safetensors"),
+            checkpoint_format(tmp_path / "legacy.pt")) == ("safetensors", "zip", "pickle")
+    for name in ("weights.bin", "w.safetensors", "legacy.pt"):
+        assert set(load_checkpoint(tmp_path / name)) == set(net.state_dict())
+
+
+def test_non_strict_loading_warns_with_the_keys(caplog):
+    sd = dict(_net().state_dict())
+    sd.pop("2.bias")
+    sd["extra.weight"] = torch.zeros(1)
+    with caplog.at_level("WARNING", logger="acubench.checkpoints"):
+        fit_state_dict(_net(), sd, strict=False, source="x.ckpt")
+    (record,) = caplog.records
+    assert "x.ckpt" in record.message and "'2.bias'" in record.message and "'extra.weight'" in record.message
 
 
 @pytest.mark.parametrize("wrapper", ["raw", "state_dict", "audio_model_state_dict", "model"])
@@ -113,3 +152,13 @@ def test_sha256_changes_with_content(tmp_path):
     assert file_sha256(p) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     p.write_bytes(b"abcd")
     assert file_sha256(p) != "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_a_real_pickle_torch_cannot_read_safely_still_gets_the_trust_advice(tmp_path):
+    """Protocol 0 (text opcodes such as PUT) is outside torch's weights-only subset, yet a genuine pickle."""
+    import pickle
+
+    path = tmp_path / "old.pt"
+    path.write_bytes(b"\x80\x02" + pickle.dumps({"w": [1.0, 2.0]}, protocol=0))
+    with pytest.raises(CheckpointError, match=r"beyond tensors .*--trust-checkpoint"):
+        load_checkpoint(path)

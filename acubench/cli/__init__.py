@@ -9,6 +9,7 @@ line and exit status 2; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import sys
@@ -23,6 +24,10 @@ COMMANDS = ("run", "listing", "embed", "data", "align", "sweep", "leaderboard_cm
 
 class UsageError(AcubenchError):
     """A command-line mistake; printed as one line, exit status 2."""
+
+
+#: OS errors that describe the machine (space, quota, permissions, read-only file systems), reported in one line.
+_ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,6 +67,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verbose:
             raise
         print(f"acubench: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # A full disk, a quota, a read-only mount or a permission: the machine's state, never acubench's bug.
+        if args.verbose or exc.errno not in _ENVIRONMENT_ERRNOS:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"acubench: error: {where}{exc.strerror}. Free space or fix the permissions, or point acubench "
+              f"elsewhere ($ACUBENCH_CACHE, --out, -o)", file=sys.stderr)
         return 2
 
 

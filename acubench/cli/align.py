@@ -188,7 +188,13 @@ def _register_align(sub: argparse._SubParsersAction) -> None:
 
 def _align(args: argparse.Namespace) -> int:
     from acubench.align.api import align
+    from acubench.paths import cache_dir, check_writable_dir
 
+    # Outputs checked before the corpus, the teacher and the training (harden, #12).
+    if args.out:
+        check_writable_dir(args.out, what="alignment run folder (--out)", fix="choose another --out")
+    check_writable_dir(cache_dir(), what="cache (teacher embeddings, default alignment folder)",
+                       fix="point $ACUBENCH_CACHE at a writable folder")
     ckpt = align(args.encoder, corpus=args.corpus, teacher=args.teacher, preset=args.preset,
                  overrides=setting_overrides(args), weights=args.weights, config=args.config,
                  random_init="fallback" if args.random_init else "never", strict=not args.non_strict,
@@ -228,8 +234,9 @@ def _corpus(args: argparse.Namespace) -> int:
 
     from acubench.align.corpus import build_corpus, check_corpus, write_corpus
     from acubench.align.reports import LLMReports, TemplateReports
-    from acubench.paths import cache_dir, data_root
+    from acubench.paths import cache_dir, check_writable_file, data_root
 
+    check_writable_file(args.output, what="corpus file (-o)", fix="choose another -o")  # before any work (#12)
     out = console()
     if args.generator == "llm":
         if not args.llm_model:
@@ -287,6 +294,10 @@ def _zeroshot(args: argparse.Namespace) -> int:
     from acubench.align.zeroshot import render, write_json, zeroshot
     from acubench.plugins import get_encoder
 
+    from acubench.paths import check_writable_file
+
+    if args.output:
+        check_writable_file(args.output, what="results file (-o)", fix="choose another -o")  # before any work (#12)
     out = console()
     wanted = get_encoder(args.encoder.partition(":")[0]).id
     if args.aligned is None:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from acubench.cli.common import add_task_option_arg, task_options
@@ -116,6 +117,11 @@ def _status(args: argparse.Namespace) -> int:
     if absent:
         out.print("\nNot downloaded yet (each is optional; a task runs once its dataset is in place):")
         out.print(_where_table(absent))
+    with_options = [s for s in statuses if s.spec is not None and s.spec.options]
+    if with_options:
+        out.print("\nLoader options (--task-arg KEY=VALUE):")
+        for s in with_options:
+            out.print(f"  {s.id}: " + "; ".join(f"[bold]{k}[/] — {escape(v)}" for k, v in s.spec.options.items()))
     ready = sorted(t.id for s in statuses if s.ready and s.state != "built-in" for t in s.tasks)
     total = sum(len(s.tasks) for s in external)
     out.print(f"\n{len(ready)} of {total} dataset tasks have their data"
@@ -160,16 +166,20 @@ def _first_contact(out: Console, root: Path, statuses) -> None:
 
 
 def _manifest(args: argparse.Namespace) -> int:
-    from acubench.datasets import compares_to_expected, load_manifest, manifest_columns, split_summary, write_manifest
-    from acubench.paths import cache_dir, data_root
-    from acubench.plugins import get_task
+    from acubench.datasets import (check_task_options, compares_to_expected, load_manifest, manifest_columns,
+                                   split_summary, write_manifest)
+    from acubench.paths import cache_dir, check_writable_file, data_root
+    from acubench.plugins import get_task, registries
 
     task = get_task(args.task)
+    if args.output:
+        check_writable_file(args.output, what="manifest file (-o)", fix="choose another -o")
+    options = task_options(args.task_arg)
+    check_task_options([task], options, {d.id: d for d in registries().datasets})
     root = data_root(args.data_root).absolute()
     if args.protocol == "reference" and "reference" not in task.protocols:
         stderr_console().print(f"{task.id} has one protocol; its reference protocol is the default.")
-    df = load_manifest(task, data_root=root, protocol=args.protocol, options=task_options(args.task_arg),
-                       cache=cache_dir())
+    df = load_manifest(task, data_root=root, protocol=args.protocol, options=options, cache=cache_dir())
     if args.output:
         path = write_manifest(df, Path(args.output))
         report = Console()

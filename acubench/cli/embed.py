@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from dataclasses import replace
+from pathlib import Path
 
 from acubench.cli.common import add_encoder_args, encoder_options, reporter
 
@@ -32,8 +33,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _embed(args: argparse.Namespace) -> int:
     from acubench.api import embed
+    from acubench.errors import OptionError
     from acubench.embedding import save_embeddings
+    from acubench.paths import check_writable_file
 
+    if Path(args.out).suffix not in (".npy", ".parquet"):
+        raise OptionError(f"-o {args.out}: the output must end in .npy or .parquet")
+    check_writable_file(args.out, what="embeddings file (-o)", fix="choose another -o")  # before any compute
     options = replace(encoder_options(args), random_init="fallback" if args.random_init else "never")
     report = reporter()
     result = embed(args.inputs, encoder=args.encoder, aligned=args.aligned, clip_policy=args.clip_policy,

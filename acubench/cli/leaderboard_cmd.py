@@ -45,7 +45,7 @@ def _leaderboard(args: argparse.Namespace) -> int:
     from acubench.cli import UsageError
     from acubench.leaderboard.aggregate import LeaderboardError, board_from_runs
     from acubench.leaderboard.render import rich_table, to_csv, to_json, to_markdown
-    from acubench.paths import atomic_write
+    from acubench.paths import atomic_write, check_writable_file
     from acubench.results import RecordError, read_run
 
     out = Path(args.out) if args.out else None
@@ -53,6 +53,8 @@ def _leaderboard(args: argparse.Namespace) -> int:
         raise UsageError(f"-o {out}: unknown format {out.suffix!r}; use one of {', '.join(FORMATS)}")
     if out is not None and not out.parent.is_dir():
         raise UsageError(f"-o {out}: folder {out.parent} does not exist")
+    if out is not None:
+        check_writable_file(out, what="leaderboard file (-o)", fix="choose another -o")
     if args.bootstrap is not None and args.bootstrap < 0:
         raise UsageError(f"--bootstrap {args.bootstrap}: must be >= 0 (0 turns intervals off)")
     try:

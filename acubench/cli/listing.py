@@ -11,7 +11,11 @@ from rich.table import Table
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("encoders", help="list registered encoders and whether their weights are present",
                        description="Registered encoders (built-in and plugins), their input rate, embedding size, "
-                                   "and whether released weights were found locally (nothing is downloaded).")
+                                   "and whether released weights were found locally (nothing is downloaded). "
+                                   "Given names, shows those; an adapter such as hear:MODULE is loaded to show the "
+                                   "wrapped model's own name, rate and size.",
+                       epilog="example: acubench encoders hear:hearbaseline")
+    p.add_argument("names", nargs="*", metavar="NAME", help="only these encoders (ids, aliases or hear:MODULE)")
     p.set_defaults(func=_encoders)
     p = sub.add_parser("tasks", help="list registered tasks and whether their data is present",
                        description="Registered tasks with dataset, modality, target, metric and split protocol, and "
@@ -37,15 +41,23 @@ def _encoders(args: argparse.Namespace) -> int:
     table.add_column("id", no_wrap=True)  # ids are what users copy into --encoder: never fold them
     for col in ("aliases", "family", "rate (Hz)", "dim", "AcuLa", "weights", "plugin"):
         table.add_column(col, overflow="fold")
-    for spec in reg:
+    for name in args.names or [spec.id for spec in reg]:
+        base, _, arg = name.partition(":")
+        spec = reg.get(base)
         if spec.weights is None:
-            status = "[dim]none needed[/]"
+            status = "[dim]none needed[/]" if spec.random_init else "[dim]the wrapped model's own[/]"
         else:
             found = locate_weights(spec)
             where = spec.weights.filename or spec.weights.hf_repo or ""
             status = f"[green]found[/] {found}" if found else f"[yellow]not found[/] ({where}; random init only with --random-init)"
-        table.add_row(spec.id, ", ".join(spec.aliases), spec.family, str(spec.sample_rate),
-                      str(spec.embed_dim or "from model"),
+        label, rate, dim = spec.id, str(spec.sample_rate or "from model"), str(spec.embed_dim or "from model")
+        if arg:  # an adapter's instance: only the wrapped model knows its rate and size
+            from acubench.loading import load_encoder
+
+            encoder = load_encoder(name)
+            label, rate, dim = f"{spec.id}:{arg}", str(encoder.sample_rate), str(encoder.embed_dim)
+            status = encoder.weights_info.source or status
+        table.add_row(label, ", ".join(spec.aliases), spec.family, rate, dim,
                       "yes" if spec.supports_alignment else "no", status, reg.owners[spec.id])
     Console().print(table)
     return 0
@@ -57,6 +69,11 @@ def _tasks(args: argparse.Namespace) -> int:
     from acubench.specs import resolve_ref
 
     reg = registries()
+    suites = sorted({s for t in reg.tasks for s in t.suites})
+    if args.suite and args.suite not in suites:
+        from acubench.cli import UsageError
+
+        raise UsageError(f"--suite {args.suite}: no such suite; choose from {', '.join(suites)}")
     root = data_root(args.data_root)
     checks: dict[str, str] = {}
     table = Table(title=f"Registered tasks (data root {root})", title_justify="left")

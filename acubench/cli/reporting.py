@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from acubench.reporting import Level
 
-_STYLE = {"heading": "bold", "warning": "yellow"}
+_STYLE = {"heading": "bold", "warning": "yellow", "error": "bold red"}
 
 
 class RichReporter:

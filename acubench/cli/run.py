@@ -49,6 +49,8 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
                    help="subject-bootstrap resamples behind every score's 95 %% interval (default 1000; 0: none)")
     p.add_argument("--out", "-o", default=None, metavar="DIR", help="run folder (default: a new folder under runs/)")
     p.add_argument("--runs-dir", default="runs", metavar="DIR", help="parent of new run folders (default runs/)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="let --out replace a finished run (the old files go only once the new ones are complete)")
     add_encoder_args(p)
     p.add_argument("--skip-bad-audio", action="store_true",
                    help="skip unreadable/empty/silent/NaN recordings with a warning (counted in the results) "
@@ -75,7 +77,8 @@ def run_from_args(args: argparse.Namespace, encoders: list[str], align) -> None:
                  runs_dir=args.runs_dir, data_root=args.data_root, protocol=args.protocol,
                  task_options=task_options(args.task_arg), encoder_options=encoder_options(args),
                  skip_bad_audio=args.skip_bad_audio, use_cache=not args.no_cache, aligned=align is not None,
-                 align_options=align, reference_rows=args.reference, bootstrap=args.bootstrap, reporter=report)
+                 align_options=align, reference_rows=args.reference, bootstrap=args.bootstrap,
+                 overwrite=args.overwrite, reporter=report)
     if result.board is None:  # a torchrun rank other than 0: rank 0 prints and writes
         return 0
     # The board the files were rendered from, reference rows included: terminal and files agree.

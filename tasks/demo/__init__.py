@@ -52,6 +52,7 @@ DATASET = DatasetSpec(
     check="acubench.tasks.demo.reader:check",
     recordings="acubench.tasks.demo.reader:recordings",
     generated=True,
+    options={"seed": "demo generator seed (default 0)", "folder": "an already generated demo folder to read"},
 )
 
 TASKS = [

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from acubench.errors import OptionError
-from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext
+from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext, TaskOptionError
 from acubench.paths import cache_dir
 from acubench.specs import DataCheck
 from acubench.tasks._common import stratified_subject_split
@@ -32,13 +31,17 @@ def _seed(ctx: LoadContext) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise OptionError(f"demo tasks: --task-arg seed={value!r} is not an integer") from None
+        raise TaskOptionError(f"demo tasks: --task-arg seed={value} is not an integer") from None
 
 
 def demo_dir(ctx: LoadContext) -> Path:
     """The demo folder a loader reads: ``--task-arg folder=…`` as given, else generated under ``ctx.cache_dir``."""
     if ctx.options.get("folder"):
-        return Path(ctx.options["folder"])
+        folder = Path(ctx.options["folder"]).expanduser()
+        if not folder.is_dir():
+            raise TaskOptionError(f"--task-arg folder={folder}: no such folder; give a generated demo folder "
+                                  f"(one holding {METADATA_FILE}) or drop the option")
+        return folder
     return ensure_demo(ctx.cache_dir, seed=_seed(ctx))
 
 

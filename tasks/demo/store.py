@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
+from acubench.datasets import member_paths
 from acubench.manifest import DatasetError
 from acubench.tasks.demo import DATASET, GENERATOR_VERSION, LUNG_DIAGNOSES, METADATA_FILE, MODALITIES
 from acubench.tasks.demo.plan import AUDIO_DIR, DEFAULT_SEED, METADATA_COLUMNS, demo_plan, plan_fingerprint
@@ -215,5 +216,6 @@ def read_metadata(folder: str | os.PathLike) -> pd.DataFrame:
     missing = [c for c in METADATA_COLUMNS if c not in meta.columns]
     if missing:
         raise DatasetError(f"{path}: lacks column(s) {missing}; delete {folder} and it is generated again")
-    meta["audio_path"] = [str((folder / p).resolve()) for p in meta["audio_path"]]
+    paths = member_paths(folder, meta["audio_path"], metadata=path, spec=DATASET, column="audio_path")
+    meta["audio_path"] = [str(p.resolve()) for p in paths]
     return meta
