@@ -16,7 +16,7 @@ import json
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -140,12 +140,18 @@ class AudioEncoder(nn.Module, ABC):
         The resolved config the model was built from (JSON-serialisable).
     weights_info : WeightsInfo
     has_ssl_loss : bool
-        Class-level declaration: :meth:`ssl_loss` returns the encoder's own
-        self-supervised loss. AcuLa reads it to decide between that loss and
-        its generic masked-spectrogram head.
+        :meth:`ssl_loss` returns the encoder's own self-supervised loss.
+        Declared on the class; an instance may turn it off (AudioMAE loaded
+        from a checkpoint without its MAE decoder). AcuLa reads it to decide
+        between that loss and its generic masked-frame head.
+    ssl_loss_notice : str or None
+        One line on what the encoder's masked modelling lacks (e.g. no decoder
+        in the checkpoint, so AcuLa uses the generic head); AcuLa prints it and
+        records it in ``alignment.json``.
     """
 
-    has_ssl_loss: ClassVar[bool] = False
+    has_ssl_loss: bool = False
+    ssl_loss_notice: str | None = None
 
     def __init__(self, spec: EncoderSpec, config: dict[str, Any], weights_info: WeightsInfo) -> None:
         super().__init__()
@@ -187,9 +193,10 @@ class AudioEncoder(nn.Module, ABC):
     def ssl_loss(self, inputs: Tensor, generator: torch.Generator | None = None) -> Tensor | None:
         """The encoder's own self-supervised loss on ``inputs``, if it has one (:attr:`has_ssl_loss`).
 
-        OPERA-GT returns its MAE masked-reconstruction loss, masking with
-        ``generator`` (CPU; default the global torch RNG); encoders without one
-        return ``None`` and AcuLa attaches a generic masked-spectrogram head.
+        OPERA-GT and AudioMAE return their MAE masked-reconstruction loss
+        through their released decoders, masking with ``generator`` (CPU;
+        default the global torch RNG); encoders without one return ``None``
+        and AcuLa attaches a generic masked-frame head.
         """
         return None
 

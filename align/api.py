@@ -40,7 +40,7 @@ from acubench.align.leakcheck import check_corpus_leaks
 from acubench.align.presets import AlignConfig, resolve_config
 from acubench.align.teacher import Teacher
 from acubench.align.checkpoints import ENCODER_NAME, FINAL_NAME, RUN_NAME, SUMMARY_NAME, latest_checkpoint
-from acubench.align.model import AlignError
+from acubench.align.model import AlignError, masked_modelling
 from acubench.align.summary import build_summary, summary_line
 from acubench.align.trainer import train
 from acubench.encoder import AudioEncoder, WeightsInfo
@@ -277,6 +277,7 @@ def _metadata(name: str, base: AudioEncoder, data: Corpus, teacher: Teacher, pre
                    "allow_test_overlap": bool(data.info.get("leak_check", {}).get("allow_test_overlap")),
                    **data.info},
         "teacher": _teacher_meta(teacher),
+        "masked_modelling": masked_modelling(base, settings),
         "preset": preset,
         "overrides": {k: v for k, v in settings.to_dict().items() if preset_values[k] != v},
         "align_config": settings.to_dict(),

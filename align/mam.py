@@ -1,8 +1,10 @@
 """Masked acoustic modelling for encoders that bring no self-supervised loss of their own.
 
-OPERA-GT's :meth:`~acubench.encoder.AudioEncoder.ssl_loss` is its MAE
-reconstruction, which AcuLa trains alongside the alignment loss. Other
-encoders get this generic head instead:
+OPERA-GT's and AudioMAE's :meth:`~acubench.encoder.AudioEncoder.ssl_loss` is
+their MAE reconstruction through the released decoder, which AcuLa trains
+alongside the alignment loss (docs/alignment.md lists who brings what). Other
+encoders, and an AudioMAE checkpoint without its decoder, get this generic
+head instead:
 
 1. ``encoder.mask_inputs`` hides random time frames of the model input
    (by default replacing them with the clip mean);

@@ -48,9 +48,7 @@ class AlignmentModel(nn.Module):
     @property
     def mam_kind(self) -> str:
         """``"ssl_loss"`` (the encoder's own), ``"generic head"`` or ``"off"``."""
-        if self.config.lambda_mam <= 0:
-            return "off"
-        return "generic head" if self.mam_head is not None else "ssl_loss"
+        return masked_modelling(self.encoder, self.config)["kind"]
 
     def load_heads(self, checkpoint: dict) -> None:
         """The heads' weights from a checkpoint of this run (resumption)."""
@@ -94,6 +92,22 @@ class AlignmentModel(nn.Module):
         return {"loss": cfg.lambda_align * align + cfg.lambda_mam * mam, "align": align, "mam": mam}
 
 
+def masked_modelling(encoder: AudioEncoder, config: AlignConfig) -> dict[str, str | None]:
+    """Which masked-modelling loss a run of ``encoder`` trains, as ``alignment.json`` records it.
+
+    Returns
+    -------
+    dict
+        ``kind``: ``"ssl_loss"`` (the encoder's own, e.g. OPERA-GT's or
+        AudioMAE's MAE decoder), ``"generic head"`` (:mod:`acubench.align.mam`)
+        or ``"off"`` (``lambda_mam`` 0); ``notice``: the encoder's
+        ``ssl_loss_notice`` (why it falls short of its own loss), or ``None``.
+    """
+    if config.lambda_mam <= 0:
+        return {"kind": "off", "notice": None}
+    return {"kind": "ssl_loss" if encoder.has_ssl_loss else "generic head", "notice": encoder.ssl_loss_notice}
+
+
 def build_model(encoder: AudioEncoder, teacher_dim: int, config: AlignConfig, *, seed: int, sample_inputs: Tensor,
                 gather: bool = False) -> AlignmentModel:
     """The encoder with freshly initialised (seeded) heads for alignment.
@@ -122,8 +136,7 @@ def build_model(encoder: AudioEncoder, teacher_dim: int, config: AlignConfig, *,
                          f"and the teacher's {teacher_dim}-d; use --align-target heads (projection heads of equal "
                          f"width) or a CKA loss")
     with torch.no_grad(), torch.random.fork_rng(devices=[]):
-        own_ssl = config.lambda_mam > 0 and encoder.has_ssl_loss
-        need_head = config.lambda_mam > 0 and not own_ssl
+        need_head = masked_modelling(encoder, config)["kind"] == "generic head"
         head_dims = (encoder.forward_tokens(sample_inputs).shape[-1],
                      encoder.reconstruction_target(sample_inputs).shape[-1]) if need_head else None
     with torch.random.fork_rng(devices=[]):

@@ -13,6 +13,10 @@ alignment aligned:
     The same after training with the pairing permuted (the floor).
 ``aligned``
     ``after > before`` and ``after > shuffled``, the minimum a run must show.
+``masked_modelling``
+    ``kind`` (``ssl_loss``: the encoder's own MAE decoder; ``generic head``;
+    ``off``) and ``notice``, the one line saying why an encoder falls short
+    of its own loss (e.g. an AudioMAE checkpoint without its decoder).
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ def build_summary(metadata: Mapping[str, Any], result: Any) -> dict[str, Any]:
         "control": settings.get("control", "none"),
         "seed": metadata["seed"],
         "teacher": metadata["teacher"],
+        "masked_modelling": metadata.get("masked_modelling"),
         "corpus": {**metadata["corpus"], **result.counts},
         "curve": curve,
         "heldout_cka_before": before,

@@ -5,7 +5,7 @@ One step, for a batch of (recording, report) pairs::
     waves ─ augment ─ encoder.featurize ─ forward_tokens ─ pool ─ [audio head] ─┐
                                                                                 ├─ alignment loss
     reports ─ teacher (pre-computed, cached) ──────────────────── [text head] ─┘
-    inputs ─ encoder.ssl_loss (OPERA-GT: MAE)  or  generic masked-frame head ─── masked-modelling loss
+    inputs ─ encoder.ssl_loss (OPERA-GT, AudioMAE: MAE)  or  generic masked-frame head ─ masked-modelling loss
 
     loss = λ_align · alignment + λ_mam · masked modelling
 
@@ -44,7 +44,7 @@ from acubench.align.checkpoints import (CHECKPOINT_DIR, ENCODER_NAME, FINAL_NAME
                                         checkpoint_path, epoch_records, resume, save_checkpoint)
 from acubench.align.data import PairAudio, alignment_policy, collate, derive_seed, training_rows
 from acubench.align.heads import fit_space_map
-from acubench.align.model import AlignError, build_model
+from acubench.align.model import AlignError, build_model, masked_modelling
 from acubench.align.presets import AlignConfig
 from acubench.align.runtime import (barrier, init_distributed, linear_warmup_decay, per_rank_batch, seed_everything,
                                     teacher_vectors)
@@ -61,6 +61,7 @@ def _setup(encoder: AudioEncoder, rebuild: Callable[[Path], AudioEncoder], corpu
            config: AlignConfig, seed: int, out_dir: Path, metadata: dict[str, Any], cache_dir: Path, device: str,
            console) -> TrainState:
     from rich.console import Console
+    from rich.markup import escape
 
     world, rank, dev = init_distributed(device)
     if config.precision == "bf16" and dev.type != "cuda":
@@ -114,6 +115,9 @@ def _setup(encoder: AudioEncoder, rebuild: Callable[[Path], AudioEncoder], corpu
     if main:
         console.print(start_line(model, teacher, len(train_rows), len(val_rows), len(unique),
                                  math.ceil(len(loader) / config.grad_accum), policy.describe()))
+        notice = masked_modelling(model.encoder, config)["notice"]
+        if notice:
+            console.print(f"[yellow]masked modelling[/]: {escape(notice)}")
     history = epoch_records(out_dir / LOG_NAME) if main else []
     st = TrainState(model, runner, optimizer, scheduler, params, loader, sampler, train_set, train_rows, val_rows,
                 train_text, val_text, vectors, teacher, validation, StepLog(out_dir / LOG_NAME, main), config, seed, dev,

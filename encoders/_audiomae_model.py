@@ -8,8 +8,9 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor, nn
 
-from acubench.checkpoints import fit_state_dict, load_checkpoint, unwrap_state_dict
+from acubench.checkpoints import CheckpointError, fit_state_dict, load_checkpoint, unwrap_state_dict
 from acubench.encoder import AudioEncoder, WeightsInfo, resolve_config, seeded
+from acubench.encoders._audiomae_decoder import DECODER_SIZES, AudioMAEDecoder, no_decoder_notice, split_decoder_state
 from acubench.encoders._vit import Block, PatchEmbed, init_vit_weights, sincos_pos_embed_2d
 from acubench.encoders.audiomae import MIN_SAMPLES, PRESETS, SAMPLE_RATE, SPEC
 from acubench.errors import OptionError
@@ -24,8 +25,6 @@ TARGET_FRAMES = 1024
 N_MELS = 128
 PATCH = 16
 _FC_NORM = ("pretrained", "identity")
-#: Keys of the pre-training release the encoder does not use (the MAE decoder).
-_DECODER_KEYS = ("decoder_", "mask_token")
 
 
 class AudioMAEViT(nn.Module):
@@ -50,24 +49,47 @@ class AudioMAEViT(nn.Module):
         init_vit_weights(self)
         nn.init.normal_(self.cls_token, std=0.02)
 
-    def forward(self, fbank: Tensor) -> Tensor:
-        """Fbank (B, 1024, 128) → patch tokens (B, 512, D), time-major (64 time × 8 frequency patches)."""
+    def embed_patches(self, fbank: Tensor) -> Tensor:
+        """Fbank (B, 1024, 128) → patch tokens + position (B, 512, D), time-major (64 time × 8 frequency patches)."""
         x = self.patch_embed(fbank.unsqueeze(1))
-        x = x + self.pos_embed[:, 1:x.shape[1] + 1]
-        cls = (self.cls_token + self.pos_embed[:, :1]).expand(x.shape[0], -1, -1)
-        x = torch.cat([cls, x], dim=1)
+        return x + self.pos_embed[:, 1:x.shape[1] + 1]
+
+    def encode(self, tokens: Tensor) -> Tensor:
+        """Patch tokens (B, N, D), all or the kept ones of a mask → (B, 1 + N, D) after the blocks, class token first."""
+        cls = (self.cls_token + self.pos_embed[:, :1]).expand(tokens.shape[0], -1, -1)
+        x = torch.cat([cls, tokens], dim=1)
         for block in self.blocks:
             x = block(x)
-        return x[:, 1:]
+        return x
+
+    def forward(self, fbank: Tensor) -> Tensor:
+        """Fbank (B, 1024, 128) → patch tokens (B, 512, D), time-major (64 time × 8 frequency patches)."""
+        return self.encode(self.embed_patches(fbank))[:, 1:]
 
 
 class AudioMAEEncoder(AudioEncoder):
-    """AudioMAE as an acubench encoder; see :mod:`acubench.encoders.audiomae` for the two presets."""
+    """AudioMAE as an acubench encoder; see :mod:`acubench.encoders.audiomae` for the two presets.
 
-    def __init__(self, config: dict[str, Any], weights_info: WeightsInfo) -> None:
+    Attributes
+    ----------
+    model : AudioMAEViT
+    decoder : AudioMAEDecoder or None
+        The released MAE decoder (:mod:`acubench.encoders._audiomae_decoder`),
+        used only by :meth:`ssl_loss`; ``None`` for a checkpoint without one,
+        and then the encoder has no ssl loss of its own.
+    """
+
+    has_ssl_loss = True
+
+    def __init__(self, config: dict[str, Any], weights_info: WeightsInfo, *, decoder: bool = True) -> None:
         super().__init__(SPEC, config, weights_info)
         self.model = AudioMAEViT(config["embed_dim"], config["depth"], config["num_heads"])
         self.embed_dim = config["embed_dim"]
+        # Built after the encoder, so that the encoder's seeded initialisation is the same with or without it.
+        self.decoder = AudioMAEDecoder(config["embed_dim"], **DECODER_SIZES[config["name"]],
+                                       token_grid=(TARGET_FRAMES // PATCH, N_MELS // PATCH),
+                                       patch=PATCH) if decoder else None
+        self.has_ssl_loss = decoder
 
     def fbank(self, waves: Tensor) -> Tensor:
         """Equal-length chunks (B, n_samples) at 16 kHz → model inputs (B, 1024, 128), on their device.
@@ -107,10 +129,24 @@ class AudioMAEEncoder(AudioEncoder):
         """Mean over patch tokens, then ``fc_norm``: (B, 512, D) → (B, D)."""
         return self.model.fc_norm(tokens.mean(dim=1))
 
+    def ssl_loss(self, inputs: Tensor, generator: torch.Generator | None = None) -> Tensor | None:
+        """AudioMAE's MAE loss on ``inputs`` (B, 1024, 128) through the released decoder: 80 % of the
+        patches hidden, per-patch normalised targets; ``None`` without a decoder.
+
+        The mask is drawn from ``generator`` (CPU) or, by default, the global torch RNG.
+        """
+        if self.decoder is None:
+            return None
+        return self.decoder.loss(self.model, inputs, generator=generator)
+
     def export_state_dict(self) -> dict[str, Tensor]:
         """The encoder's keys as released (``patch_embed``, ``cls_token``, ``pos_embed``,
-        ``blocks``), with ``fc_norm`` as a fine-tuned AudioMAE stores it."""
-        return {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
+        ``blocks``), with ``fc_norm`` as a fine-tuned AudioMAE stores it, and the decoder's
+        (``decoder_*``, ``mask_token``) when it has one."""
+        state = dict(self.model.state_dict())
+        if self.decoder is not None:
+            state.update(self.decoder.state_dict())
+        return {k: v.detach().cpu() for k, v in state.items()}
 
 
 def _prepare_state(state: dict[str, Tensor], fc_norm: str) -> tuple[dict[str, Tensor], tuple[str, ...]]:
@@ -142,8 +178,16 @@ def build(spec: EncoderSpec, *, config: dict, weights: Path | None, device: str,
         ``embed_dim``, ``depth``, ``num_heads``, ``normalize`` (bool),
         ``fc_norm`` (``"pretrained"`` | ``"identity"``).
     weights : Path or None
-        The release ``pretrained.pth`` (``{"model": ...}``), a fine-tuned
-        checkpoint, or an exported state dict; ``None`` → seeded random init.
+        The release ``pretrained.pth`` (``{"model": ...}``, encoder and MAE
+        decoder), a fine-tuned checkpoint (no decoder), or an exported state
+        dict; ``None`` → seeded random init (decoder included).
+
+    Raises
+    ------
+    CheckpointError
+        Keys or shapes that do not fit the encoder, or a decoder that is
+        present but does not fit the released one (missing, extra or
+        mis-shaped ``decoder_*`` keys), naming the file and the keys.
     """
     cfg = resolve_config(spec, PRESETS, config)
     if cfg["fc_norm"] not in _FC_NORM:
@@ -152,10 +196,23 @@ def build(spec: EncoderSpec, *, config: dict, weights: Path | None, device: str,
         with seeded(seed):
             encoder = AudioMAEEncoder(cfg, WeightsInfo.random_init(seed))
         return encoder.to(device).eval()
-    with seeded(seed):
-        encoder = AudioMAEEncoder(cfg, WeightsInfo("pretrained", str(weights), file_sha256(weights)))
     state = unwrap_state_dict(load_checkpoint(weights, trust=trust_checkpoint), path=str(weights))
+    state, decoder_state = split_decoder_state(state)
+    with seeded(seed):
+        encoder = AudioMAEEncoder(cfg, WeightsInfo("pretrained", str(weights), file_sha256(weights)),
+                                  decoder=bool(decoder_state))
     state, may_miss = _prepare_state(state, cfg["fc_norm"])
-    fit_state_dict(encoder.model, state, strict=strict, source=str(weights),
-                   ignore_missing=may_miss, ignore_unexpected=_DECODER_KEYS)
+    fit_state_dict(encoder.model, state, strict=strict, source=str(weights), ignore_missing=may_miss)
+    if encoder.decoder is None:
+        encoder.ssl_loss_notice = no_decoder_notice(str(weights))
+        return encoder.to(device).eval()
+    try:
+        fit_state_dict(encoder.decoder, decoder_state, strict=strict, source=f"{weights} (its MAE decoder)")
+    except CheckpointError as exc:
+        raise CheckpointError(f"{exc} The decoder serves AcuLa's masked modelling only: a file without "
+                              f"decoder_* and mask_token keys loads with the generic masked-frame head.") from None
+    if may_miss:
+        encoder.ssl_loss_notice = (f"fc_norm is a fresh identity LayerNorm, not the final norm of {weights}: "
+                                   f"AudioMAE's decoder reads tokens without the release's final-norm affine "
+                                   f"(the default preset uses it)")
     return encoder.to(device).eval()

@@ -1,4 +1,5 @@
-"""OPERA-GT's masked autoencoder: a ViT-small encoder and a Swin-block decoder.
+"""OPERA-GT's masked autoencoder (a ViT-small encoder and a Swin-block decoder), and the MAE
+pieces AudioMAE's decoder shares with it (:mod:`acubench.encoders._audiomae_decoder`).
 
 Reproduces ``MaskedAutoencoderViTMD`` as OPERA built it (``mae_vit_small`` with
 ``audio_exp=True``, ``img_size=(256, 64)``, ``decoder_mode=1``) with its exact
@@ -29,7 +30,11 @@ Two facts about the release matter for anyone re-using it:
   ``swin_transformer.py`` over timm's own, ``prepare_code.sh``). The decoder
   was trained with that arithmetic, so it is reproduced exactly; it needs
   ``decoder_dim == feat_size[0] * feat_size[1]`` and a token count divisible
-  by ``decoder_dim``.
+  by ``decoder_dim``. AudioMAE's decoder (``timm_patch/swin_transformer.py``
+  of the AudioMAE repository) windows the tokens themselves: L = H · W
+  tokens read as a (B, H, W, C) map. :class:`SwinDecoderBlock` does both:
+  it reads (B, L, C) as (B, H, W, L · C / (H · W)), which is the one when
+  H · W = C and the other when H · W = L.
 """
 
 from __future__ import annotations
@@ -120,10 +125,11 @@ class SwinDecoderBlock(nn.Module):
     Parameters
     ----------
     dim : int
-        Channels C; must equal ``feat_size[0] * feat_size[1]`` (see the module docstring).
+        Channels C.
     num_heads : int
     feat_size : (int, int)
-        The (H, W) grid the block windows over.
+        The (H, W) grid the block windows over: H · W equals the token count
+        (AudioMAE) or ``dim`` (OPERA-GT's release; see the module docstring).
     window_size, shift_size : (int, int)
         Target window and cyclic shift; a side no longer than the feature map
         gets a window of the whole side and no shift (as in the release).
@@ -133,9 +139,6 @@ class SwinDecoderBlock(nn.Module):
     def __init__(self, dim: int, num_heads: int, feat_size: tuple[int, int], window_size: tuple[int, int],
                  shift_size: tuple[int, int], mlp_ratio: float = 4.0) -> None:
         super().__init__()
-        if feat_size[0] * feat_size[1] != dim:
-            raise ValueError(f"decoder dim {dim} must equal feat_size {feat_size[0]}×{feat_size[1]} "
-                             f"(the released layout)")
         self.feat_size = feat_size
         self.window_size = tuple(min(f, w) for f, w in zip(feat_size, window_size))
         self.shift_size = tuple(0 if f <= w else s for f, w, s in zip(feat_size, window_size, shift_size))
@@ -149,18 +152,24 @@ class SwinDecoderBlock(nn.Module):
         self.register_buffer("attn_mask", mask, persistent=False)
 
     def _window_attention(self, x: Tensor) -> Tensor:
-        """The released arithmetic: (B, L, C) read as a (B, H, W, L) map, rolled,
+        """The released arithmetic: (B, L, C) read as a (B, H, W, L·C/(H·W)) map, rolled,
         windowed; the windows' memory read as (·, A, C) token groups; the
-        result read back as (B·L/C, H, W, C), rolled back, and viewed as (B, L, C)."""
+        result read back as (·, H, W, C), rolled back, and viewed as (B, L, C).
+
+        With H · W = L this is Swin's own windowing of an H × W token map
+        (AudioMAE); with H · W = C it is OPERA-GT's reinterpretation."""
         b, n, c = x.shape
         (h, w), (wh, ww), (sh, sw) = self.feat_size, self.window_size, self.shift_size
-        if n % c:
+        if h * w == c and n % c:
             raise ValueError(f"the OPERA-GT decoder needs a token count divisible by {c}, got {n} "
                              f"(full size: 64-bin inputs of a multiple of 64 frames, e.g. 256)")
-        grid = x.reshape(b, h, w, n)
+        if h * w not in (n, c):
+            raise ValueError(f"the Swin decoder windows a {h}×{w} token map, got {n} tokens")
+        depth = n * c // (h * w)
+        grid = x.reshape(b, h, w, depth)
         if sh or sw:
             grid = torch.roll(grid, shifts=(-sh, -sw), dims=(1, 2))
-        windows = grid.view(b, h // wh, wh, w // ww, ww, n).permute(0, 1, 3, 2, 4, 5).reshape(-1, wh * ww, c)
+        windows = grid.view(b, h // wh, wh, w // ww, ww, depth).permute(0, 1, 3, 2, 4, 5).reshape(-1, wh * ww, c)
         out = self.attn(windows, self.attn_mask)
         out = out.reshape(-1, h // wh, w // ww, wh, ww, c).permute(0, 1, 3, 2, 4, 5).reshape(-1, h, w, c)
         if sh or sw:
@@ -172,7 +181,101 @@ class SwinDecoderBlock(nn.Module):
         return x + self.norm2(self.mlp(x))
 
 
-class MaskedAutoencoderViT(nn.Module):
+def random_masking(tokens: Tensor, mask_ratio: float, noise: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """MAE's unstructured random masking (``random_masking`` of MAE and AudioMAE).
+
+    Parameters
+    ----------
+    tokens : Tensor (B, N, D)
+    mask_ratio : float
+        Fraction of tokens hidden; ``int(N · (1 − ratio))`` are kept.
+    noise : Tensor (B, N)
+        Uniform scores; the lowest are kept (as ``torch.rand`` in the reference).
+
+    Returns
+    -------
+    kept : Tensor (B, kept, D), in the order of ``noise``
+    mask : Tensor (B, N), 1 where hidden
+    ids_restore : LongTensor (B, N), puts ``[kept, hidden]`` back in token order
+    """
+    b, n, d = tokens.shape
+    keep = int(n * (1 - mask_ratio))
+    ids_shuffle = torch.argsort(noise, dim=1)
+    ids_restore = torch.argsort(ids_shuffle, dim=1)
+    kept = torch.gather(tokens, 1, ids_shuffle[:, :keep, None].expand(-1, -1, d))
+    mask = torch.ones(b, n, device=tokens.device)
+    mask[:, :keep] = 0
+    return kept, torch.gather(mask, 1, ids_restore), ids_restore
+
+
+def patchify(x: Tensor, patch: int) -> Tensor:
+    """Spectrogram (B, T, F) → (B, N, p²) square patches in token order (time-major), pixels
+    row-major within a patch; trailing frames short of a patch are dropped."""
+    b, t, f = x.shape
+    x = x[:, : t // patch * patch].reshape(b, t // patch, patch, f // patch, patch)
+    return x.permute(0, 1, 3, 2, 4).reshape(b, (t // patch) * (f // patch), patch * patch)
+
+
+def masked_patch_loss(pred: Tensor, target: Tensor, mask: Tensor, *, norm_pix: bool = False) -> Tensor:
+    """MAE's ``forward_loss``: mean over hidden patches of the per-patch mean squared error.
+
+    Parameters
+    ----------
+    pred, target : Tensor (B, N, P)
+        Predicted and true patches (:func:`patchify`).
+    mask : Tensor (B, N)
+        1 where a patch was hidden; visible patches do not count.
+    norm_pix : bool
+        ``norm_pix_loss``: each target patch is standardised by its own mean and
+        (unbiased) variance, ``(x − mean) / sqrt(var + 1e-6)``.
+    """
+    if norm_pix:
+        mean, var = target.mean(dim=-1, keepdim=True), target.var(dim=-1, keepdim=True)
+        target = (target - mean) / (var + 1e-6) ** 0.5
+    per_patch = ((pred - target) ** 2).mean(dim=-1)
+    return (per_patch * mask).sum() / mask.sum()
+
+
+class SwinDecoderMixin:
+    """The Swin MAE decoder (``decoder_mode=1``) of OPERA-GT and AudioMAE, keys as released:
+    ``decoder_embed``, ``mask_token``, ``decoder_pos_embed``, ``decoder_blocks.i``,
+    ``decoder_norm``, ``decoder_pred``. Mixed into an ``nn.Module``, which calls
+    :meth:`build_decoder` in its ``__init__``."""
+
+    def build_decoder(self, *, embed_dim: int, decoder_dim: int, depth: int, heads: int, feat_size: tuple[int, int],
+                      window_size: tuple[int, int], shift_size: tuple[int, int], mlp_ratio: float, patch_pixels: int,
+                      table_grid: tuple[int, int]) -> None:
+        """Create the decoder's modules; blocks alternate unshifted and ``shift_size`` windows.
+
+        ``table_grid`` is the (rows, columns) grid of the fixed sine-cosine
+        ``decoder_pos_embed`` (1, 1 + rows · cols, ``decoder_dim``).
+        """
+        self.decoder_embed = nn.Linear(embed_dim, decoder_dim)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_dim))
+        self.decoder_pos_embed = nn.Parameter(sincos_pos_embed_2d(decoder_dim, table_grid), requires_grad=False)
+        self.decoder_blocks = nn.ModuleList([
+            SwinDecoderBlock(decoder_dim, heads, feat_size, window_size, (0, 0) if i % 2 == 0 else shift_size,
+                             mlp_ratio)
+            for i in range(depth)
+        ])
+        self.decoder_norm = nn.LayerNorm(decoder_dim, eps=1e-6)
+        self.decoder_pred = nn.Linear(decoder_dim, patch_pixels)
+
+    def forward_decoder(self, latent: Tensor, ids_restore: Tensor) -> Tensor:
+        """Kept tokens (B, 1 + kept, D), class token first → predicted patches (B, N, P) for every position."""
+        h = self.decoder_embed(latent)
+        b, n = ids_restore.shape
+        fill = self.mask_token.expand(b, n + 1 - h.shape[1], -1)
+        seq = torch.cat([h[:, 1:], fill], dim=1)
+        seq = torch.gather(seq, 1, ids_restore[..., None].expand(-1, -1, h.shape[2]))
+        # The cls slot takes pos[0] and is then dropped: the Swin decoder sees patch tokens only.
+        seq = seq + self.decoder_pos_embed[:, 1:n + 1]
+        for block in self.decoder_blocks:
+            seq = block(seq)
+        return self.decoder_pred(self.decoder_norm(seq))
+
+
+class MaskedAutoencoderViT(SwinDecoderMixin, nn.Module):
     """OPERA-GT's MAE (see the module docstring); parameter names as released.
 
     Parameters
@@ -206,16 +309,9 @@ class MaskedAutoencoderViT(nn.Module):
         self.pos_embed = nn.Parameter(sincos_pos_embed_2d(embed_dim, table_grid), requires_grad=False)
         self.blocks = nn.ModuleList([Block(embed_dim, num_heads, mlp_ratio, eps=1e-6) for _ in range(depth)])
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
-        self.decoder_embed = nn.Linear(embed_dim, decoder_dim)
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_dim))
-        self.decoder_pos_embed = nn.Parameter(sincos_pos_embed_2d(decoder_dim, table_grid), requires_grad=False)
-        self.decoder_blocks = nn.ModuleList([
-            SwinDecoderBlock(decoder_dim, decoder_heads, feat_size, window_size,
-                             (0, 0) if i % 2 == 0 else shift_size, mlp_ratio)
-            for i in range(decoder_depth)
-        ])
-        self.decoder_norm = nn.LayerNorm(decoder_dim, eps=1e-6)
-        self.decoder_pred = nn.Linear(decoder_dim, patch * patch)
+        self.build_decoder(embed_dim=embed_dim, decoder_dim=decoder_dim, depth=decoder_depth, heads=decoder_heads,
+                           feat_size=feat_size, window_size=window_size, shift_size=shift_size, mlp_ratio=mlp_ratio,
+                           patch_pixels=patch * patch, table_grid=table_grid)
         init_vit_weights(self)
         nn.init.normal_(self.cls_token, std=0.02)
         nn.init.normal_(self.mask_token, std=0.02)
@@ -254,21 +350,10 @@ class MaskedAutoencoderViT(nn.Module):
 
     def patchify(self, x: Tensor) -> Tensor:
         """(B, T, 64) → (B, N, p²) patches in token order, pixels row-major within a patch."""
-        b, t, f = x.shape
-        p = self.patch
-        x = x[:, : t // p * p].reshape(b, t // p, p, f // p, p)
-        return x.permute(0, 1, 3, 2, 4).reshape(b, (t // p) * (f // p), p * p)
+        return patchify(x, self.patch)
 
     def forward_encoder_masked(self, x: Tensor, mask_ratio: float, noise: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """MAE's unstructured random masking, then the encoder on the kept tokens.
-
-        Parameters
-        ----------
-        x : Tensor (B, T, 64)
-        mask_ratio : float
-            Fraction of tokens hidden; ``int(N · (1 − ratio))`` are kept.
-        noise : Tensor (B, N)
-            Uniform scores; the lowest are kept (as ``torch.rand`` in the reference).
+        """:func:`random_masking` of the patch tokens, then the encoder on the kept ones.
 
         Returns
         -------
@@ -276,32 +361,11 @@ class MaskedAutoencoderViT(nn.Module):
         mask : Tensor (B, N), 1 where hidden
         ids_restore : LongTensor (B, N)
         """
-        tokens = self.embed_patches(x)
-        b, n, d = tokens.shape
-        keep = int(n * (1 - mask_ratio))
-        ids_shuffle = torch.argsort(noise, dim=1)
-        ids_restore = torch.argsort(ids_shuffle, dim=1)
-        kept = torch.gather(tokens, 1, ids_shuffle[:, :keep, None].expand(-1, -1, d))
-        mask = torch.ones(b, n, device=x.device)
-        mask[:, :keep] = 0
-        mask = torch.gather(mask, 1, ids_restore)
+        kept, mask, ids_restore = random_masking(self.embed_patches(x), mask_ratio, noise)
         h = self._with_cls(kept)
         for block in self.blocks:
             h = block(h)
         return self.norm(h), mask, ids_restore
-
-    def forward_decoder(self, latent: Tensor, ids_restore: Tensor) -> Tensor:
-        """Kept tokens (B, 1 + kept, D) → predicted patches (B, N, p²) for every position."""
-        h = self.decoder_embed(latent)
-        b, n = ids_restore.shape
-        fill = self.mask_token.expand(b, n + 1 - h.shape[1], -1)
-        seq = torch.cat([h[:, 1:], fill], dim=1)
-        seq = torch.gather(seq, 1, ids_restore[..., None].expand(-1, -1, h.shape[2]))
-        # The cls slot takes pos[0] and is then dropped: the Swin decoder sees patch tokens only.
-        seq = seq + self.decoder_pos_embed[:, 1:n + 1]
-        for block in self.decoder_blocks:
-            seq = block(seq)
-        return self.decoder_pred(self.decoder_norm(seq))
 
     def mae_loss(self, x: Tensor, mask_ratio: float = 0.7, *, generator: torch.Generator | None = None,
                  noise: Tensor | None = None) -> Tensor:
@@ -326,6 +390,4 @@ class MaskedAutoencoderViT(nn.Module):
         if noise is None:
             noise = torch.rand(b, n, generator=generator).to(x.device)
         latent, mask, ids_restore = self.forward_encoder_masked(x, mask_ratio, noise)
-        pred = self.forward_decoder(latent, ids_restore)
-        per_patch = ((pred - self.patchify(x)) ** 2).mean(dim=-1)
-        return (per_patch * mask).sum() / mask.sum()
+        return masked_patch_loss(self.forward_decoder(latent, ids_restore), self.patchify(x), mask)

@@ -2,7 +2,9 @@
 
 The encoder of the official AudioSet-2M pre-training release (``pretrained.pth``;
 its ``"model"`` dict holds timm-style ViT keys plus the MAE decoder's, which
-are ignored). OPERA benchmarked it as a baseline (REFERENCE.md §2.5).
+embeddings do not use: they give AcuLa's masked modelling AudioMAE's own
+loss, :mod:`acubench.encoders._audiomae_decoder`). OPERA benchmarked it as a
+baseline (REFERENCE.md §2.5).
 
 Front-end, per model input (a ≤ 10 s chunk at 16 kHz): subtract the chunk's
 mean, Kaldi fbank (128 bins, 25 ms Hanning frames, 10 ms shift,

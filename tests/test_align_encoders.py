@@ -7,6 +7,8 @@ rises.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -17,6 +19,7 @@ from acubench.align.teacher import Teacher
 from acubench.align.data import PairAudio, alignment_policy, split_by_subject
 from acubench.align.model import build_model
 from acubench.align.validation import recalibrate_batchnorm
+from acubench.cli import main
 from acubench.loading import load_encoder
 from acubench.plugins import registries
 from test_align_fixtures import bert_teacher, make_corpus  # noqa: F401
@@ -25,6 +28,9 @@ ALIGNABLE = sorted(s.id for s in registries().encoders if s.supports_alignment a
 CONFIG = resolve_config("demo", {"proj_dim": 32, "proj_hidden": 64, "dropout": 0.0, "clip_seconds": 1.1,
                                  "align_target": "heads", "align_loss": "cka"})
 STEPS, BATCH = 24, 8
+#: AudioMAE pools the 512 patch tokens of a 10.24 s input that the 1.1 s clips fill a tenth of, so its
+#: pooled embedding moves slower per step; with its own MAE loss (no generic head) it gets a larger step.
+LR = {"audiomae": 3e-3}
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +102,7 @@ def test_loss_falls_and_held_out_cka_rises(encoder_id, pairs, bert_teacher):  # 
     loss_before = _fixed_batch_loss(model, inputs[fixed], text[fixed])
     _settle_batchnorm(model, inputs)
     cka_before = _held_out_cka(model, val_inputs, val_text)
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=LR.get(encoder_id, 1e-3))
     order = torch.Generator().manual_seed(0)
     for step in range(STEPS):
         pick = torch.randperm(len(inputs), generator=order)[:BATCH]
@@ -110,3 +116,36 @@ def test_loss_falls_and_held_out_cka_rises(encoder_id, pairs, bert_teacher):  # 
     assert loss_after < loss_before, (loss_before, loss_after)
     # +0.2, or half the remaining gap where the random-init encoder already sits close to 1.
     assert cka_after > cka_before + min(0.2, 0.5 * (1 - cka_before)), (cka_before, cka_after)
+
+
+@pytest.mark.slow
+def test_audiomae_aligns_with_its_released_decoder_and_falls_back_without_one(tmp_path, bert_teacher, capsys):  # noqa: F811
+    """``acubench align --encoder audiomae``: a random-init (or released) AudioMAE trains its MAE decoder loss
+    and the held-out masked-modelling loss falls; a checkpoint without a decoder gets the generic head, and
+    ``alignment.json`` says so."""
+    corpus = tmp_path / "corpus.csv"
+    (tmp_path / "clips").mkdir()
+    make_corpus(tmp_path / "clips", n_subjects=16, seconds=1.2).to_csv(corpus, index=False)
+    common = ["align", "--encoder", "audiomae", "--config", "tiny", "--corpus", str(corpus), "--teacher",
+              str(bert_teacher), "--epochs", "3", "--batch-size", "8", "--lr", "3e-3", "--clip-seconds", "1.0",
+              "--no-augment", "--val-fraction", "0.25"]
+    assert main([*common, "--random-init", "--out", str(tmp_path / "own")]) == 0
+    summary = json.loads((tmp_path / "own" / "alignment.json").read_text())
+    assert summary["masked_modelling"] == {"kind": "ssl_loss", "notice": None}
+    assert summary["heldout_mam_after"] < summary["heldout_mam_before"], summary["curve"]
+    final = torch.load(tmp_path / "own" / "acula_final.pt", weights_only=True)
+    assert "mam_head_state_dict" not in final
+    start = load_encoder("audiomae", config="tiny", random_init="always", seed=0).decoder.state_dict()
+    trained = final["audio_model_state_dict"]
+    assert set(start) <= set(trained) and not torch.equal(trained["decoder_pred.weight"], start["decoder_pred.weight"])
+
+    finetuned = tmp_path / "finetuned.pth"
+    torch.save({"model": {k: v for k, v in trained.items() if not k.startswith(("decoder_", "mask_token"))}},
+               finetuned)
+    capsys.readouterr()
+    assert main([*common, "--weights", str(finetuned), "--out", str(tmp_path / "generic")]) == 0
+    assert "masked modelling" in capsys.readouterr().err
+    summary = json.loads((tmp_path / "generic" / "alignment.json").read_text())
+    assert summary["masked_modelling"]["kind"] == "generic head"
+    assert str(finetuned) in summary["masked_modelling"]["notice"]
+    assert "mam_head_state_dict" in torch.load(tmp_path / "generic" / "acula_final.pt", weights_only=True)

@@ -32,15 +32,13 @@ def tiny():
 
 def _release_state(encoder) -> dict[str, torch.Tensor]:
     """A state in the layout of the official pre-training release: encoder keys, the final
-    ``norm`` (no ``fc_norm``), and the MAE decoder's keys."""
+    ``norm`` (no ``fc_norm``), and the MAE decoder's keys (perturbed, so loading shows)."""
     gen = torch.Generator().manual_seed(1)
     state = {k: v.clone() for k, v in encoder.model.state_dict().items() if not k.startswith("fc_norm.")}
     d = state["cls_token"].shape[-1]
     state["norm.weight"] = 1 + 0.1 * torch.randn(d, generator=gen)
     state["norm.bias"] = 0.1 * torch.randn(d, generator=gen)
-    state["mask_token"] = torch.zeros(1, 1, 16)
-    state["decoder_embed.weight"] = torch.randn(16, d, generator=gen)
-    state["decoder_pred.weight"] = torch.randn(256, 16, generator=gen)
+    state.update({k: v + 0.01 * torch.randn(v.shape, generator=gen) for k, v in encoder.decoder.state_dict().items()})
     return state
 
 
@@ -143,7 +141,7 @@ def test_vit_equals_transformers_vit(tiny):
 
 def test_release_checkpoint_loads_without_trust(tiny, tmp_path):
     """The release pickles ``{"model", "args": Namespace, "epoch"}``; it loads with weights_only,
-    the decoder is ignored, and the default pools with the pre-trained final norm."""
+    and the default pools with the pre-trained final norm (the decoder: test_encoder_audiomae_decoder)."""
     state = _release_state(tiny)
     path = tmp_path / "pretrained.pth"
     torch.save({"model": state, "args": argparse.Namespace(model="mae_vit_base_patch16"), "epoch": 32}, path)
@@ -227,6 +225,6 @@ def test_masked_modelling_defaults_apply(tiny):
 @pytest.mark.slow
 def test_full_size_random_init_embeds_one_clip():
     enc = load_encoder("audiomae", random_init="always")
-    assert sum(p.numel() for p in enc.parameters()) == 85_648_128
+    assert sum(p.numel() for p in enc.model.parameters()) == 85_648_128
     emb = enc.embed([0.1 * torch.randn(4 * SR, generator=torch.Generator().manual_seed(0))])
     assert emb.shape == (1, 768) and torch.isfinite(emb).all()
