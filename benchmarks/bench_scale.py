@@ -80,7 +80,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from acubench import extract as extract_module
-    from acubench.loading import load_encoder
+    from acubench.loading import EncoderOptions, load_encoder
     from acubench.runner import Runner
 
     stages: dict[str, float] = {}
@@ -91,8 +91,8 @@ def main() -> None:
     register(table)
     cache = Path(args.folder) / "cache"
     shutil.rmtree(cache, ignore_errors=True)
-    runner = Runner(tasks="SCALE", probes=["linear"], seeds=1, cache=cache, batch_size=args.batch_size,
-                    bootstrap=0, device="cpu", precision="fp32")
+    options = EncoderOptions(device="cpu", precision="fp32", batch_size=args.batch_size)
+    runner = Runner(tasks="SCALE", probes=["linear"], seeds=1, cache=cache, encoder_options=options, bootstrap=0)
     t = time.perf_counter()
     (prep,), _ = runner.prepare_tasks()
     stages["manifest"] = time.perf_counter() - t
