@@ -22,13 +22,20 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-## make bench: the CPU figures of BENCHMARKS.md (JSON into benchmarks/results/)
+## make bench: the CPU figures of BENCHMARKS.md (JSON into benchmarks/results/; about an hour on 2 quiet cores)
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[bench]'
 	cd benchmarks && ../$(BIN)/python bench_extract.py --encoder logmel --clips 200 --seconds 8
-	cd benchmarks && ../$(BIN)/python bench_extract.py --encoder opera-gt --clips 24 --seconds 8 --bf16
-	cd benchmarks && ../$(BIN)/python bench_memory.py --encoder opera-gt --minutes 1 10
+	cd benchmarks && ../$(BIN)/python bench_extract.py --encoder opera-gt --clips 32 --seconds 8 --profile-ops
+	cd benchmarks && ../$(BIN)/python bench_extract.py --encoder opera-ct --clips 32 --seconds 8
+	cd benchmarks && ../$(BIN)/python bench_extract.py --encoder opera-ce --clips 160 --seconds 8 --tag=-160
+	cd benchmarks && ../$(BIN)/python bench_memory.py --encoder opera-gt --minutes 1 10 30 60
+	cd benchmarks && ../$(BIN)/python bench_memory.py --encoder logmel --minutes 1 10 30 60 --policy windows:8.18 --tag=-windows
+	cd benchmarks && ../$(BIN)/python bench_store.py --clips 100000 --dim 384
+	cd benchmarks && ../$(BIN)/python bench_scale.py --clips 10000
 	cd benchmarks && ../$(BIN)/python bench_probe.py
 	cd benchmarks && ../$(BIN)/python bench_align.py --encoder opera-gt --preset demo
+	cd benchmarks && ../$(BIN)/python bench_aligned_demo.py --no-control
 	cd benchmarks && ../$(BIN)/python bench_startup.py
 
 clean:

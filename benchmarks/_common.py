@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 import time
 from pathlib import Path
 
@@ -31,6 +32,11 @@ def machine() -> dict:
             "gpu": gpu, "torch": torch.__version__, "python": platform.python_version()}
 
 
+def load_average() -> list[float]:
+    """The 1-, 5- and 15-minute load averages: other tenants' work while a figure was taken."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def write_result(name: str, payload: dict) -> Path:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
@@ -55,17 +61,45 @@ def synthetic_recordings(folder: Path, n: int, seconds: float, sr: int = 16000, 
     return paths
 
 
-def matmul_gflops(device: str = "cpu", n: int = 2048, repeats: int = 10, dtype=torch.float32) -> float:
-    """The machine's own dense matmul throughput (GFLOP/s), the yardstick for model throughput."""
+def cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process's threads and its reaped children so far."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+class Stopwatch:
+    """Wall and CPU seconds of a block: ``with Stopwatch() as sw: ...; sw.wall, sw.cpu``.
+
+    On a machine shared with other work, CPU seconds move far less than wall seconds: a
+    ratio of CPU seconds is the figure to trust when the load average is above the core count.
+    """
+
+    def __enter__(self) -> "Stopwatch":
+        self.wall = self.cpu = 0.0
+        self._wall, self._cpu = time.perf_counter(), cpu_seconds()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.wall = time.perf_counter() - self._wall
+        self.cpu = cpu_seconds() - self._cpu
+
+
+def matmul_gflops(device: str = "cpu", n: int = 2048, repeats: int = 10, dtype=torch.float32,
+                  per_cpu_second: bool = False) -> float:
+    """The machine's own dense matmul throughput (GFLOP/s), the yardstick for model throughput.
+
+    ``per_cpu_second`` divides by CPU seconds instead of wall seconds (CPU only): GFLOP per
+    CPU-second, which other tenants of the cores barely move.
+    """
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     for _ in range(2):
         a @ b
     if device != "cpu":
         torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    if device != "cpu":
-        torch.cuda.synchronize()
-    return 2 * n**3 * repeats / (time.perf_counter() - t0) / 1e9
+    with Stopwatch() as sw:
+        for _ in range(repeats):
+            a @ b
+        if device != "cpu":
+            torch.cuda.synchronize()
+    return 2 * n**3 * repeats / (sw.cpu if per_cpu_second else sw.wall) / 1e9

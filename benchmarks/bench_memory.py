@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from _common import write_result
+from _common import load_average, write_result
 
 CHILD = """
 import resource, sys, time, pandas as pd
@@ -31,7 +31,8 @@ enc = load_encoder(sys.argv[1], random_init="always", device="cpu")
 policy = parse_clip_policy(sys.argv[4], enc.spec.clip)
 t0 = time.perf_counter()
 ext = extract(enc, pd.DataFrame({"clip_id": ["x"], "path": [sys.argv[2]]}), policy, batch_size=int(sys.argv[3]))
-print(ext.windows, time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+use = resource.getrusage(resource.RUSAGE_SELF)
+print(ext.windows, time.perf_counter() - t0, use.ru_maxrss, use.ru_utime + use.ru_stime)
 """
 
 
@@ -50,11 +51,11 @@ def long_recording(path: Path, minutes: float, rate: int, seed: int = 0) -> Path
     return path
 
 
-def run_child(args: list[str]) -> tuple[int, float, float]:
-    """(windows, seconds, peak RSS in MB) of one extraction in a fresh process."""
+def run_child(args: list[str]) -> tuple[int, float, float, float]:
+    """(windows, extraction seconds, peak RSS in MB, CPU seconds of the whole process) in a fresh process."""
     out = subprocess.run([sys.executable, "-c", CHILD, *args], check=True, capture_output=True, text=True).stdout
-    windows, seconds, maxrss_kb = out.split()
-    return int(windows), float(seconds), int(maxrss_kb) / 1024
+    windows, seconds, maxrss_kb, cpu = out.split()
+    return int(windows), float(seconds), int(maxrss_kb) / 1024, float(cpu)
 
 
 def main() -> None:
@@ -70,10 +71,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for minutes in sorted(args.minutes):
             path = long_recording(Path(tmp) / f"{minutes}.wav", minutes, args.rate)
-            windows, seconds, mb = run_child([args.encoder, str(path), str(args.batch_size), args.policy])
+            load = load_average()
+            windows, seconds, mb, cpu = run_child([args.encoder, str(path), str(args.batch_size), args.policy])
             path.unlink()
             rows.append({"minutes": minutes, "peak_rss_mb": round(mb, 1), "windows": windows,
-                         "seconds": round(seconds, 1)})
+                         "seconds": round(seconds, 1), "process_cpu_seconds": round(cpu, 1),
+                         "load_before": load, "load_after": load_average()})
             print(rows[-1], flush=True)
     write_result(f"memory-{args.encoder}{args.tag}", {"encoder": args.encoder, "batch_size": args.batch_size,
                                                       "rate": args.rate, "policy": args.policy, "runs": rows})

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from _common import write_result
+from _common import cpu_seconds, load_average, write_result
 
 SR, SECONDS, PER_SUBJECT = 16000, 2.0, 10
 
@@ -69,6 +69,30 @@ def load(ctx) -> pd.DataFrame:
     return pd.read_csv(Path(os.environ["ACUBENCH_SCALE_TABLE"]))
 
 
+def _time_store() -> dict[str, float]:
+    """Seconds spent in the packed store's writes (``put``) and flushes/compaction (``flush``, ``close``),
+    accumulated into the returned dict by wrapping the store's methods."""
+    from acubench.cache import EmbeddingCache
+
+    spent = {"put": 0.0, "flush": 0.0, "close": 0.0}
+
+    def wrap(name: str) -> None:
+        method = getattr(EmbeddingCache, name)
+
+        def timed(self, *a, **k):
+            t = time.perf_counter()
+            try:
+                return method(self, *a, **k)
+            finally:
+                spent[name] += time.perf_counter() - t
+
+        setattr(EmbeddingCache, name, timed)
+
+    for name in spent:
+        wrap(name)
+    return spent
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", type=int, default=100_000)
@@ -83,6 +107,7 @@ def main() -> None:
     from acubench.loading import EncoderOptions, load_encoder
     from acubench.runner import Runner
 
+    load = load_average()
     stages: dict[str, float] = {}
     t0 = time.perf_counter()
     table = generate(Path(args.folder), args.clips)
@@ -97,16 +122,19 @@ def main() -> None:
     (prep,), _ = runner.prepare_tasks()
     stages["manifest"] = time.perf_counter() - t
     encoder = load_encoder(args.encoder, device="cpu")
-    if args.workers is not None:
-        original = extract_module.extract
+    original = extract_module.extract
+    extra = {"profile": True} if args.workers is None else {"profile": True, "workers": args.workers}
 
-        def with_workers(*a, **k):
-            return original(*a, **{**k, "workers": args.workers})
+    def profiled(*a, **k):
+        return original(*a, **{**k, **extra})
 
-        extract_module.extract = with_workers
-    t = time.perf_counter()
+    extract_module.extract = profiled  # the runner's own call, with the front-end / forward split measured
+    store_s = _time_store()
+    t, cpu = time.perf_counter(), cpu_seconds()
     ext = runner.embed_task(encoder, prep, args.encoder)
     stages["extract (cold)"] = time.perf_counter() - t
+    extract_cpu = cpu_seconds() - cpu
+    store_during_extract = dict(store_s)
     t = time.perf_counter()
     warm = runner.embed_task(encoder, prep, args.encoder)
     stages["reload from the store (warm)"] = time.perf_counter() - t
@@ -117,7 +145,9 @@ def main() -> None:
     wall = sum(v for k, v in stages.items() if not k.startswith("generate"))
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    result = {"clips": args.clips, "clip_seconds": SECONDS, "encoder": args.encoder, "batch_size": args.batch_size,
+    result = {"clips": args.clips, "load_before": load, "load_after": load_average(),
+              "extract_cpu_s": round(extract_cpu, 1),
+              "store_s_during_extract": {k: round(v, 2) for k, v in store_during_extract.items()}, "clip_seconds": SECONDS, "encoder": args.encoder, "batch_size": args.batch_size,
               "workers": args.workers, "stages_s": {k: round(v, 2) for k, v in stages.items()},
               "wall_s_excluding_generation": round(wall, 1), "clips_per_s_extract": round(args.clips / stages["extract (cold)"], 1),
               "extract_timing_s": {k: round(v, 2) for k, v in ext.timing.items()}, "windows": ext.windows,
