@@ -62,3 +62,51 @@ def test_a_long_silent_recording_is_bad_audio(tmp_path, monkeypatch):
     monkeypatch.setattr(audio, "BLOCK_SECONDS", 0.5)
     with pytest.raises(audio.AudioError, match="all zeros"):
         list(clip_windows(path, 16000, ClipPolicy(window_seconds=1.0)))
+
+
+def _noise_recording(path, seconds: int, sr: int = 44100):
+    """``seconds`` of noise at ``sr`` with a second of silence at either end, written a second at a time."""
+    rng = np.random.default_rng(5)
+    with sf.SoundFile(str(path), "w", samplerate=sr, channels=1, subtype="PCM_16") as fh:
+        fh.write(np.zeros(sr, dtype=np.float32))
+        for _ in range(seconds - 2):
+            fh.write((0.1 * rng.standard_normal(sr)).astype(np.float32))
+        fh.write(np.zeros(sr, dtype=np.float32))
+    return path
+
+
+@pytest.mark.parametrize("name", ["gt windows, repeat-padded tail", "windows, hop 0.3 s, kept tail"])
+def test_a_long_recording_is_decoded_in_blocks_and_memory_does_not_grow_with_length(tmp_path, monkeypatch, name):
+    """Every read is one block, and the traced peak (numpy's buffers included) of a 4x longer recording is no higher.
+
+    The recording is at the encoder's rate: resampled blocks live in torch buffers, which tracemalloc
+    does not see (the resampler's block-wise output is checked against whole-signal resampling above).
+    """
+    import tracemalloc
+
+    sr = 16000
+    monkeypatch.setattr(audio, "BLOCK_SECONDS", 1.0)
+    monkeypatch.setattr(streaming, "RETAIN_SAMPLES", 0)  # the trimming pass keeps nothing: decoded twice
+    reads: list[int] = []
+    real_read = sf.SoundFile.read
+
+    def counting_read(self, frames=-1, *args, **kwargs):
+        reads.append(frames)
+        return real_read(self, frames, *args, **kwargs)
+
+    monkeypatch.setattr(sf.SoundFile, "read", counting_read)
+
+    def peak(seconds: int) -> int:
+        path = _noise_recording(tmp_path / f"{seconds}.wav", seconds, sr)
+        tracemalloc.start()
+        try:
+            assert sum(1 for _ in clip_windows(path, 16000, POLICIES[name])) > seconds
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    peak(4)  # one-time allocations (resampling filter tables)
+    short, long = peak(10), peak(40)
+    assert reads and max(reads) <= sr and -1 not in reads
+    # The 40 s recording is 2.6 MB as float32; holding it, or growing with it, fails here.
+    assert long < short + 1_000_000, f"peak {long / 1e6:.2f} MB at 40 s against {short / 1e6:.2f} MB at 10 s"
