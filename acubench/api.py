@@ -17,9 +17,10 @@ import datetime as _dt
 import json
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from acubench import distributed, stats
 from acubench.align.options import AlignOptions

@@ -122,7 +122,8 @@ class EmbeddingCache:
 
     def __init__(self, root: Path, fingerprint: str, *, task: str = "files", precision: str = "fp32",
                  enabled: bool = True) -> None:
-        self.encoder_folder = Path(root) / "embeddings" / (fingerprint + ("" if precision == "fp32" else f"-{precision}"))
+        suffix = "" if precision == "fp32" else f"-{precision}"
+        self.encoder_folder = Path(root) / "embeddings" / (fingerprint + suffix)
         self.legacy_folder = Path(root) / "embeddings" / fingerprint
         self.folder = self.encoder_folder / _slug(task)
         self.enabled = enabled
@@ -168,7 +169,7 @@ class EmbeddingCache:
                 wanted.setdefault(raw[i], []).append(int(i))
             for folder in sorted(p for p in self.encoder_folder.iterdir() if p.is_dir() and p != self.folder):
                 sibling_keys, table = _read_folder(folder, dim)
-                for key, row in zip(sibling_keys, table):
+                for key, row in zip(sibling_keys, table, strict=True):
                     if key in wanted:
                         for i in wanted.pop(key):
                             out[i], found[i] = row, True
@@ -363,7 +364,7 @@ def compact(folder: Path, dim: int) -> None:
         data = _load_segment(path, dim)
         if data is None:
             continue
-        merged.update(zip(_keys(data), np.array(data["emb"])))
+        merged.update(zip(_keys(data), np.array(data["emb"]), strict=True))
         read.append(path)
     if len(read) < 2:
         return

@@ -10,15 +10,25 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
 from acubench.errors import OptionError
-from acubench.manifest import (CHANNEL_COLUMN, MANIFEST_COLUMNS, SEGMENT_COLUMNS, SPLITS, DatasetError, DatasetMissing,
-                               LoadContext, TaskOptionError, validate_manifest)
+from acubench.manifest import (
+    CHANNEL_COLUMN,
+    MANIFEST_COLUMNS,
+    SEGMENT_COLUMNS,
+    SPLITS,
+    DatasetError,
+    DatasetMissing,
+    LoadContext,
+    TaskOptionError,
+    validate_manifest,
+)
 from acubench.paths import cache_dir as default_cache_dir
 from acubench.reporting import LogReporter, Reporter
 from acubench.specs import DatasetSpec, TaskSpec, resolve_ref

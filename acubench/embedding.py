@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from acubench.cache import EmbeddingCache
+from acubench.distributed import Ranks
 from acubench.encoder import AudioEncoder
 from acubench.errors import OptionError, PathNotFound
-from acubench.distributed import Ranks
 from acubench.extract import Extraction, Precision, extract_shared
 from acubench.paths import cache_dir
 from acubench.reporting import LogReporter, Reporter
@@ -56,7 +56,8 @@ def parse_clip_policy(text: str, default: ClipPolicy) -> ClipPolicy:
         if kind == "default":
             return default
         if kind == "whole":
-            return replace(default, window_seconds=None, hop_seconds=None, min_seconds=nums[0] if nums else default.min_seconds)
+            return replace(default, window_seconds=None, hop_seconds=None,
+                           min_seconds=nums[0] if nums else default.min_seconds)
         if kind == "windows" and nums:
             return replace(default, window_seconds=nums[0], hop_seconds=nums[1] if len(nums) > 1 else None,
                            last_window="pad" if default.pad != "none" else "keep")
@@ -147,7 +148,8 @@ def save_embeddings(result: EmbedResult, out: str | os.PathLike) -> list[Path]:
         try:
             import pyarrow  # noqa: F401
         except ImportError:
-            raise OptionError("writing .parquet needs pyarrow: pip install 'acubench[parquet]' (or use OUT.npy)") from None
+            raise OptionError("writing .parquet needs pyarrow: pip install 'acubench[parquet]' "
+                              "(or use OUT.npy)") from None
         df = pd.DataFrame({"id": result.ids, "embedding": list(result.embeddings)})
         df.attrs["encoder"] = result.encoder
         df.to_parquet(tmp, index=False)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import difflib
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Generic, Iterable, TypeVar
+from typing import Generic, TypeVar
 
 import pluggy
 
@@ -44,7 +45,7 @@ class Registry(Generic[T]):
     aliases: dict[str, str]
 
     @classmethod
-    def build(cls, kind: str, contributions: Iterable[tuple[str, T]]) -> "Registry[T]":
+    def build(cls, kind: str, contributions: Iterable[tuple[str, T]]) -> Registry[T]:
         items: dict[str, T] = {}
         owners: dict[str, str] = {}
         aliases: dict[str, str] = {}
@@ -109,7 +110,7 @@ def set_blocked(names: tuple[str, ...]) -> None:
     reset()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def plugin_manager() -> pluggy.PluginManager:
     """The process-wide plugin manager (entry points loaded, hooks verified)."""
     return _manager(_BLOCKED)
@@ -123,7 +124,8 @@ def _collect(pm: pluggy.PluginManager, hook_name: str, expected: type) -> list[t
         name = pm.get_name(impl.plugin) or repr(impl.plugin)
         for spec in result or ():
             if not isinstance(spec, expected):
-                raise TypeError(f"plugin {name!r}: {hook_name} returned {type(spec).__name__}, expected {expected.__name__}")
+                raise TypeError(f"plugin {name!r}: {hook_name} returned {type(spec).__name__}, "
+                                f"expected {expected.__name__}")
             out.append((name, spec))
     return sorted(out, key=lambda pair: pair[1].id)  # type: ignore[attr-defined]
 
@@ -155,7 +157,7 @@ def check_probe_options(tasks: Registry[TaskSpec], probes: Registry[ProbeSpec]) 
                 f"{', '.join(accepted) or 'none'} (see `acubench probes`)")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def registries() -> Registries:
     """All registered specs, built once per process from the plugin hooks; task probe options checked."""
     pm = plugin_manager()

@@ -27,22 +27,31 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
-from acubench.align.corpus import (DEMO_CORPUS, PRESENT_CORPUS, Corpus, build_corpus, check_corpus, corpus_hash,
-                                   read_corpus)
+from acubench.align.checkpoints import ENCODER_NAME, FINAL_NAME, RUN_NAME, SUMMARY_NAME, latest_checkpoint
+from acubench.align.corpus import (
+    DEMO_CORPUS,
+    PRESENT_CORPUS,
+    Corpus,
+    build_corpus,
+    check_corpus,
+    corpus_hash,
+    read_corpus,
+)
 from acubench.align.heads import ProjectionMLP, fit_space_map
 from acubench.align.leakcheck import check_corpus_leaks
-from acubench.align.presets import AlignConfig, resolve_config
-from acubench.align.teacher import Teacher
-from acubench.align.checkpoints import ENCODER_NAME, FINAL_NAME, RUN_NAME, SUMMARY_NAME, latest_checkpoint
 from acubench.align.model import AlignError, masked_modelling
+from acubench.align.presets import AlignConfig, resolve_config
 from acubench.align.summary import build_summary, summary_line
+from acubench.align.teacher import Teacher
 from acubench.align.trainer import train
+from acubench.checkpoints import CheckpointError, load_checkpoint, state_digest, unwrap_state_dict
 from acubench.encoder import AudioEncoder, WeightsInfo
 from acubench.loading import RandomInit, load_encoder
 from acubench.paths import atomic_write
@@ -50,7 +59,6 @@ from acubench.paths import cache_dir as default_cache_dir
 from acubench.paths import data_root as default_data_root
 from acubench.plugins import registries
 from acubench.results import versions
-from acubench.checkpoints import CheckpointError, load_checkpoint, state_digest, unwrap_state_dict
 
 FORMAT = 1
 #: Settings that do not change what training computes, left out of the cache key.
@@ -305,7 +313,8 @@ def _existing_run(out_dir: Path, key: str) -> Path | None:
         previous = None
     if previous != key:
         raise AlignError(f"{out_dir} holds a different alignment run (key {previous}, this one {key}): its encoder, "
-                         f"corpus, teacher or settings differ. Choose another --out, or delete the folder to start over.")
+                         "corpus, teacher or settings differ. Choose another --out, or delete the folder to start "
+                         "over.")
     final = out_dir / FINAL_NAME
     whole = all((out_dir / name).is_file() for name in (FINAL_NAME, ENCODER_NAME, SUMMARY_NAME))
     return final if whole else None
@@ -348,7 +357,8 @@ def _checkpoint_file(checkpoint: str | os.PathLike) -> Path:
     return path
 
 
-def read_aligned(checkpoint: str | os.PathLike, *, trust_checkpoint: bool = False) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+def read_aligned(checkpoint: str | os.PathLike, *,
+                 trust_checkpoint: bool = False) -> tuple[Path, dict[str, Any], dict[str, Any]]:
     """``(file, checkpoint dict, acubench metadata)``; AcuLa's own checkpoints get OPERA-GT defaults."""
     path = _checkpoint_file(checkpoint)
     obj = load_checkpoint(path, trust=trust_checkpoint)

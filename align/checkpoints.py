@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from acubench.checkpoints import CheckpointError, load_checkpoint
 from acubench.encoder import AudioEncoder
 from acubench.paths import atomic_write
-from acubench.checkpoints import CheckpointError, load_checkpoint
 
 FINAL_NAME = "acula_final.pt"
 ENCODER_NAME = "audio_encoder.pt"

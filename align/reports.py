@@ -25,9 +25,10 @@ import json
 import math
 import os
 import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 #: Fields the reports use, in the order they are reported.
 REPORT_FIELDS = (
@@ -143,7 +144,8 @@ def _smoking(value: str, rng: random.Random) -> str:
     return f"Smoking status: {value}."
 
 
-_MURMUR_DETAILS = ("murmur_timing", "murmur_grade", "murmur_pitch", "murmur_shape", "murmur_quality", "murmur_locations")
+_MURMUR_DETAILS = ("murmur_timing", "murmur_grade", "murmur_pitch", "murmur_shape", "murmur_quality",
+                   "murmur_locations")
 
 
 def _murmur_description(d: Mapping[str, str], rng: random.Random) -> str:

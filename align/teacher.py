@@ -36,9 +36,10 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -164,7 +165,8 @@ def _hub_snapshot(repo: str) -> Path:
     try:
         return Path(snapshot_download(repo, allow_patterns=patterns))
     except Exception as exc:
-        raise TeacherNotFound(f"teacher {repo}: download failed ({type(exc).__name__}: {str(exc)[:160]}); {fix}") from None
+        raise TeacherNotFound(f"teacher {repo}: download failed ({type(exc).__name__}: {str(exc)[:160]}); "
+                              f"{fix}") from None
 
 
 def hidden_size(config: Any) -> int:
@@ -174,7 +176,8 @@ def hidden_size(config: Any) -> int:
     if size is None and getattr(config, "text_config", None) is not None:
         size = getattr(config.text_config, "hidden_size", None)
     if size is None:
-        raise TeacherNotFound(f"teacher config {type(config).__name__} has no hidden_size (nor text_config.hidden_size)")
+        raise TeacherNotFound(f"teacher config {type(config).__name__} has no hidden_size "
+                              "(nor text_config.hidden_size)")
     return int(size)
 
 
@@ -355,8 +358,8 @@ class TeacherCache:
             except (OSError, ValueError, KeyError):
                 shard.unlink(missing_ok=True)  # only a foreign or damaged file; recomputed below
                 continue
-            if vectors.ndim == 2 and vectors.shape[1] == self.teacher.dim:
-                found.update(zip(hashes.tolist(), vectors))
+            if vectors.ndim == 2 and vectors.shape[1] == self.teacher.dim and len(hashes) == len(vectors):
+                found.update(zip(hashes.tolist(), vectors, strict=True))
         return found
 
     def _write(self, hashes: list[str], vectors: np.ndarray) -> None:
@@ -390,12 +393,12 @@ class TeacherCache:
         done = len(set(keys)) - len(missing)
         if on_progress and done:
             on_progress(done)
-        by_key = dict(zip(keys, texts))
+        by_key = dict(zip(keys, texts, strict=True))
         for start in range(0, len(missing), chunk):
             part = missing[start:start + chunk]
             vectors = self.teacher.encode([by_key[k] for k in part]).numpy()
             self._write(part, vectors)
-            cached.update(zip(part, vectors))
+            cached.update(zip(part, vectors, strict=True))
             if on_progress:
                 on_progress(len(part))
         if not keys:

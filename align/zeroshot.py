@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -136,7 +137,8 @@ def zeroshot(
             continue
         scores = zero_shot_scores(audio @ text.T, task.kind, temperature)
         results.append(ZeroShotResult(task.id, task.name, task.kind, list(task.classes), prompts,
-                                      _auroc(labels.astype(int), scores, len(task.classes)), int(ext.ok.sum()), len(ext.bad)))
+                                      _auroc(labels.astype(int), scores, len(task.classes)),
+                                      int(ext.ok.sum()), len(ext.bad)))
     return results, skipped
 
 

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from _common import write_result
+
 from acubench.align.api import align
 from acubench.align.trainer import LOG_NAME
 
@@ -85,7 +86,8 @@ def main() -> None:
             print(runs, flush=True)
     speedup = runs["teacher_cache"]["train_pairs_per_s"] / runs["teacher_in_loop"]["train_pairs_per_s"]
     write_result(f"align-{args.encoder}-{args.preset}-{args.device}-{args.precision}-w{args.num_workers}",
-                 {"encoder": args.encoder, "num_workers": args.num_workers, "preset": args.preset, "device": args.device, "precision": args.precision,
+                 {"encoder": args.encoder, "num_workers": args.num_workers, "preset": args.preset,
+                  "device": args.device, "precision": args.precision,
                   "teacher": args.teacher or "bundled all-MiniLM-L6-v2", "runs": runs,
                   "teacher_cache_speedup": round(speedup, 2)})
 

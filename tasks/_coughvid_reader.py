@@ -13,16 +13,22 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from sklearn.model_selection import train_test_split
 import numpy as np
 import pandas as pd
+from sklearn.model_selection import train_test_split
 
 from acubench.datasets import dataset_folder, refuse_escaping
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext
 from acubench.reporting import LogReporter, Reporter
 from acubench.specs import DataCheck
-from acubench.tasks._common import (check_vocabulary, first_existing, log_dropped, read_table, reject_unexpected,
-                                    require_audio)
+from acubench.tasks._common import (
+    check_vocabulary,
+    first_existing,
+    log_dropped,
+    read_table,
+    reject_unexpected,
+    require_audio,
+)
 from acubench.tasks.coughvid import DATASET, METADATA, SOURCE_DIR, WAV_DIR
 
 log = logging.getLogger(__name__)
@@ -198,7 +204,9 @@ def check(folder: Path) -> DataCheck:
 def _flagged(meta: pd.DataFrame, stem: str) -> pd.Series:
     """True where any of the expert columns ``<stem>_1..3`` is set."""
     cols = [c for c in meta.columns if c.startswith(f"{stem}_")]
-    return meta[cols].astype(str).isin(("True", "true", "1", "1.0")).any(axis=1) if cols else pd.Series(False, meta.index)
+    if not cols:
+        return pd.Series(False, meta.index)
+    return meta[cols].astype(str).isin(("True", "true", "1", "1.0")).any(axis=1)
 
 
 def _expert_values(meta: pd.DataFrame, stem: str) -> pd.Series:
@@ -228,10 +236,10 @@ def recordings(folder: Path) -> pd.DataFrame:
     flags = {"fever or muscle pain": fever, "dyspnea": _flagged(meta, "dyspnea"), "choking": _flagged(meta, "choking"),
              "nasal congestion": _flagged(meta, "congestion")}
     cough_type = _expert_values(meta, "cough_type")
-    symptoms = [", ".join([t for t, f in zip(flags, row) if f] + ([f"{kind} cough"] if kind else []))
-                for row, kind in zip(zip(*flags.values()), cough_type)]
-    adventitious = [", ".join(t for t, f in zip(("wheezing", "stridor"), row) if f)
-                    for row in zip(_flagged(meta, "wheezing"), _flagged(meta, "stridor"))]
+    symptoms = [", ".join([t for t, f in zip(flags, row, strict=True) if f] + ([f"{kind} cough"] if kind else []))
+                for row, kind in zip(zip(*flags.values(), strict=True), cough_type, strict=True)]
+    adventitious = [", ".join(t for t, f in zip(("wheezing", "stridor"), row, strict=True) if f)
+                    for row in zip(_flagged(meta, "wheezing"), _flagged(meta, "stridor"), strict=True)]
     out = pd.DataFrame({
         "audio_path": [str(p) for p in paths],
         "dataset": DATASET.id,
@@ -287,7 +295,8 @@ def prepare(folder: Path, reporter: Reporter | None = None) -> None:
     reporter = reporter or LogReporter()
     folder = Path(folder)
     source_dir = folder / SOURCE_DIR
-    sources = sorted(p for p in source_dir.glob("*") if p.suffix.lower() in SOURCE_SUFFIXES) if source_dir.is_dir() else []
+    sources = (sorted(p for p in source_dir.glob("*") if p.suffix.lower() in SOURCE_SUFFIXES) if source_dir.is_dir()
+               else [])
     if not sources:
         raise DatasetError(f"{source_dir}: no .webm/.ogg recordings found. Download public_dataset.zip from "
                            f"{DATASET.url} and unzip it into {folder}")

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from test_align_fixtures import bert_teacher, make_corpus, register_tiny  # noqa: F401
 
 from acubench import hookimpl, plugins
 from acubench.align import api
@@ -17,7 +18,6 @@ from acubench.cli import main
 from acubench.loading import load_encoder
 from acubench.manifest import LoadContext
 from acubench.specs import DatasetSpec, TaskSpec
-from test_align_fixtures import bert_teacher, make_corpus, register_tiny  # noqa: F401
 
 FAST = {"epochs": 2, "batch_size": 8, "lr": 5e-3, "proj_dim": 16, "proj_hidden": 32, "clip_seconds": None,
         "max_pairs": None, "val_fraction": 0.25, "augment": False}
@@ -68,8 +68,8 @@ def _align(corpus_csv, teacher, tmp_path, **kw):
     return align("tiny-align", **options)
 
 
-def test_align_caches_by_key_and_reloads_as_an_aligned_encoder(registered, corpus_csv, bert_teacher, tmp_path,
-                                                                 monkeypatch):  # noqa: F811
+def test_align_caches_by_key_and_reloads_as_an_aligned_encoder(registered, corpus_csv, bert_teacher, tmp_path,  # noqa: F811
+                                                                 monkeypatch):
     first = _align(corpus_csv, bert_teacher, tmp_path)
     assert first.trained and first.path.is_file() and first.encoder_file.is_file()
     assert first.path.parent == tmp_path / "cache" / "aligned" / f"tiny-align-{first.fingerprint}"
@@ -184,11 +184,12 @@ def test_zero_shot_scoring_rules():
 
 
 def test_run_aligned_says_what_it_did(registered, corpus_csv, bert_teacher, tmp_path, capsys):  # noqa: F811
-    from acubench.api import run
+    from rich.console import Console
+
     from acubench.align.options import AlignOptions
+    from acubench.api import run
     from acubench.cli.reporting import RichReporter
     from acubench.loading import EncoderOptions
-    from rich.console import Console
 
     _toy_task_data(tmp_path / "data")
     fallback = EncoderOptions(random_init="fallback")
@@ -232,8 +233,8 @@ def test_run_aligned_never_falls_back_to_the_demo_corpus_for_real_tasks(register
     assert not (tmp_path / "run").exists()
 
 
-def test_sweep_aligns_every_combination_into_one_board_and_resumes(registered, corpus_csv, bert_teacher, tmp_path,
-                                                                     monkeypatch):  # noqa: F811
+def test_sweep_aligns_every_combination_into_one_board_and_resumes(registered, corpus_csv, bert_teacher, tmp_path,  # noqa: F811
+                                                                     monkeypatch):
     from acubench.align import variant as variant_module
     from acubench.align.trainer import train as real_train
     from acubench.cli.sweep import parse_grid
@@ -275,8 +276,8 @@ def test_sweep_aligns_every_combination_into_one_board_and_resumes(registered, c
     assert board.count("Δ acula") >= 4  # every variant is compared with the base row
 
 
-def test_bad_input_gives_one_clear_error_and_writes_nothing(registered, corpus_csv, bert_teacher, tmp_path,
-                                                             capsys):  # noqa: F811
+def test_bad_input_gives_one_clear_error_and_writes_nothing(registered, corpus_csv, bert_teacher, tmp_path,  # noqa: F811
+                                                             capsys):
     frame = pd.read_csv(corpus_csv)
     cases = {}
     same = frame.assign(report="normal vesicular breath sounds")

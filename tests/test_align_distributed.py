@@ -9,7 +9,6 @@ import sys
 
 import pytest
 import torch
-
 from test_align_fixtures import bert_teacher, make_corpus  # noqa: F401
 
 

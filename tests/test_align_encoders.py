@@ -11,18 +11,18 @@ import json
 
 import pytest
 import torch
+from test_align_fixtures import bert_teacher, make_corpus  # noqa: F401
 
 from acubench.align.corpus import check_corpus
+from acubench.align.data import PairAudio, alignment_policy, split_by_subject
 from acubench.align.losses import linear_cka
+from acubench.align.model import build_model
 from acubench.align.presets import resolve_config
 from acubench.align.teacher import Teacher
-from acubench.align.data import PairAudio, alignment_policy, split_by_subject
-from acubench.align.model import build_model
 from acubench.align.validation import recalibrate_batchnorm
 from acubench.cli import main
 from acubench.loading import load_encoder
 from acubench.plugins import registries
-from test_align_fixtures import bert_teacher, make_corpus  # noqa: F401
 
 ALIGNABLE = sorted(s.id for s in registries().encoders if s.supports_alignment and "tiny" in s.configs)
 CONFIG = resolve_config("demo", {"proj_dim": 32, "proj_hidden": 64, "dropout": 0.0, "clip_seconds": 1.1,

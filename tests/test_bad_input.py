@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-
 import toy_task
+
 from acubench import plugins
 from acubench.cli import main
 
@@ -260,7 +260,8 @@ def test_a_failure_while_saving_embeddings_leaves_no_temp_files(tmp_path, capsys
 
     clip = _wav(tmp_path / "clip.wav", _tone())
     monkeypatch.setattr(embedding.np, "save", full)
-    code, err = _cli(capsys, "embed", "--encoder", "logmel", "--no-cache", str(clip), "-o", str(tmp_path / "out" / "e.npy"))
+    code, err = _cli(capsys, "embed", "--encoder", "logmel", "--no-cache", str(clip), "-o",
+                     str(tmp_path / "out" / "e.npy"))
     _one_clear_line(code, err, "No space left on device")
     assert list((tmp_path / "out").iterdir()) == []
 
@@ -293,7 +294,8 @@ def test_two_concurrent_runs_into_one_runs_folder_both_keep_their_results(tmp_pa
 
 @pytest.mark.slow
 def test_kill_9_mid_run_then_resume_gives_byte_identical_results(tmp_path):
-    """A run killed with SIGKILL after its first task is embedded resumes from the cache to the same bytes as an uninterrupted run."""
+    """A run killed with SIGKILL after its first task is embedded resumes from the cache to the same bytes as an
+    uninterrupted run."""
     whole, cache_a = tmp_path / "a" / "run", tmp_path / "cache-a"
     cmd, env = _run_cmd(whole, cache_a)
     subprocess.run(cmd, env=env, check=True, capture_output=True)

@@ -26,8 +26,8 @@ from acubench.plugins import get_dataset, get_encoder, get_task, registries, sel
 from acubench.specs import resolve_ref
 from acubench.tasks import demo
 from acubench.tasks.demo import plan as planning
-from acubench.tasks.demo import store, synth
 from acubench.tasks.demo import reader as demo_reader
+from acubench.tasks.demo import store, synth
 
 FIXED = ("demo-wheeze", "demo-diagnosis", "demo-murmur", "demo-cough")
 LOSO = ("demo-resp-rate", "demo-fev1")
@@ -101,7 +101,7 @@ def test_labels_agree_with_metadata(meta):
     assert (lung["label_diagnosis"] == lung["diagnosis"].map(demo.LUNG_DIAGNOSES.index)).all()
     heart = meta[meta["modality"] == "heart sounds"]
     audible = [m == "Present" and site in str(locs).split("+")
-               for m, site, locs in zip(heart["murmur"], heart["site"], heart["murmur_locations"])]
+               for m, site, locs in zip(heart["murmur"], heart["site"], heart["murmur_locations"], strict=True)]
     assert (heart["label_murmur"] == np.array(audible, dtype=int)).all()
     cough = meta[meta["modality"] == "cough"]
     assert (cough["label_infection"] == (cough["diagnosis"] == "acute respiratory infection").astype(int)).all()
@@ -178,7 +178,7 @@ def test_loader_reads_an_explicit_folder_and_rejects_bad_options(demo_dir, tmp_p
                                      options={"folder": str(empty)}))
     with pytest.raises(TaskOptionError, match="seed=x is not an integer"):
         demo_reader.load(LoadContext(task=wheeze, data_root=tmp_path, cache_dir=tmp_path, options={"seed": "x"}))
-    with pytest.raises(TaskOptionError, match="folder=.*nowhere: no such folder"):
+    with pytest.raises(TaskOptionError, match=r"folder=.*nowhere: no such folder"):
         demo_reader.load(LoadContext(task=wheeze, data_root=tmp_path, cache_dir=tmp_path,
                                      options={"folder": str(tmp_path / "nowhere")}))
 

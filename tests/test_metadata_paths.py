@@ -16,17 +16,12 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 import pytest
-
-from acubench import plugins
-from acubench.datasets import member_paths, refuse_escaping
-from acubench.manifest import DatasetError, LoadContext
-from acubench.specs import resolve_ref
 from test_tasks_circor import build_circor
 from test_tasks_coswara import SMALL as COSWARA_DRAWS
 from test_tasks_coswara import build_coswara
@@ -39,6 +34,11 @@ from test_tasks_mmlung import build_mmlung
 from test_tasks_nosemic import build_nosemic
 from test_tasks_resptr import build_resptr
 from test_tasks_zchsound import build_zchsound
+
+from acubench import plugins
+from acubench.datasets import member_paths, refuse_escaping
+from acubench.manifest import DatasetError, LoadContext
+from acubench.specs import resolve_ref
 
 ESCAPES = ("../../elsewhere.wav", "/tmp/elsewhere.wav")
 
@@ -69,7 +69,8 @@ POISONED: dict[str, Poison] = {
                     "ICBHI_challenge_train_test.txt"),
     "circor": Poison(build_circor, lambda f, bad: _set_cell(f / "training_data.csv", "Patient ID", bad),
                      "training_data.csv"),
-    "coughvid": Poison(build_coughvid, lambda f, bad: _set_cell(f / "public_dataset/metadata_compiled.csv", "uuid", bad),
+    "coughvid": Poison(build_coughvid,
+                       lambda f, bad: _set_cell(f / "public_dataset/metadata_compiled.csv", "uuid", bad),
                        "metadata_compiled.csv"),
     "coviduk": Poison(build_coviduk, lambda f, bad: _set_cell(f / "audio_metadata.csv", "exhalation_file_name", bad),
                       "audio_metadata.csv"),

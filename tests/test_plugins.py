@@ -5,9 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pytest
-
 import pluggy
+import pytest
 
 from acubench import hookspecs, plugins
 from acubench.cli import main
@@ -28,7 +27,7 @@ def test_registry_aliases_duplicates_and_suggestions():
     assert reg.get("opera").id == "opera-gt" and reg.get("OPERA-GT").id == "opera-gt"
     with pytest.raises(UnknownNameError, match="Did you mean opera"):
         reg.get("oprea")
-    with pytest.raises(DuplicateNameError, match="'a'.*'c'"):
+    with pytest.raises(DuplicateNameError, match=r"'a'.*'c'"):
         Registry.build("encoder", [("a", _spec("opera-gt", ("opera",))), ("c", _spec("opera-ct", ("opera",)))])
 
 
@@ -107,7 +106,8 @@ def test_third_party_probe_is_listed_and_runs(example_plugin, tmp_path, capsys):
     assert (spec.deterministic, spec.standardise, spec.trains) == (True, True, True)
     assert main(["probes"]) == 0
     listing = " ".join(capsys.readouterr().out.split())
-    assert "knn" in listing and "one fit for every seed" in listing and plugins.registries().probes.owners["knn"] == "knn"
+    assert "knn" in listing and "one fit for every seed" in listing
+    assert plugins.registries().probes.owners["knn"] == "knn"
     out = tmp_path / "run"
     assert main(["run", "--encoder", "logmel", "--probe", "linear,knn", "--tasks", "demo-wheeze", "--seeds", "2",
                  "--out", str(out)]) == 0

@@ -60,7 +60,7 @@ def patient_text(pid: str, spec: tuple) -> str:
     meta = {"Age": age, "Sex": sex, "Height": 98.0, "Weight": 15.9, "Pregnancy status": pregnant,
             "Murmur": murmur, "Murmur locations": where, "Most audible location": loudest}
     for phase, values in (("Systolic", sys_), ("Diastolic", dia)):
-        for attr, v in zip(circor_reader.MURMUR_ATTRIBUTES, values or (None,) * 5):
+        for attr, v in zip(circor_reader.MURMUR_ATTRIBUTES, values or (None,) * 5, strict=True):
             meta[f"{phase} murmur {attr}"] = v
     meta.update({"Outcome": outcome, "Campaign": "CC2015", "Additional ID": None})
     lines += [f"#{k}: {nan(v)}" for k, v in meta.items()]
@@ -78,7 +78,7 @@ def write_part(folder: Path, audio: str, table: str, patients: dict) -> None:
             sf.write(str(audio_dir / f"{stem}.wav"),
                      np.random.default_rng(i * 10 + k).normal(0, 0.1, 300).astype("float32"), 4000)
             (audio_dir / f"{stem}.tsv").write_text("0.0\t0.1\t1\n")
-        rows.append({"Patient ID": pid, "Recording locations:": "+".join(l.split("_")[0] for l in spec[0]),
+        rows.append({"Patient ID": pid, "Recording locations:": "+".join(loc.split("_")[0] for loc in spec[0]),
                      "Age": nan(spec[3]), "Sex": spec[4], "Murmur": spec[1]})
     pd.DataFrame(rows).to_csv(folder / table, index=False)
 
@@ -167,11 +167,11 @@ def test_bad_layouts_raise_one_clear_error(tmp_path):
     folder = build_circor(tmp_path)
     audio = folder / "training_data"
     (audio / "29045_MV.wav").unlink()
-    with pytest.raises(DatasetError, match="29045_MV.wav"):
+    with pytest.raises(DatasetError, match=r"29045_MV\.wav"):
         load(tmp_path)
     sf.write(str(audio / "29045_MV.wav"), np.zeros(300, dtype="float32"), 4000)
     sf.write(str(audio / "99999_AV.wav"), np.zeros(300, dtype="float32"), 4000)
-    with pytest.raises(DatasetError, match="99999_AV.wav: 1 audio file"):
+    with pytest.raises(DatasetError, match=r"99999_AV\.wav: 1 audio file"):
         load(tmp_path)
     (audio / "99999_AV.wav").unlink()
     text = (audio / "2530.txt").read_text()
@@ -179,13 +179,13 @@ def test_bad_layouts_raise_one_clear_error(tmp_path):
     with pytest.raises(DatasetError, match=r"2530.txt: unknown #Murmur value\(s\) \['Maybe'\]"):
         load(tmp_path)
     (audio / "2530.txt").write_text(text.replace("#Outcome: Abnormal\n", ""))
-    with pytest.raises(DatasetError, match="2530.txt: no '#Outcome:' line"):
+    with pytest.raises(DatasetError, match=r"2530\.txt: no '#Outcome:' line"):
         load(tmp_path)
     (audio / "2530.txt").unlink()
-    with pytest.raises(DatasetError, match="2530.txt: missing patient file"):
+    with pytest.raises(DatasetError, match=r"2530\.txt: missing patient file"):
         load(tmp_path)
     (folder / "training_data.csv").unlink()
-    with pytest.raises(DatasetError, match="training_data.csv: missing patient table"):
+    with pytest.raises(DatasetError, match=r"training_data\.csv: missing patient table"):
         load(tmp_path)
 
 

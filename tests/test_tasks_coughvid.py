@@ -132,7 +132,7 @@ def test_bad_layouts_raise_one_clear_error(tmp_path, monkeypatch):
         load(tmp_path, "sex")
     build_coughvid(tmp_path)
     (folder / coughvid.WAV_DIR / "stray.wav").write_bytes(b"")
-    with pytest.raises(DatasetError, match="stray.wav.*not in the metadata"):
+    with pytest.raises(DatasetError, match=r"stray\.wav.*not in the metadata"):
         load(tmp_path, "sex")
     (folder / coughvid.WAV_DIR / "stray.wav").unlink()
     meta = folder / coughvid.SOURCE_DIR / coughvid.METADATA

@@ -111,7 +111,7 @@ def test_default_draws_a_seeded_subset_of_participants(root):
 
 def test_operas_subset_lists_are_used_as_they_are(root):
     folder = root / coviduk.DATASET.folder
-    with pytest.raises(DatasetError, match="exhalation_training_files_downsample.npy"):
+    with pytest.raises(DatasetError, match=r"exhalation_training_files_downsample\.npy"):
         load(root, protocol="reference")
     chosen = {"train": [0, 4], "val": [9], "test": [10, 34]}
     for split, people in chosen.items():
@@ -121,7 +121,7 @@ def test_operas_subset_lists_are_used_as_they_are(root):
         df = load(root, protocol=protocol)
         assert {s: members(df, s) for s in chosen} == chosen and (df["subset"] == "reference lists").all()
     np.save(folder / "exhalation_val_files_downsample.npy", np.array([file_name(12, "exhalation")]))
-    with pytest.raises(DatasetError, match="exhalation_val_files_downsample.npy: 1 listed file"):
+    with pytest.raises(DatasetError, match=r"exhalation_val_files_downsample\.npy: 1 listed file"):
         load(root)
 
 
@@ -131,12 +131,12 @@ def test_bad_layouts_raise_one_clear_error(root):
     with pytest.raises(DatasetError, match=f"{file_name(0, 'exhalation')}: 1 of"):
         load(root, subset="full")
     (folder / "audio" / "extra.wav").write_bytes(b"")
-    with pytest.raises(DatasetError, match="extra.wav.*not in the metadata"):
+    with pytest.raises(DatasetError, match=r"extra\.wav.*not in the metadata"):
         load(root, subset="full")
     (folder / "audio" / "extra.wav").unlink()
     people = folder / coviduk.PARTICIPANTS
     people.write_text(people.read_text().replace("Unknown/Void", "Inconclusive"))
-    with pytest.raises(DatasetError, match="covid_test_result value.*Inconclusive"):
+    with pytest.raises(DatasetError, match=r"covid_test_result value.*Inconclusive"):
         load(root, subset="full")
     (folder / coviduk.SPLITS_FILE).unlink()
     with pytest.raises(DatasetError, match=coviduk.SPLITS_FILE):

@@ -13,8 +13,8 @@ import soundfile as sf
 
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext, ManifestError, validate_manifest
 from acubench.specs import resolve_ref
-from acubench.tasks import _hflung_reader as hflung_reader
 from acubench.tasks import _covid19sounds_reader as covid19sounds_reader
+from acubench.tasks import _hflung_reader as hflung_reader
 from acubench.tasks import _sprsound_reader as sprsound_reader
 from acubench.tasks import _ssbpr_reader as ssbpr_reader
 from acubench.tasks import covid19sounds, hflung, sprsound, ssbpr
@@ -54,8 +54,8 @@ def test_covid19sounds_sessions_sharing_a_folder_are_two_clips(tmp_path):
     """As in the published table: two sessions of one Uid in one Folder Name, told apart by their files."""
     folder = build_covid(tmp_path)
     table = folder / "data_0426_en_task1.csv"
-    table.write_text(table.read_text(encoding="utf-8") + "u12;2020-05-21-10_00_00_000000;cough_2.wav;breath_2.wav;2;1\n",
-                     encoding="utf-8")
+    extra_row = "u12;2020-05-21-10_00_00_000000;cough_2.wav;breath_2.wav;2;1\n"
+    table.write_text(table.read_text(encoding="utf-8") + extra_row, encoding="utf-8")
     session = folder / "0426_EN_used_task1" / "u12" / "2020-05-21-10_00_00_000000"
     wav(session / "cough_2.wav", 50)
     wav(session / "breath_2.wav", 51)
@@ -112,11 +112,11 @@ def test_covid19sounds_bad_layouts(tmp_path):
         run(covid19sounds.TASKS[0], tmp_path)
     table.write_text(text, encoding="utf-8")
     next((folder / "0426_EN_used_task1" / "form-app-users").glob("*/breath.wav")).unlink()
-    with pytest.raises(DatasetError, match="breath.wav: 1 of 12 audio file"):
+    with pytest.raises(DatasetError, match=r"breath\.wav: 1 of 12 audio file"):
         run(covid19sounds.TASKS[0], tmp_path)
     assert len(run(covid19sounds.TASKS[1], tmp_path)) == 12  # the cough is there
     table.unlink()
-    with pytest.raises(DatasetError, match="data_0426_en_task1.csv: missing Task 1 table"):
+    with pytest.raises(DatasetError, match=r"data_0426_en_task1\.csv: missing Task 1 table"):
         run(covid19sounds.TASKS[1], tmp_path)
 
 
@@ -172,7 +172,7 @@ def test_ssbpr_bad_names(tmp_path):
     with pytest.raises(DatasetError, match="body position 7"):
         run(ssbpr.TASKS[0], tmp_path)
     (folder / "female" / "01" / "103-01-7.wav").rename(folder / "female" / "01" / "notes.wav")
-    with pytest.raises(DatasetError, match="notes.wav: 1 file name"):
+    with pytest.raises(DatasetError, match=r"notes\.wav: 1 file name"):
         run(ssbpr.TASKS[0], tmp_path)
 
 
@@ -244,10 +244,10 @@ def test_sprsound_recordings_and_bad_layouts(tmp_path):
     with pytest.raises(DatasetError, match=r"41001_3.4_1_p1_1.json: unknown record_annotation value\(s\)"):
         sprsound_reader.recordings(folder)
     ann.write_text("{not json")
-    with pytest.raises(DatasetError, match="41001_3.4_1_p1_1.json: not a SPRSound annotation"):
+    with pytest.raises(DatasetError, match=r"41001_3\.4_1_p1_1\.json: not a SPRSound annotation"):
         sprsound_reader.recordings(folder)
     ann.unlink()
-    with pytest.raises(DatasetError, match="41001_3.4_1_p1_1.wav: 1 recording"):
+    with pytest.raises(DatasetError, match=r"41001_3\.4_1_p1_1\.wav: 1 recording"):
         sprsound_reader.recordings(folder)
 
 
@@ -304,9 +304,9 @@ def test_hflung_bad_layouts(tmp_path):
     with pytest.raises(DatasetError, match=r"11_11_11_label.txt: unknown event type value\(s\) \['Cough'\]"):
         run(hflung.TASKS[0], tmp_path)
     label.write_text("I 0.0 1.0\n")
-    with pytest.raises(DatasetError, match="label.txt: line 1"):
+    with pytest.raises(DatasetError, match=r"label\.txt: line 1"):
         run(hflung.TASKS[0], tmp_path)
     label.write_text("I 00:00:00.000 00:00:01.000\n")
     (folder / "steth_20190101_11_11_11.wav").unlink()
-    with pytest.raises(DatasetError, match="steth_20190101_11_11_11.wav: missing"):
+    with pytest.raises(DatasetError, match=r"steth_20190101_11_11_11\.wav: missing"):
         run(hflung.TASKS[0], tmp_path)

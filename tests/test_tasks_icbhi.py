@@ -53,7 +53,8 @@ def build_icbhi(root: Path) -> Path:
     (folder / icbhi.DIAGNOSIS_FILE).write_text("".join(f"{p}\t{d}\n" for p, (d, _, _) in PATIENTS.items())
                                                + "226\tPneumonia\n")
     (folder / icbhi.DEMOGRAPHIC_FILE).write_bytes("".join(
-        f"{p}\t{60 + i}\t{'MF'[i % 2]}\t{'NA' if i % 3 else '24.1'}\tNA\tNA\r\n" for i, p in enumerate(PATIENTS)).encode())
+        f"{p}\t{60 + i}\t{'MF'[i % 2]}\t{'NA' if i % 3 else '24.1'}\tNA\tNA\r\n"
+        for i, p in enumerate(PATIENTS)).encode())
     return folder
 
 
@@ -112,12 +113,12 @@ def test_bad_layouts_raise_one_clear_error(root):
 
     wav = folder / icbhi.AUDIO_DIR / "111_1b1_Ar_sc_Litt3200.wav"
     wav.rename(wav.with_suffix(".bak"))
-    with pytest.raises(DatasetError, match="111_1b1_Ar_sc_Litt3200.wav: 1 of 25"):
+    with pytest.raises(DatasetError, match=r"111_1b1_Ar_sc_Litt3200\.wav: 1 of 25"):
         load(root)
     wav.with_suffix(".bak").rename(wav)
 
     tiny_wav(folder / icbhi.AUDIO_DIR / "999_1b1_Tc_sc_Meditron.wav")
-    with pytest.raises(DatasetError, match="999_1b1_Tc_sc_Meditron.wav.*not in the metadata"):
+    with pytest.raises(DatasetError, match=r"999_1b1_Tc_sc_Meditron\.wav.*not in the metadata"):
         load(root)
     (folder / icbhi.AUDIO_DIR / "999_1b1_Tc_sc_Meditron.wav").unlink()
 

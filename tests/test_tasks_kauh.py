@@ -21,7 +21,8 @@ PATIENTS = {
     7: ("COPD", "E W", "P R L ", 58, "F"), 8: ("copd", "I C", "P L L", 70, "M"),
     9: ("Heart Failure + COPD", "Crep", "P R L", 66, "M"), 10: ("Asthma and lung fibrosis", "E W", "P L U", 55, "F"),
     11: ("pneumonia", "Crep", "P R L", 49, "M"), 12: ("heart failure", "C", "P L L", 75, "M"),
-    13: ("N", "N", "A L U", 25, "F"), 14: ("asthma", "I E W", "P R U", 38, "M"), 15: ("Asthma", "E W", "P L M", 29, "F"),
+    13: ("N", "N", "A L U", 25, "F"), 14: ("asthma", "I E W", "P R U", 38, "M"),
+    15: ("Asthma", "E W", "P L M", 29, "F"),
     16: ("N", "N", "P R M", 21, "M"),
 }
 
@@ -121,7 +122,7 @@ def test_bad_layouts_raise_one_clear_error(tmp_path):
     folder = build_kauh(tmp_path, audio_dir="AudioFiles")  # OPERA's folder name works too
     assert len(load(tmp_path)) == 42
     (folder / "AudioFiles" / "notes.wav").write_bytes(b"")
-    with pytest.raises(DatasetError, match="notes.wav: 1 file name"):
+    with pytest.raises(DatasetError, match=r"notes\.wav: 1 file name"):
         load(tmp_path)
 
 

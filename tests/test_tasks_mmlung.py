@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-
 import logging
 from pathlib import Path
 
@@ -129,7 +128,8 @@ def test_check_and_recordings(tmp_path):
     assert status.complete and (status.found, status.expected) == (80, 80)
     rec = mmlung_reader.recordings(folder)
     assert list(rec.columns) == list(RECORDING_COLUMNS) and len(rec) == 80
-    assert rec.set_index("recording_id").loc["5_vowelo", ["subject", "modality"]].tolist() == ["5", 'sustained vowel "o"']
+    row = rec.set_index("recording_id").loc["5_vowelo", ["subject", "modality"]]
+    assert row.tolist() == ["5", 'sustained vowel "o"']
     (folder / "Trimmed Data from phone" / "5_2_O_single" / "5_vowelo.wav").unlink()
     assert mmlung_reader.check(folder).problems == ("1 of 80 recordings missing",)
     assert mmlung_reader.check(tmp_path / "absent").present is False
@@ -138,7 +138,7 @@ def test_check_and_recordings(tmp_path):
 def test_missing_recording_raises_naming_it(tmp_path):
     folder = build_mmlung(tmp_path)
     (folder / "Trimmed Data from phone" / "9_3_deepbreath" / "33_deepbreaths.wav").unlink()
-    with pytest.raises(DatasetError, match="33_deepbreaths.wav"):
+    with pytest.raises(DatasetError, match=r"33_deepbreaths\.wav"):
         load(tmp_path, "T11")
     load(tmp_path, "T14")  # the vowel tasks do not need the breath recording
 

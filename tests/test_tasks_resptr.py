@@ -31,7 +31,7 @@ def build_resptr(root: Path, *, nested: bool = True) -> Path:
     audio = folder / "RespiratoryDatabase@TR" if nested else folder
     audio.mkdir(parents=True)
     # the publisher's export: UTF-8 BOM, CRLF line ends, a trailing empty column on every line
-    lines = ["Patient ID,Diagnosis,"] + [f"{p},COPD{g}," for p, g in zip(PATIENTS, GRADES)]
+    lines = ["Patient ID,Diagnosis,"] + [f"{p},COPD{g}," for p, g in zip(PATIENTS, GRADES, strict=True)]
     (folder / "Labels.csv").write_bytes(("\ufeff" + "\r\n".join(lines) + "\r\n").encode("utf-8"))
     noise = np.random.default_rng(0).normal(0, 0.1, 64).astype("float32")
     for p in PATIENTS:
@@ -119,11 +119,11 @@ def test_bad_layouts_raise_one_clear_error(tmp_path):
     labels.write_bytes(original)
 
     (audio / "H030_R4.wav").rename(tmp_path / "H030_R4.wav")
-    with pytest.raises(DatasetError, match="H030_R4.wav"):
+    with pytest.raises(DatasetError, match=r"H030_R4\.wav"):
         load(tmp_path)
     (tmp_path / "H030_R4.wav").rename(audio / "H030_R4.wav")
     (audio / "H099_L1.wav").write_bytes((audio / "H002_L1.wav").read_bytes())
-    with pytest.raises(DatasetError, match="H099_L1.wav"):
+    with pytest.raises(DatasetError, match=r"H099_L1\.wav"):
         load(tmp_path)
     (audio / "H099_L1.wav").unlink()
 

@@ -84,15 +84,15 @@ def test_bad_layouts_raise_one_clear_error(tmp_path):
         load(tmp_path)
     clean_table.write_text(text, encoding="utf-8")
     (folder / AUDIO["noisy"] / "ZCH0040.wav").rename(folder / "ZCH0040.wav")
-    with pytest.raises(DatasetError, match="ZCH0040.wav: 1 of 22 audio file"):
+    with pytest.raises(DatasetError, match=r"ZCH0040\.wav: 1 of 22 audio file"):
         load(tmp_path)
     (folder / "ZCH0040.wav").rename(folder / AUDIO["noisy"] / "ZCH0040.wav")
     sf.write(str(folder / AUDIO["clean"] / "ZCH0040.wav"), np.zeros(300, dtype="float32"), 2000)
-    with pytest.raises(DatasetError, match="ZCH0040.wav: 1 audio file"):
+    with pytest.raises(DatasetError, match=r"ZCH0040\.wav: 1 audio file"):
         load(tmp_path)
     (folder / AUDIO["clean"] / "ZCH0040.wav").unlink()
     (folder / TABLE["noisy"]).unlink()
-    with pytest.raises(DatasetError, match="Noise Heartsound Data Details.csv: missing noisy details table"):
+    with pytest.raises(DatasetError, match=r"Noise Heartsound Data Details\.csv: missing noisy details table"):
         load(tmp_path)
 
 

@@ -104,7 +104,7 @@ def _wav_ok(path: Path, n_samples: int) -> bool:
     """A complete file of the expected length (a truncated WAV reports fewer frames)."""
     try:
         info = sf.info(str(path))
-    except Exception:  # noqa: BLE001 - any unreadable file is simply rendered again
+    except Exception:  # any unreadable file is simply rendered again
         return False
     return info.frames == n_samples and info.samplerate == SAMPLE_RATE and info.channels == 1
 
@@ -125,7 +125,8 @@ def _complete(folder: Path, seed: int, fingerprint: str) -> bool:
     expected = _info(seed, fingerprint)
     if any(info.get(k) != expected[k] for k in _IDENTITY):
         return False
-    return all(_wav_ok(folder / p, int(round(d * SAMPLE_RATE))) for p, d in zip(meta["audio_path"], meta["duration"]))
+    return all(_wav_ok(folder / p, int(round(d * SAMPLE_RATE)))
+               for p, d in zip(meta["audio_path"], meta["duration"], strict=True))
 
 
 def generate_demo(folder: str | os.PathLike, seed: int = DEFAULT_SEED) -> Path:
