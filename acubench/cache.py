@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from acubench.paths import atomic_write
 from acubench.specs import ClipPolicy
 
 CACHE_FORMAT = 1
@@ -207,7 +208,7 @@ class EmbeddingCache:
                 seg.unlink(missing_ok=True)
             current = None
         if current is None:
-            _atomic_text(header, json.dumps({**expected, "layout": "seg-*.npy rows (key S16, emb <f4[dim], crc <u4)"}))
+            atomic_write(header, json.dumps({**expected, "layout": "seg-*.npy rows (key S16, emb <f4[dim], crc <u4)"}))
         self._migrate_legacy(dim)
         keys, self._table = _read_folder(self.folder, dim)
         self._index = {k: i for i, k in enumerate(keys)}
@@ -280,13 +281,7 @@ class EmbeddingCache:
         if not self.enabled:
             return
         self.encoder_folder.mkdir(parents=True, exist_ok=True)
-        _atomic_text(self.encoder_folder / "encoder.json", json.dumps(info, indent=2, sort_keys=True, default=str))
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+        atomic_write(self.encoder_folder / "encoder.json", json.dumps(info, indent=2, sort_keys=True, default=str))
 
 
 def _write_segment(folder: Path, rows: list[tuple[bytes, np.ndarray]], dim: int) -> Path:
@@ -295,13 +290,9 @@ def _write_segment(folder: Path, rows: list[tuple[bytes, np.ndarray]], dim: int)
     data["emb"] = np.stack([e for _, e in rows])
     data["crc"] = _crcs(data)
     name = f"seg-{time.time_ns():x}-{os.getpid()}-{uuid.uuid4().hex[:8]}.npy"
-    tmp = folder / f".{name}.tmp"
-    with open(tmp, "wb") as fh:
-        np.save(fh, data, allow_pickle=False)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, folder / name)
-    return folder / name
+    # fsync: the segment is whole on disk before its name appears (its temporary name matches
+    # the stale-file sweep of _segments, so a crash mid-write leaves nothing that is read).
+    return atomic_write(folder / name, lambda fh: np.save(fh, data, allow_pickle=False), fsync=True)
 
 
 def _segments(folder: Path) -> list[Path]:

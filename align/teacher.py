@@ -46,6 +46,7 @@ import torch
 from torch import Tensor
 
 from acubench.align.choices import POOLINGS
+from acubench.paths import atomic_write
 from acubench.weights import WeightsNotFound
 
 #: What the default teacher is, for messages and metadata.
@@ -365,15 +366,13 @@ class TeacherCache:
     def _write(self, hashes: list[str], vectors: np.ndarray) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         name = hashlib.sha256("".join(hashes).encode()).hexdigest()[:16]
-        target = self.folder / f"{name}.npz"
-        tmp = self.folder / f".{name}.{os.getpid()}.tmp.npz"
-        np.savez(tmp, hashes=np.array(hashes), vectors=vectors.astype(np.float32))
-        os.replace(tmp, target)
+        # Through a file handle, so that the temporary name ends in .tmp, not .npz: _read's glob
+        # for shards never meets (and deletes) another process's half-written one.
+        atomic_write(self.folder / f"{name}.npz",
+                     lambda fh: np.savez(fh, hashes=np.array(hashes), vectors=vectors.astype(np.float32)))
         info = self.folder / "teacher.json"
         if not info.exists():
-            tmp_info = self.folder / f".teacher.json.{os.getpid()}.tmp"
-            tmp_info.write_text(json.dumps(self.teacher.settings(), indent=2, sort_keys=True))
-            os.replace(tmp_info, info)
+            atomic_write(info, json.dumps(self.teacher.settings(), indent=2, sort_keys=True))
 
     def embed(self, texts: Sequence[str], *, chunk: int = 512,
               on_progress: Callable[[int], None] | None = None) -> Tensor:

@@ -19,6 +19,7 @@ from sklearn.model_selection import train_test_split
 
 from acubench.datasets import dataset_folder, refuse_escaping
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext
+from acubench.paths import atomic_path
 from acubench.reporting import LogReporter, Reporter
 from acubench.specs import DataCheck
 from acubench.tasks._common import (
@@ -259,17 +260,22 @@ def recordings(folder: Path) -> pd.DataFrame:
 # --- conversion (acubench data prepare coughvid) ------------------------------------------------
 
 
+class _ConversionFailed(Exception):
+    """ffmpeg's last error line, raised inside the atomic write so that nothing is renamed."""
+
+
 def _convert(ffmpeg: str, source: Path, target: Path) -> str | None:
     """Convert one recording to 16 kHz mono WAV atomically; the error text on failure."""
-    tmp = target.with_name(f".{target.name}.part")
-    cmd = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(source),
-           "-ac", "1", "-ar", str(TARGET_RATE), "-f", "wav", str(tmp)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0 or not tmp.is_file():
-        tmp.unlink(missing_ok=True)
-        lines = (proc.stderr or proc.stdout).strip().splitlines()
-        return lines[-1][:200] if lines else f"ffmpeg exit status {proc.returncode}"
-    os.replace(tmp, target)
+    try:
+        with atomic_path(target) as tmp:
+            cmd = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(source),
+                   "-ac", "1", "-ar", str(TARGET_RATE), "-f", "wav", str(tmp)]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0 or not tmp.is_file():
+                lines = (proc.stderr or proc.stdout).strip().splitlines()
+                raise _ConversionFailed(lines[-1][:200] if lines else f"ffmpeg exit status {proc.returncode}")
+    except _ConversionFailed as exc:
+        return str(exc)
     return None
 
 
