@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from test_align_fixtures import bert_teacher, make_corpus, register_tiny  # noqa: F401
 
 from acubench import hookimpl, plugins
 from acubench.align import api
@@ -18,6 +17,7 @@ from acubench.cli import main
 from acubench.loading import load_encoder
 from acubench.manifest import LoadContext
 from acubench.specs import DatasetSpec, TaskSpec
+from tiny_align import make_corpus, register_tiny
 
 FAST = {"epochs": 2, "batch_size": 8, "lr": 5e-3, "proj_dim": 16, "proj_hidden": 32, "clip_seconds": None,
         "max_pairs": None, "val_fraction": 0.25, "augment": False}
@@ -68,7 +68,7 @@ def _align(corpus_csv, teacher, tmp_path, **kw):
     return align("tiny-align", **options)
 
 
-def test_align_caches_by_key_and_reloads_as_an_aligned_encoder(registered, corpus_csv, bert_teacher, tmp_path,  # noqa: F811
+def test_align_caches_by_key_and_reloads_as_an_aligned_encoder(registered, corpus_csv, bert_teacher, tmp_path,
                                                                  monkeypatch):
     first = _align(corpus_csv, bert_teacher, tmp_path)
     assert first.trained and first.path.is_file() and first.encoder_file.is_file()
@@ -110,7 +110,7 @@ def test_align_caches_by_key_and_reloads_as_an_aligned_encoder(registered, corpu
     assert model.audio_head.layers[0].in_features == 16 and model.text_head.layers[0].in_features == 32
 
 
-def test_an_out_folder_holding_another_run_is_refused(registered, corpus_csv, bert_teacher, tmp_path):  # noqa: F811
+def test_an_out_folder_holding_another_run_is_refused(registered, corpus_csv, bert_teacher, tmp_path):
     out = tmp_path / "run"
     _align(corpus_csv, bert_teacher, tmp_path, out=out, overrides={**FAST, "epochs": 1})
     with pytest.raises(AlignError, match="holds a different alignment run"):
@@ -122,7 +122,7 @@ def test_an_out_folder_holding_another_run_is_refused(registered, corpus_csv, be
         _align(corpus_csv, bert_teacher, tmp_path, out=stranger)
 
 
-def test_the_align_command(registered, corpus_csv, bert_teacher, tmp_path, capsys):  # noqa: F811
+def test_the_align_command(registered, corpus_csv, bert_teacher, tmp_path, capsys):
     out = tmp_path / "cli-run"
     argv = ["align", "--encoder", "tiny-align", "--corpus", str(corpus_csv), "--teacher", str(bert_teacher),
             "--epochs", "1", "--batch-size", "8", "--lr", "5e-3", "--clip-seconds", "0.5", "--no-augment",
@@ -150,7 +150,7 @@ def _toy_task_data(root, n=24):
                   "subject": frame["subject"], "split": split}).to_csv(folder / "labels.csv", index=False)
 
 
-def test_zero_shot_scores_a_task_from_class_prompts(registered, corpus_csv, bert_teacher, tmp_path, capsys):  # noqa: F811
+def test_zero_shot_scores_a_task_from_class_prompts(registered, corpus_csv, bert_teacher, tmp_path, capsys):
     _toy_task_data(tmp_path / "data")
     ckpt = _align(corpus_csv, bert_teacher, tmp_path, overrides={**FAST, "epochs": 5}).path
     from acubench.align.zeroshot import zeroshot
@@ -183,7 +183,7 @@ def test_zero_shot_scoring_rules():
     assert class_prompts(plain) == ["murmur: absent", "murmur: present"]
 
 
-def test_run_aligned_says_what_it_did(registered, corpus_csv, bert_teacher, tmp_path, capsys):  # noqa: F811
+def test_run_aligned_says_what_it_did(registered, corpus_csv, bert_teacher, tmp_path, capsys):
     from rich.console import Console
 
     from acubench.align.options import AlignOptions
@@ -233,7 +233,7 @@ def test_run_aligned_never_falls_back_to_the_demo_corpus_for_real_tasks(register
     assert not (tmp_path / "run").exists()
 
 
-def test_sweep_aligns_every_combination_into_one_board_and_resumes(registered, corpus_csv, bert_teacher, tmp_path,  # noqa: F811
+def test_sweep_aligns_every_combination_into_one_board_and_resumes(registered, corpus_csv, bert_teacher, tmp_path,
                                                                      monkeypatch):
     from acubench.align import variant as variant_module
     from acubench.align.trainer import train as real_train
@@ -276,7 +276,7 @@ def test_sweep_aligns_every_combination_into_one_board_and_resumes(registered, c
     assert board.count("Δ acula") >= 4  # every variant is compared with the base row
 
 
-def test_bad_input_gives_one_clear_error_and_writes_nothing(registered, corpus_csv, bert_teacher, tmp_path,  # noqa: F811
+def test_bad_input_gives_one_clear_error_and_writes_nothing(registered, corpus_csv, bert_teacher, tmp_path,
                                                              capsys):
     frame = pd.read_csv(corpus_csv)
     cases = {}

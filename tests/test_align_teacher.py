@@ -6,9 +6,9 @@ import shutil
 
 import pytest
 import torch
-from test_align_fixtures import bert_teacher, make_gemma3_teacher  # noqa: F401  (fixture)
 
 from acubench.align.teacher import Teacher, TeacherCache, TeacherNotFound, pool_hidden, resolve_teacher
+from tiny_align import make_gemma3_teacher
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def test_masked_mean_ignores_padding_and_last_picks_the_last_real_token():
         pool_hidden(hidden, right, "max")
 
 
-def test_a_report_vector_does_not_depend_on_its_batch(bert_teacher):  # noqa: F811
+def test_a_report_vector_does_not_depend_on_its_batch(bert_teacher):
     teacher = Teacher(str(bert_teacher))
     short = "normal breath sounds"
     alone = teacher.encode([short])[0]
@@ -43,7 +43,7 @@ def test_a_report_vector_does_not_depend_on_its_batch(bert_teacher):  # noqa: F8
     assert teacher.dim == 32 and alone.shape == (32,)
 
 
-def test_layer_choice_and_lowercasing(bert_teacher):  # noqa: F811
+def test_layer_choice_and_lowercasing(bert_teacher):
     last = Teacher(str(bert_teacher)).encode(["wheezes heard"])[0]
     first = Teacher(str(bert_teacher), layer=0).encode(["wheezes heard"])[0]
     assert not torch.allclose(last, first)
@@ -90,7 +90,7 @@ def test_missing_teachers_fail_with_one_clear_error(tmp_path, monkeypatch):
         resolve_teacher("no such thing")
 
 
-def test_the_cache_computes_each_report_once(bert_teacher, tmp_path):  # noqa: F811
+def test_the_cache_computes_each_report_once(bert_teacher, tmp_path):
     texts = ["wheezes heard", "normal breath sounds", "wheezes heard"]
     first = Teacher(str(bert_teacher))
     vectors = TeacherCache(tmp_path, first).embed(texts)

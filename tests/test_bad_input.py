@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-import toy_task
 
+import toy_task
 from acubench import plugins
 from acubench.cli import main
 

@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 import soundfile as sf
 import torch
-from toy_encoder import ToyEncoder
 
 from acubench.audio import AudioError
 from acubench.cache import EmbeddingCache, clip_key
 from acubench.extract import extract
 from acubench.specs import ClipPolicy
+from toy_encoder import ToyEncoder
 
 POLICY = ClipPolicy(trim_silence=False, window_seconds=0.5)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_encoders_opera import ct_released_keys, perturbed
 
 from acubench.audio import iter_windows
 from acubench.checkpoints import CheckpointError
@@ -22,6 +21,7 @@ from acubench.encoders import ms_clap
 from acubench.encoders._cnn14 import TorchlibrosaLogmel
 from acubench.frontends import MelConfig, mel_filterbank
 from acubench.loading import load_encoder
+from layouts.opera import ct_released_keys, perturbed
 
 SR = 44100
 BN = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-import toy_task
 from sklearn.metrics import mean_absolute_error, roc_auc_score
 
+import toy_task
 from acubench import plugins
 from acubench.cli import main
 from acubench.results import read_records

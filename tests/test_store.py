@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-from toy_encoder import ToyEncoder
 
 from acubench import cache as store
 from acubench.cache import EmbeddingCache
 from acubench.extract import clip_keys, extract
 from acubench.specs import ClipPolicy
+from toy_encoder import ToyEncoder
 
 POLICY = ClipPolicy(trim_silence=False, window_seconds=0.5)
 TESTS = Path(__file__).resolve().parent
