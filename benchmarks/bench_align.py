@@ -29,6 +29,7 @@ from _common import write_result
 
 from acubench.align.api import align
 from acubench.align.trainer import LOG_NAME
+from acubench.loading import EncoderOptions
 
 
 def bert_base_shaped(folder: Path) -> Path:
@@ -76,7 +77,7 @@ def main() -> None:
             out = Path(tmp) / f"run-{teacher_cache}"
             t0 = time.perf_counter()
             align(args.encoder, corpus="demo", teacher=teacher, preset=args.preset, overrides=overrides,
-                  random_init="always", device=args.device, out=out, cache_dir=cache)
+                  encoder_options=EncoderOptions(random_init="always", device=args.device), out=out, cache_dir=cache)
             wall = time.perf_counter() - t0
             epochs = [r for r in map(json.loads, (out / LOG_NAME).read_text().splitlines()) if r["type"] == "epoch"]
             pairs_s = epochs[-1]["samples_per_second"]

@@ -79,7 +79,7 @@ def test_align_caches_by_key_and_reloads_as_an_aligned_encoder(registered, corpu
     assert run_key(meta) == first.fingerprint
 
     monkeypatch.setattr(api, "train", lambda **_: pytest.fail("a finished run must not train again"))
-    again = ensure_aligned("tiny-align", weights=None, random_init="never", corpus=str(corpus_csv),
+    again = ensure_aligned("tiny-align", corpus=str(corpus_csv),
                            teacher=str(bert_teacher), overrides=FAST, cache_dir=tmp_path / "cache")
     assert not again.trained and again.path == first.path and again.fingerprint == first.fingerprint
     # settings that do not change the result keep the key; others change it

@@ -194,6 +194,7 @@ def _register_align(sub: argparse._SubParsersAction) -> None:
 
 def _align(args: argparse.Namespace) -> int:
     from acubench.align.api import align
+    from acubench.loading import EncoderOptions
     from acubench.paths import cache_dir, check_writable_dir
 
     # Outputs checked before the corpus, the teacher and the training (harden, #12).
@@ -201,10 +202,11 @@ def _align(args: argparse.Namespace) -> int:
         check_writable_dir(args.out, what="alignment run folder (--out)", fix="choose another --out")
     check_writable_dir(cache_dir(), what="cache (teacher embeddings, default alignment folder)",
                        fix="point $ACUBENCH_CACHE at a writable folder")
+    options = EncoderOptions(weights=args.weights, config=args.config,
+                             random_init="fallback" if args.random_init else "never", strict=not args.non_strict,
+                             trust_checkpoint=args.trust_checkpoint, device=args.device)
     ckpt = align(args.encoder, corpus=args.corpus, teacher=args.teacher, preset=args.preset,
-                 overrides=setting_overrides(args), weights=args.weights, config=args.config,
-                 random_init="fallback" if args.random_init else "never", strict=not args.non_strict,
-                 trust_checkpoint=args.trust_checkpoint, device=args.device, seed=args.seed, out=args.out,
+                 overrides=setting_overrides(args), encoder_options=options, seed=args.seed, out=args.out,
                  skip_bad=args.skip_bad, data_root=args.data_root, task_options=task_options(args.task_arg),
                  allow_test_overlap=args.allow_test_overlap, console=console())
     print(ckpt.path)
@@ -298,6 +300,7 @@ def _register_zeroshot(sub: argparse._SubParsersAction) -> None:
 def _zeroshot(args: argparse.Namespace) -> int:
     from acubench.align.api import ensure_aligned, read_aligned
     from acubench.align.zeroshot import render, write_json, zeroshot
+    from acubench.loading import EncoderOptions
     from acubench.paths import check_writable_file
     from acubench.plugins import get_encoder
 
@@ -306,9 +309,9 @@ def _zeroshot(args: argparse.Namespace) -> int:
     out = console()
     wanted = get_encoder(args.encoder.partition(":")[0]).id
     if args.aligned is None:
-        ckpt = ensure_aligned(args.encoder, weights=args.weights,
-                              random_init="fallback" if args.random_init else "never", device=args.device,
-                              console=out).path
+        options = EncoderOptions(weights=args.weights, random_init="fallback" if args.random_init else "never",
+                                 device=args.device)
+        ckpt = ensure_aligned(args.encoder, encoder_options=options, console=out).path
     else:
         ckpt = args.aligned
         _, _, meta = read_aligned(ckpt, trust_checkpoint=args.trust_checkpoint)
