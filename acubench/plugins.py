@@ -193,6 +193,12 @@ def get_probe(name: str) -> ProbeSpec:
     return registries().probes.get(name)
 
 
+def on_generated_data(task: TaskSpec) -> bool:
+    """Whether ``task`` reads a generated (built-in) dataset, such as the demo suite's."""
+    datasets = registries().datasets
+    return task.dataset in datasets and datasets.get(task.dataset).generated
+
+
 def named_tasks(selection: str) -> set[str]:
     """Ids of the tasks a ``--tasks`` value names one by one (not through ``all`` or a suite)."""
     tasks = registries().tasks
@@ -201,12 +207,16 @@ def named_tasks(selection: str) -> set[str]:
 
 
 def select_tasks(selection: str) -> list[TaskSpec]:
-    """Tasks for a ``--tasks`` value: ``all``, a suite name (``demo``), or ``ID,ID,…``."""
+    """Tasks for a ``--tasks`` value: ``all``, a suite name (``demo``), or ``ID,ID,…``.
+
+    ``all`` is every task on real data: tasks of a generated (built-in) dataset, such as the
+    demo suite, are left out, whatever suites they name.
+    """
     tasks = registries().tasks
     chosen: list[TaskSpec] = []
     for token in [t.strip() for t in selection.split(",") if t.strip()]:
         if token == "all":
-            chosen.extend(t for t in tasks if "demo" not in t.suites)
+            chosen.extend(t for t in tasks if not on_generated_data(t))
         elif any(token in t.suites for t in tasks):
             chosen.extend(t for t in tasks if token in t.suites)
         else:

@@ -11,9 +11,9 @@ import pytest
 from acubench import hookspecs, plugins
 from acubench.cli import main
 from acubench.hookspecs import contribute
-from acubench.plugins import DuplicateNameError, Registry, UnknownNameError
+from acubench.plugins import DuplicateNameError, Registry, UnknownNameError, select_tasks
 from acubench.results import read_records
-from acubench.specs import EncoderSpec, SpecError, TaskSpec
+from acubench.specs import DatasetSpec, EncoderSpec, SpecError, TaskSpec
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "acubench-example-encoder"
 
@@ -68,6 +68,29 @@ def test_builtins_arrive_through_entry_points():
     assert {"logmel", "opera-gt", "demo"} <= names
     dists = {d.project_name for _, d in pm.list_plugin_distinfo()}
     assert "acubench" in dists
+
+
+def test_all_means_every_task_on_real_data_by_the_datasets_declaration():
+    def task(id_, dataset, suites):
+        return TaskSpec(id=id_, name=id_, dataset=dataset, loader="m:f", kind="regression", modality="m",
+                        target="t", suites=suites)
+
+    def dataset(id_, generated):
+        return DatasetSpec(id=id_, name=id_, folder=id_, url="", license="", layout="", generated=generated)
+
+    plugin = contribute(datasets=[dataset("synthetic", True), dataset("recorded", False)],
+                        tasks=[task("gen-1", "synthetic", ("toy",)), task("rec-1", "recorded", ("demo",))])
+    pm = plugins.plugin_manager()
+    pm.register(plugin, name="generated-vs-recorded")
+    plugins.registries.cache_clear()
+    try:
+        chosen = {t.id for t in select_tasks("all")}
+        # A generated dataset's task stays out whatever its suite; a real dataset's is in, even in "demo".
+        assert "rec-1" in chosen and "gen-1" not in chosen and not any(t.startswith("demo-") for t in chosen)
+        assert {t.id for t in select_tasks("toy")} == {"gen-1"}
+    finally:
+        pm.unregister(name="generated-vs-recorded")
+        plugins.reset()
 
 
 @pytest.fixture
