@@ -411,11 +411,16 @@ def _head(state: Mapping[str, torch.Tensor], where: str) -> torch.nn.Module:
     return head.eval()
 
 
-def load_aligned_model(checkpoint: str | os.PathLike, *, device: str = "cpu",
-                       trust_checkpoint: bool = False) -> AlignedModel:
-    """The aligned encoder plus both projection heads and the zero-shot space map of a checkpoint."""
+def load_aligned_model(checkpoint: str | os.PathLike, *, device: str = "cpu", trust_checkpoint: bool = False,
+                       encoder: AudioEncoder | None = None) -> AlignedModel:
+    """The aligned encoder plus both projection heads and the zero-shot space map of a checkpoint.
+
+    ``encoder``: the checkpoint's encoder when the caller has already loaded it
+    (:func:`load_aligned_encoder`), so it is not built a second time.
+    """
     path, obj, meta = read_aligned(checkpoint, trust_checkpoint=trust_checkpoint)
-    encoder = _aligned_encoder(path, obj, meta, device, trust_checkpoint)
+    if encoder is None:
+        encoder = _aligned_encoder(path, obj, meta, device, trust_checkpoint)
     audio = _head(obj["audio_projection_mlp_state_dict"], f"{path} audio_projection_mlp_state_dict").to(device)
     text = _head(obj["language_projection_mlp_state_dict"], f"{path} language_projection_mlp_state_dict").to(device)
     # Checkpoints from AcuLa's own code (or intermediate ones) have no map: compare the raw projections.

@@ -150,37 +150,73 @@ def _toy_task_data(root, n=24):
                   "subject": frame["subject"], "split": split}).to_csv(folder / "labels.csv", index=False)
 
 
-def test_zero_shot_scores_a_task_from_class_prompts(registered, corpus_csv, bert_teacher, tmp_path, capsys):  # noqa: F811
+def test_zero_shot_rows_reach_the_run_and_reproduce_from_predictions(registered, corpus_csv, bert_teacher,
+                                                                      tmp_path, capsys):  # noqa: F811
+    from sklearn.metrics import roc_auc_score
+
+    from acubench.align.options import AlignOptions
+    from acubench.api import run, zeroshot
+    from acubench.loading import EncoderOptions
+
     _toy_task_data(tmp_path / "data")
     ckpt = _align(corpus_csv, bert_teacher, tmp_path, overrides={**FAST, "epochs": 5}).path
-    from acubench.align.zeroshot import zeroshot
+    result = run("tiny-align", tasks="toy-zs", probes=["linear", "zeroshot"], seeds=2, data_root=tmp_path / "data",
+                 cache=tmp_path / "cache", out=tmp_path / "run", aligned=True,
+                 align_options=AlignOptions(checkpoint=str(ckpt)), encoder_options=EncoderOptions(random_init="fallback"))
+    zs = [r for r in result.records if r.probe == "zeroshot"]
+    assert len(zs) == 2 and all(r.aligned for r in zs)  # the base row has no joint space: no zero-shot row
+    assert {r.probe for r in result.records if not r.aligned} == {"linear"}
+    record = zs[0]
+    assert zs[1].value == record.value and record.ci95 is not None and record.ci95[0] <= record.value <= record.ci95[1]
+    assert record.hyperparams["prompts"] == list(TOY_TASK.class_prompts)
+    assert record.hyperparams["teacher"] == str(bert_teacher) and record.hyperparams["temperature"] == 0.07
+    assert record.hyperparams["checkpoint"] == str(ckpt) and record.hyperparams["validation"] == "none (does not train)"
+    assert record.value > 0.8  # the aligned space separates the reports' classes
 
-    results, skipped = zeroshot(ckpt, tasks="toy-zs", data_root=tmp_path / "data", cache_dir=tmp_path / "cache")
-    assert skipped == {} and len(results) == 1
-    result = results[0]
-    assert result.n_test == 12 and result.prompts == list(TOY_TASK.class_prompts)
-    assert result.auroc > 0.8  # the aligned space separates the reports' classes
+    clips = pd.read_parquet(tmp_path / "run" / "predictions.parquet")
+    clips = clips[(clips["probe"] == "zeroshot") & (clips["seed"] == 0)]
+    assert len(clips) == record.n_test == 12
+    assert roc_auc_score(clips["label"], clips["score"]) == record.value  # exactly, from the stored per-clip scores
+    stored = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
+    assert sum(r["probe"] == "zeroshot" for r in stored) == 2
+    board = (tmp_path / "run" / "leaderboard.md").read_text()
+    assert "Probe: **zeroshot**" in board and record.encoder in board.split("Probe: **zeroshot**")[1]
+
+    # `acubench zeroshot` and the Python API are the same scorer on the same embeddings: the same number
+    alone = zeroshot(ckpt, tasks="toy-zs", data_root=tmp_path / "data", cache=tmp_path / "cache")
+    assert alone.skipped == {} and [r.value for r in alone.records] == [record.value]
+    assert alone.label == record.encoder
     out = tmp_path / "zs.json"
     code = main(["zeroshot", "--encoder", "tiny-align", "--aligned", str(ckpt), "--tasks", "toy-zs",
                  "--data-root", str(tmp_path / "data"), "-o", str(out)])
     assert code == 0
     assert "toy-zs" in capsys.readouterr().out
     payload = json.loads(out.read_text())
-    assert payload["results"][0]["auroc"] == pytest.approx(result.auroc)
+    assert payload["records"][0]["value"] == record.value and payload["label"] == record.encoder
     assert main(["zeroshot", "--encoder", "tiny-frozen", "--aligned", str(ckpt), "--tasks", "toy-zs"]) == 2
     assert "aligns encoder tiny-align" in capsys.readouterr().err
 
 
-def test_zero_shot_scoring_rules():
-    from acubench.align.zeroshot import class_prompts, zero_shot_scores
+def test_zero_shot_is_refused_where_it_cannot_score(registered, tmp_path, capsys):
+    from acubench.align.zeroshot import checkpoint_teacher
+    from acubench.runner import Runner
 
-    sims = torch.tensor([[0.1, 0.5, 0.2], [0.9, 0.0, 0.1]])
-    probs = zero_shot_scores(sims, "multiclass", 0.07)
-    assert probs.shape == (2, 3) and np.allclose(probs.sum(1), 1) and probs[0].argmax() == 1
-    assert np.allclose(zero_shot_scores(sims[:, :2], "binary", 0.07), [0.4, -0.9])
-    plain = TaskSpec(id="t", name="t", dataset="d", loader="m:f", kind="binary", modality="m", target="murmur",
-                     classes=("absent", "present"))
-    assert class_prompts(plain) == ["murmur: absent", "murmur: present"]
+    out = tmp_path / "run"
+    assert main(["run", "--encoder", "tiny-align", "--probe", "linear,zeroshot", "--tasks", "toy-zs",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "probe zeroshot scores aligned encoders only" in err and "add --aligned" in err
+    assert err.count("\n") == 1 and not out.exists()
+    assert main(["run", "--encoder", "tiny-align", "--aligned", "--probe", "zeroshot", "--tasks", "demo-fev1",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "probe zeroshot does not handle regression tasks (demo-fev1" in err and "drop zeroshot from --probe" in err
+    assert err.count("\n") == 1 and not out.exists()
+    # through a suite, regression tasks are simply not scored by it (and skipped when no probe is left)
+    assert Runner(tasks="demo", probes=["linear", "zeroshot"]).unscored == {"demo-resp-rate": ["zeroshot"],
+                                                                            "demo-fev1": ["zeroshot"]}
+    with pytest.raises(AlignError, match="records no teacher"):
+        checkpoint_teacher({"teacher": None}, "cpu")
 
 
 def test_run_aligned_says_what_it_did(registered, corpus_csv, bert_teacher, tmp_path, capsys):  # noqa: F811

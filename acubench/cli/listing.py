@@ -126,6 +126,8 @@ def _probes(args: argparse.Namespace) -> int:
         declares = [kinds, "standardised features" if spec.standardise else "raw features",
                     "one fit for every seed" if spec.deterministic else "a fit per seed",
                     "trains" if spec.trains else "does not train (scorer)"]
+        if spec.aligned_only:
+            declares.append("aligned encoders only")
         if spec.options:
             declares += ["task options:", *sorted(spec.options)]
         rows.append((spec.id, spec.description, declares + [f"plugin: {reg.owners[spec.id]}"]))
