@@ -35,6 +35,7 @@ import torch
 
 from acubench.align.corpus import (DEMO_CORPUS, PRESENT_CORPUS, Corpus, build_corpus, check_corpus, corpus_hash,
                                    read_corpus)
+from acubench.align.data import check_corpus_for_training
 from acubench.align.heads import ProjectionMLP, fit_space_map
 from acubench.align.leakcheck import check_corpus_leaks
 from acubench.align.presets import AlignConfig, resolve_config
@@ -223,6 +224,10 @@ def align(
                          f"alignable encoders: {', '.join(alignable)} (column 'AcuLa' of `acubench encoders`)")
     data = load_corpus(corpus, cache_dir=cache, data_root=data_root, options=task_options, skip_bad=skip_bad,
                        allow_test_overlap=allow_test_overlap)
+    try:  # before the teacher loads and the run folder exists
+        check_corpus_for_training(data.frame, settings, source=str(data.source))
+    except ValueError as exc:
+        raise AlignError(str(exc)) from None
     if data.bad:
         console.print(f"[yellow]corpus {data.source}: left out {sum(data.bad.values())} bad row(s)[/]: "
                       + ", ".join(f"{n} {r}" for r, n in data.bad.items()))

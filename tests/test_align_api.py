@@ -311,32 +311,49 @@ def test_sweep_aligns_every_combination_into_one_board_and_resumes(registered, c
     assert board.count("Δ acula") >= 4  # every variant is compared with the base row
 
 
-def test_bad_input_gives_one_clear_error_and_writes_nothing(registered, corpus_csv, bert_teacher, tmp_path,
-                                                             capsys):  # noqa: F811
+def _bad_corpora(corpus_csv, bert_teacher, folder):
+    """(corpus file, teacher, what the error must say) for each bad alignment input of #10."""
     frame = pd.read_csv(corpus_csv)
-    cases = {}
-    same = frame.assign(report="normal vesicular breath sounds")
-    same.to_csv(tmp_path / "same.csv", index=False)
-    cases["same.csv"] = "reports of the corpus are identical"
-    frame.assign(subject="s0").to_csv(tmp_path / "one.csv", index=False)
-    cases["one.csv"] = "the corpus has 1 subject"
-    frame.iloc[:0].to_csv(tmp_path / "empty.csv", index=False)
-    cases["empty.csv"] = "the corpus has no rows"
-    frame.assign(audio_path=frame["audio_path"] + ".gone").to_csv(tmp_path / "gone.csv", index=False)
-    cases["gone.csv"] = "64 missing audio"
-    for name, message in cases.items():
-        out = tmp_path / f"out-{name}"
-        code = main(["align", "--encoder", "tiny-align", "--corpus", str(tmp_path / name), "--teacher",
-                     str(bert_teacher), "--out", str(out), "--val-fraction", "0.25"])
-        err = capsys.readouterr().err
-        assert code == 2 and message in err and "Traceback" not in err, (name, err)
-        assert not out.exists(), name
-    broken = tmp_path / "broken-teacher"
+    cases = []
+    for name, bad, message in (
+            ("same.csv", frame.assign(report="normal vesicular breath sounds"), "reports of the corpus are identical"),
+            ("one.csv", frame.assign(subject="s0"), "the corpus has 1 subject"),
+            ("empty.csv", frame.iloc[:0], "the corpus has no rows"),
+            ("gone.csv", frame.assign(audio_path=frame["audio_path"] + ".gone"), "64 missing audio")):
+        bad.to_csv(folder / name, index=False)
+        cases.append((folder / name, bert_teacher, message))
+    broken = folder / "broken-teacher"
     broken.mkdir()
     for f in bert_teacher.iterdir():
         (broken / f.name).write_bytes(b"not a model" if f.suffix == ".safetensors" else f.read_bytes())
-    out = tmp_path / "out-teacher"
-    code = main(["align", "--encoder", "tiny-align", "--corpus", str(corpus_csv), "--teacher", str(broken),
-                 "--out", str(out)])
-    err = capsys.readouterr().err
-    assert code == 2 and "cannot load the model" in err and not out.exists()
+    cases.append((corpus_csv, broken, "cannot load the model"))
+    cases.append((corpus_csv, folder / "no-such-teacher", "no-such-teacher"))
+    return cases
+
+
+def _one_error_line(err: str, *needles: str) -> str:
+    lines = [line for line in err.splitlines() if line.startswith("acubench: error")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert all(n in lines[0] for n in needles), (needles, lines[0])
+    return lines[0]
+
+
+def test_bad_alignment_input_is_one_line_naming_the_file_and_leaves_nothing(registered, corpus_csv, bert_teacher,
+                                                                            tmp_path, capsys, monkeypatch):  # noqa: F811
+    """Empty, one-subject, identical-report and missing-audio corpora, and teachers that do not load, through
+    `align`, `run --aligned` and `sweep`: exit 2, one line naming the file, no run folder, no checkpoint folder."""
+    _toy_task_data(tmp_path / "data")
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("ACUBENCH_CACHE", str(cache))
+    for k, (corpus, teacher, message) in enumerate(_bad_corpora(corpus_csv, bert_teacher, tmp_path)):
+        named = str(teacher) if corpus == corpus_csv else str(corpus)
+        for command in (["align"], ["run", "--aligned"], ["sweep", "--grid", "control=none,shuffled-reports"]):
+            out = tmp_path / f"out-{k}-{command[0]}"
+            evaluation = [] if command[0] == "align" else [
+                "--tasks", "toy-zs", "--data-root", str(tmp_path / "data"), "--seeds", "1", "--bootstrap", "0"]
+            code = main([*command, "--encoder", "tiny-align", *evaluation, "--corpus", str(corpus), "--teacher",
+                         str(teacher), "--random-init", "--out", str(out)])
+            assert code == 2, (corpus, command)
+            _one_error_line(capsys.readouterr().err, message, named)
+            assert not out.exists(), (corpus, command)
+            assert not (cache / "aligned").exists() or not any((cache / "aligned").iterdir()), (corpus, command)
