@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
+from acubench.errors import RecordError
 from acubench.stats import ClipScores
 
 if TYPE_CHECKING:
@@ -97,12 +98,10 @@ def read_predictions(path: str | os.PathLike) -> "pd.DataFrame | None":
 
     Raises
     ------
-    acubench.results.RecordError
+    acubench.errors.RecordError
         A file that is not parquet or lacks the prediction columns.
     """
     import pandas as pd
-
-    from acubench.results import RecordError
 
     path = Path(path)
     if path.is_dir():
