@@ -6,6 +6,7 @@ The Python API mirrors the command line::
     result = acubench.run("opera", tasks="demo")          # acubench run
     emb = acubench.embed(["a.wav"], encoder="opera-gt")    # acubench embed
     ckpt = acubench.align("opera", corpus="demo")          # acubench align
+    zs = acubench.zeroshot(ckpt.path, tasks="demo")        # acubench zeroshot
 
 Encoder loading takes one options object everywhere
 (``acubench.run("opera", encoder_options=acubench.EncoderOptions(device="cuda"))``);
@@ -33,12 +34,14 @@ __all__ = [
     "hookimpl",
     "load_encoder",
     "run",
+    "zeroshot",
 ]
 
 _LAZY = {
     "run": ("acubench.api", "run"),
     "embed": ("acubench.api", "embed"),
     "align": ("acubench.api", "align"),
+    "zeroshot": ("acubench.api", "zeroshot"),
     "AlignOptions": ("acubench.api", "AlignOptions"),
     "load_encoder": ("acubench.loading", "load_encoder"),
     "EncoderOptions": ("acubench.loading", "EncoderOptions"),

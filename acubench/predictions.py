@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from acubench.errors import RecordError
 from acubench.stats import ClipScores
 
 if TYPE_CHECKING:
@@ -98,12 +99,10 @@ def read_predictions(path: str | os.PathLike) -> pd.DataFrame | None:
 
     Raises
     ------
-    acubench.results.RecordError
+    acubench.errors.RecordError
         A file that is not parquet or lacks the prediction columns.
     """
     import pandas as pd
-
-    from acubench.results import RecordError
 
     path = Path(path)
     if path.is_dir():

@@ -438,6 +438,11 @@ class ProbeSpec:
         False for a scorer that turns embeddings into scores without fitting
         (the harness then calls only ``predict`` on the test clips, with the
         task and encoder in the head's ``context``).
+    aligned_only : bool
+        True for a scorer that needs an aligned encoder's joint audio–text
+        space (:attr:`acubench.probe_base.ProbeContext.space`, e.g.
+        ``zeroshot``): a run without an aligned encoder is refused before any
+        compute, and in an aligned run the base rows go without it.
     options : frozenset of str
         The task ``probe_options`` keys the head reads; the registry rejects
         task options no probe (or the split scheme) reads.
@@ -452,6 +457,7 @@ class ProbeSpec:
     standardise: bool = True
     deterministic: bool = False
     trains: bool = True
+    aligned_only: bool = False
     options: frozenset[str] = frozenset()
     kinds: tuple[TaskKind, ...] = ("binary", "multiclass", "regression")
     aliases: tuple[str, ...] = ()

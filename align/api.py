@@ -44,6 +44,7 @@ from acubench.align.corpus import (
     corpus_hash,
     read_corpus,
 )
+from acubench.align.data import check_corpus_for_training
 from acubench.align.heads import ProjectionMLP, fit_space_map
 from acubench.align.leakcheck import check_corpus_leaks
 from acubench.align.model import AlignError, masked_modelling
@@ -231,6 +232,10 @@ def align(
                          f"alignable encoders: {', '.join(alignable)} (column 'AcuLa' of `acubench encoders`)")
     data = load_corpus(corpus, cache_dir=cache, data_root=data_root, options=task_options, skip_bad=skip_bad,
                        allow_test_overlap=allow_test_overlap)
+    try:  # before the teacher loads and the run folder exists
+        check_corpus_for_training(data.frame, settings, source=str(data.source))
+    except ValueError as exc:
+        raise AlignError(str(exc)) from None
     if data.bad:
         console.print(f"[yellow]corpus {data.source}: left out {sum(data.bad.values())} bad row(s)[/]: "
                       + ", ".join(f"{n} {r}" for r, n in data.bad.items()))
@@ -417,11 +422,16 @@ def _head(state: Mapping[str, torch.Tensor], where: str) -> torch.nn.Module:
     return head.eval()
 
 
-def load_aligned_model(checkpoint: str | os.PathLike, *, device: str = "cpu",
-                       trust_checkpoint: bool = False) -> AlignedModel:
-    """The aligned encoder plus both projection heads and the zero-shot space map of a checkpoint."""
+def load_aligned_model(checkpoint: str | os.PathLike, *, device: str = "cpu", trust_checkpoint: bool = False,
+                       encoder: AudioEncoder | None = None) -> AlignedModel:
+    """The aligned encoder plus both projection heads and the zero-shot space map of a checkpoint.
+
+    ``encoder``: the checkpoint's encoder when the caller has already loaded it
+    (:func:`load_aligned_encoder`), so it is not built a second time.
+    """
     path, obj, meta = read_aligned(checkpoint, trust_checkpoint=trust_checkpoint)
-    encoder = _aligned_encoder(path, obj, meta, device, trust_checkpoint)
+    if encoder is None:
+        encoder = _aligned_encoder(path, obj, meta, device, trust_checkpoint)
     audio = _head(obj["audio_projection_mlp_state_dict"], f"{path} audio_projection_mlp_state_dict").to(device)
     text = _head(obj["language_projection_mlp_state_dict"], f"{path} language_projection_mlp_state_dict").to(device)
     # Checkpoints from AcuLa's own code (or intermediate ones) have no map: compare the raw projections.

@@ -358,14 +358,15 @@ def check_corpus(frame: pd.DataFrame, *, source: str, skip_bad: bool = False) ->
         out[col] = out[col].map(_number) if col in out.columns else np.nan
     out = out.reindex(columns=list(CORPUS_COLUMNS)).reset_index(drop=True)
     if out.empty:
-        raise CorpusError(f"{source}: the corpus has no rows")
+        raise CorpusError(f"{source}: the corpus has no rows; build one with `acubench corpus`, or add rows")
     reasons = [_bad_reason(row) for _, row in out.iterrows()]
     bad = {r: sum(1 for x in reasons if x == r) for r in BAD_REASONS if r in reasons}
     if bad and not skip_bad:
         examples = [f"row {i + 2} ({r}): {out.at[i, 'audio_path']}" for i, r in enumerate(reasons) if r][:5]
         counts = ", ".join(f"{n} {r}" for r, n in bad.items())
         raise CorpusError(f"{source}: {sum(bad.values())} bad row(s) — {counts}. E.g. {'; '.join(examples)}. "
-                          f"Fix them, or pass --skip-bad to leave them out (they are counted in the log).")
+                          f"Fix them or drop those rows, or align with `acubench align --skip-bad` to leave them "
+                          f"out (they are counted in the log).")
     good = out[[r is None for r in reasons]].reset_index(drop=True)
     if good.empty:
         raise CorpusError(f"{source}: no usable row ({', '.join(f'{n} {r}' for r, n in bad.items())})")

@@ -193,8 +193,10 @@ def apply_control(frame: pd.DataFrame, control: str, seed: int) -> pd.DataFrame:
     return out
 
 
-def check_corpus_for_training(corpus: pd.DataFrame, config: Any) -> None:
+def check_corpus_for_training(corpus: pd.DataFrame, config: Any, source: str = "the corpus") -> None:
     """Refuse corpora that cannot give a meaningful run, before anything is computed.
+
+    ``source`` names the corpus (its file) in the message.
 
     Raises
     ------
@@ -202,12 +204,13 @@ def check_corpus_for_training(corpus: pd.DataFrame, config: Any) -> None:
         All reports identical, or a single subject with a held-out split asked for.
     """
     if corpus["report"].nunique() < 2:
-        raise ValueError(f"all {len(corpus)} reports of the corpus are identical: the teacher vectors carry nothing to "
-                         f"align to; write reports from each recording's metadata (`acubench corpus`)")
+        raise ValueError(f"{source}: all {len(corpus)} reports of the corpus are identical: the teacher vectors carry "
+                         f"nothing to align to; write reports from each recording's metadata (`acubench corpus`)")
     subjects = corpus.groupby(["dataset", "subject"]).ngroups
     if config.val_fraction > 0 and subjects < 2:
-        raise ValueError(f"the corpus has {subjects} subject: the held-out validation needs subjects of its own; use "
-                         f"a corpus with several subjects, or --val-fraction 0 (no held-out metrics)")
+        raise ValueError(f"{source}: the corpus has {subjects} subject: the held-out validation needs subjects of its "
+                         f"own; use a corpus with several subjects, or set val_fraction to 0 (--val-fraction 0, or in "
+                         f"--align-config; no held-out metrics then)")
 
 
 def training_rows(corpus: pd.DataFrame, config: Any, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -142,7 +142,8 @@ def resolve_teacher(source: str | os.PathLike | None) -> TeacherSource:
             )
         return TeacherSource(text, model, folder_fingerprint(model))
     if not _HUB_ID.match(text):
-        raise TeacherNotFound(f"teacher {text!r}: no such folder, and not a Hugging Face Hub id (org/name)")
+        raise TeacherNotFound(f"teacher {text!r}: no such folder, and not a Hugging Face Hub id (org/name); pass "
+                              f"--teacher a local model folder or a Hub id")
     folder = _hub_snapshot(text)
     revision = folder.name if folder.parent.name == "snapshots" else folder_fingerprint(folder)
     return TeacherSource(text, _transformer_folder(folder), revision)
@@ -294,7 +295,9 @@ class Teacher:
             model = AutoModel.from_pretrained(folder, local_files_only=True, dtype=dtype)
         except Exception as exc:
             raise TeacherNotFound(f"teacher {self.source.id}: cannot load the model from {folder} "
-                                  f"({type(exc).__name__}: {str(exc)[:200]})") from None
+                                  f"({type(exc).__name__}: {str(exc)[:200]}); replace the folder with a complete "
+                                  "copy (save_pretrained / `huggingface-cli download`), or pass another "
+                                  "--teacher") from None
         if tokenizer.pad_token is None:
             # Causal LMs often have no pad token; any id works because padding is masked or
             # (mean-with-padding) averaged as the reference did with eos.

@@ -98,6 +98,12 @@ def aligned_label(base_label: str, summary: dict[str, Any] | None, keys: tuple[s
     return f"{base_label}{ALIGNED_SUFFIX}[{variant_tag(summary, keys) if summary else 'external'}]"
 
 
+def read_summary(checkpoint: Path) -> dict[str, Any] | None:
+    """The ``alignment.json`` beside a checkpoint from ``acubench align``; ``None`` for one without (AcuLa's)."""
+    summary_file = checkpoint.parent / SUMMARY_NAME
+    return json.loads(summary_file.read_text()) if summary_file.is_file() else None
+
+
 def aligned_variant(base: AudioEncoder, base_label: str, options: AlignOptions, *, all_demo: bool, device: str,
                     cache_dir: Path, data_root: Path, task_options: dict[str, str],
                     trust_checkpoint: bool = False, console=None) -> AlignedVariant:
@@ -113,10 +119,7 @@ def aligned_variant(base: AudioEncoder, base_label: str, options: AlignOptions, 
         if meta["encoder"] != base.spec.id:
             raise AlignError(f"{path} aligns encoder {meta['encoder']}, not {base.spec.id}; pass --encoder "
                              f"{meta['encoder']}")
-        summary_file = path.parent / SUMMARY_NAME
-        summary = None
-        if summary_file.is_file():
-            summary = json.loads(summary_file.read_text())
+        summary = read_summary(path)
         encoder = load_aligned_encoder(path, device=device, trust_checkpoint=trust_checkpoint)
         return AlignedVariant(encoder, aligned_label(base_label, summary), path, summary, False)
     corpus = resolve_corpus(options.corpus, all_demo)

@@ -9,7 +9,7 @@ from typing import Any
 
 from acubench.align.choices import ALIGN_TARGETS, CONTROLS, POOLINGS, PRESET_NAMES, WINDOWINGS
 from acubench.cli import UsageError
-from acubench.cli.common import add_task_option_arg, console, csv_list, task_options
+from acubench.cli.common import add_task_args, add_task_option_arg, console, csv_list, reporter, task_options
 
 _ALIGN_EPILOG = """examples:
   acubench align --encoder opera-gt --random-init                       # demo corpus, demo preset
@@ -278,52 +278,82 @@ def _register_zeroshot(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "zeroshot", help="zero-shot classification with an aligned encoder (audio ↔ class-prompt similarity)",
         description="Score each test clip against the tasks' class prompts in the aligned space (cosine "
-                    "similarity between projected audio and projected teacher embeddings); report AUROC.")
+                    "similarity between projected audio and projected teacher embeddings); report AUROC with its "
+                    "95 % subject-bootstrap interval. The same scorer as `acubench run --aligned --probe "
+                    "linear,zeroshot`, which puts these rows in a leaderboard.",
+        epilog="examples:\n  acubench zeroshot --encoder opera-gt --aligned runs/align/acula_final.pt --tasks demo\n"
+               "  acubench run --encoder opera --aligned --probe linear,zeroshot --tasks demo   # as leaderboard rows",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--encoder", "-e", required=True, metavar="NAME", help="encoder id or alias")
     p.add_argument("--aligned", nargs="?", const=None, default=None, metavar="CKPT",
                    help="aligned checkpoint (file or folder); without one, the cached demo alignment "
                         "(aligned first if absent)")
-    p.add_argument("--tasks", "-t", default="demo", metavar="all|demo|ID,ID", help="tasks (default demo)")
-    p.add_argument("--data-root", default=None, metavar="DIR", help="datasets folder (default $ACUBENCH_DATA)")
-    p.add_argument("--protocol", default="default", choices=("default", "reference"), help="split protocol")
+    add_task_args(p)
     p.add_argument("--weights", default=None, metavar="PATH|HF_ID", help="base weights when aligning first")
     p.add_argument("--random-init", action="store_true", help="allow a random-init base when aligning first")
-    p.add_argument("--device", default="cpu", help="cpu, cuda… (default cpu)")
+    p.add_argument("--device", default="cpu", metavar="auto|cpu|cuda[:N]|mps", help="where the encoder runs "
+                   "(default cpu)")
     p.add_argument("--batch-size", type=int, default=16, metavar="N", help="model inputs per forward pass")
-    p.add_argument("--temperature", type=float, default=0.07, help="softmax temperature for multi-class scores")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                   help="as for `acubench run` (auto: bf16 where the device computes it natively)")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="softmax temperature of the similarities (default 0.07, CLIP's; no effect on a binary AUROC)")
+    p.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                   help="subject-bootstrap resamples behind each 95 %% interval (default 1000; 0: none)")
     p.add_argument("--skip-bad-audio", action="store_true", help="skip unusable recordings (counted)")
     p.add_argument("--trust-checkpoint", action="store_true", help="allow checkpoints that need full unpickling")
-    p.add_argument("--output", "-o", default=None, metavar="FILE.json", help="also write the results as JSON")
+    p.add_argument("--output", "-o", default=None, metavar="FILE.json",
+                   help="also write the result records as JSON")
     p.set_defaults(func=_zeroshot)
 
 
 def _zeroshot(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from acubench.align.api import ensure_aligned, read_aligned
-    from acubench.align.zeroshot import render, write_json, zeroshot
+    from acubench.api import zeroshot
     from acubench.loading import EncoderOptions
-    from acubench.paths import check_writable_file
+    from acubench.paths import atomic_write, check_writable_file
     from acubench.plugins import get_encoder
 
     if args.output:
         check_writable_file(args.output, what="results file (-o)", fix="choose another -o")  # before any work (#12)
     out = console()
     wanted = get_encoder(args.encoder.partition(":")[0]).id
+    options = EncoderOptions(trust_checkpoint=args.trust_checkpoint, device=args.device, precision=args.precision,
+                             batch_size=args.batch_size)
     if args.aligned is None:
-        options = EncoderOptions(weights=args.weights, random_init="fallback" if args.random_init else "never",
-                                 device=args.device)
-        ckpt = ensure_aligned(args.encoder, encoder_options=options, console=out).path
+        base = replace(options, weights=args.weights, random_init="fallback" if args.random_init else "never")
+        ckpt = ensure_aligned(args.encoder, encoder_options=base, console=out).path
     else:
         ckpt = args.aligned
         _, _, meta = read_aligned(ckpt, trust_checkpoint=args.trust_checkpoint)
         if meta["encoder"] != wanted:
             raise UsageError(f"{ckpt} aligns encoder {meta['encoder']}, not {wanted}")
-    results, skipped = zeroshot(ckpt, tasks=args.tasks, data_root=args.data_root, protocol=args.protocol,
-                                device=args.device, batch_size=args.batch_size, temperature=args.temperature,
-                                skip_bad_audio=args.skip_bad_audio, trust_checkpoint=args.trust_checkpoint,
-                                console=out)
-    print(render(results, skipped))
+    result = zeroshot(ckpt, tasks=args.tasks, data_root=args.data_root, protocol=args.protocol,
+                      task_options=task_options(args.task_arg), encoder_options=options,
+                      temperature=args.temperature, skip_bad_audio=args.skip_bad_audio, bootstrap=args.bootstrap,
+                      reporter=reporter())
+    print(_zeroshot_table(result))
     if args.output:
-        write_json(args.output, results, skipped, {"checkpoint": str(ckpt), "encoder": wanted,
-                                                   "temperature": args.temperature})
+        payload = {"checkpoint": str(result.checkpoint), "encoder": wanted, "label": result.label,
+                   "records": [r.to_dict() for r in result.records], "skipped": result.skipped}
+        atomic_write(Path(args.output), json.dumps(payload, indent=2, sort_keys=True, default=str))
         out.print(f"wrote {args.output}")
     return 0
+
+
+def _zeroshot_table(result: Any) -> str:
+    """A Markdown table of the zero-shot records (one per task), then the skipped tasks."""
+    from tabulate import tabulate
+
+    def interval(ci: list[float] | None) -> str:
+        return f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "–"
+
+    rows = [[r.task, r.task_name, r.kind, len(r.classes), r.n_test, f"{r.value:.3f}", interval(r.ci95)]
+            for r in result.records]
+    text = f"{result.label}\n\n" + tabulate(rows, headers=["task", "name", "kind", "classes", "test clips",
+                                                            "AUROC ↑", "95 % CI"], tablefmt="github")
+    if result.skipped:
+        text += "\n\n" + "\n".join(f"- skipped {k}: {v}" for k, v in result.skipped.items())
+    return text
