@@ -67,6 +67,7 @@ def _align(corpus_csv, teacher, tmp_path, **kw):
     return align("tiny-align", **options)
 
 
+@pytest.mark.slow
 def test_align_caches_by_key_and_reloads_as_an_aligned_encoder(registered, corpus_csv, bert_teacher, tmp_path,
                                                                  monkeypatch):
     first = _align(corpus_csv, bert_teacher, tmp_path)
@@ -149,6 +150,7 @@ def _toy_task_data(root, n=24):
                   "subject": frame["subject"], "split": split}).to_csv(folder / "labels.csv", index=False)
 
 
+@pytest.mark.slow
 def test_zero_shot_rows_reach_the_run_and_reproduce_from_predictions(registered, corpus_csv, bert_teacher,
                                                                       tmp_path, capsys):
     from sklearn.metrics import roc_auc_score
@@ -219,6 +221,7 @@ def test_zero_shot_is_refused_where_it_cannot_score(registered, tmp_path, capsys
         checkpoint_teacher({"teacher": None}, "cpu")
 
 
+@pytest.mark.slow
 def test_run_aligned_says_what_it_did(registered, corpus_csv, bert_teacher, tmp_path, capsys):
     from rich.console import Console
 
@@ -269,6 +272,7 @@ def test_run_aligned_never_falls_back_to_the_demo_corpus_for_real_tasks(register
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_sweep_aligns_every_combination_into_one_board_and_resumes(registered, corpus_csv, bert_teacher, tmp_path,
                                                                      monkeypatch):
     from acubench.align import variant as variant_module

@@ -89,6 +89,7 @@ def test_some_encoder_families_are_alignable():
     assert {"audiomae", "clap", "qwen-omni"} <= set(ALIGNABLE)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("encoder_id", ALIGNABLE)
 def test_loss_falls_and_held_out_cka_rises(encoder_id, pairs, bert_teacher):
     train_rows, val_rows = pairs

@@ -43,6 +43,7 @@ def _train(tmp_path, corpus, teacher_dir, name="run", **changes):
                  cache_dir=tmp_path / "cache")
 
 
+@pytest.mark.slow
 def test_training_learns_and_held_out_cka_rises(tmp_path, corpus, bert_teacher):
     result = _train(tmp_path, corpus, bert_teacher, epochs=5)
     epochs = [r for r in result.history if r["type"] == "epoch"]
@@ -73,6 +74,7 @@ def test_checkpoints_use_the_acula_layout_and_load_with_weights_only(tmp_path, c
     assert all(torch.equal(alone[k], final["audio_model_state_dict"][k]) for k in alone)
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, corpus, bert_teacher, monkeypatch):
     whole = _train(tmp_path, corpus, bert_teacher, name="whole")
 
@@ -110,6 +112,7 @@ def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, corpus, bert_te
     assert len([line for line in lines if '"step"' in line]) == 18  # epoch 3's cut steps were dropped
 
 
+@pytest.mark.slow
 def test_augmentations_reach_the_training_audio_only(tmp_path, corpus, bert_teacher, monkeypatch):
     seen: dict[bool, list[list[torch.Tensor]]] = {True: [], False: []}
     real = TinyAlignEncoder.featurize

@@ -121,6 +121,7 @@ def test_a_named_task_whose_metadata_is_malformed_stops_the_run(toy_data, tmp_pa
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_under_all_a_malformed_dataset_is_reported_loudly_and_recorded(toy_data, tmp_path, capsys):
     labels = toy_data / "toyset" / "labels.csv"
     labels.write_text("clip_id,path\n")  # the publisher's file, truncated
@@ -238,6 +239,7 @@ def test_out_on_a_finished_run_refuses_unless_overwrite(tmp_path, capsys):
     assert (out / "results.jsonl").read_text() == "{}\n"
 
 
+@pytest.mark.slow
 def test_a_failure_while_writing_leaves_no_half_written_run(tmp_path, capsys, monkeypatch):
     import acubench.leaderboard.render as render
 

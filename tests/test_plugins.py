@@ -115,6 +115,7 @@ def example_plugin(tmp_path, monkeypatch):
     plugins.reset()
 
 
+@pytest.mark.slow
 def test_third_party_encoder_is_listed_and_runs(example_plugin, tmp_path, capsys):
     assert plugins.get_encoder("mfcc-stats").embed_dim == 40
     assert main(["encoders"]) == 0
@@ -124,6 +125,7 @@ def test_third_party_encoder_is_listed_and_runs(example_plugin, tmp_path, capsys
     assert "mfcc-stats" in (out / "leaderboard.md").read_text()
 
 
+@pytest.mark.slow
 def test_third_party_probe_is_listed_and_runs(example_plugin, tmp_path, capsys):
     spec = plugins.get_probe("knn")
     assert (spec.deterministic, spec.standardise, spec.trains) == (True, True, True)

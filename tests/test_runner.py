@@ -40,6 +40,7 @@ def _recompute_with_sklearn(rec, rows: pd.DataFrame) -> float:
     return mean_absolute_error(y, rows["score"])
 
 
+@pytest.mark.slow
 def test_demo_run_writes_everything_and_reruns_from_cache(tmp_path, shared_cache, monkeypatch, capsys):
     monkeypatch.setenv("ACUBENCH_CACHE", str(shared_cache))
     a, b = tmp_path / "a", tmp_path / "b"
@@ -123,6 +124,7 @@ def test_a_published_task_reaches_the_reference_rows_end_to_end(toy_plugin, tmp_
     assert "never tested" in text and "No task in this table has a published" not in text
 
 
+@pytest.mark.slow
 def test_tasks_without_data_are_skipped_with_a_reason(toy_plugin, tmp_path, capsys):
     out = tmp_path / "r"
     assert main(["run", "--encoder", "logmel", "--tasks", "toy-task,demo-wheeze", "--data-root",
