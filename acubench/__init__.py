@@ -6,6 +6,7 @@ The Python API mirrors the command line::
     result = acubench.run("opera", tasks="demo")          # acubench run
     emb = acubench.embed(["a.wav"], encoder="opera-gt")    # acubench embed
     ckpt = acubench.align("opera", corpus="demo")          # acubench align
+    zs = acubench.zeroshot(ckpt.path, tasks="demo")        # acubench zeroshot
 
 Encoder loading takes one options object everywhere
 (``acubench.run("opera", encoder_options=acubench.EncoderOptions(device="cuda"))``);
@@ -22,13 +23,25 @@ from acubench._version import __version__
 from acubench.errors import AcubenchError
 from acubench.hookspecs import contribute, hookimpl
 
-__all__ = ["__version__", "contribute", "hookimpl", "run", "embed", "align", "load_encoder", "EncoderOptions",
-           "AlignOptions", "AcubenchError"]
+__all__ = [
+    "AcubenchError",
+    "AlignOptions",
+    "EncoderOptions",
+    "__version__",
+    "align",
+    "contribute",
+    "embed",
+    "hookimpl",
+    "load_encoder",
+    "run",
+    "zeroshot",
+]
 
 _LAZY = {
     "run": ("acubench.api", "run"),
     "embed": ("acubench.api", "embed"),
     "align": ("acubench.api", "align"),
+    "zeroshot": ("acubench.api", "zeroshot"),
     "AlignOptions": ("acubench.api", "AlignOptions"),
     "load_encoder": ("acubench.loading", "load_encoder"),
     "EncoderOptions": ("acubench.loading", "EncoderOptions"),

@@ -1,4 +1,4 @@
-"""The Python API: ``run``, ``embed`` and ``align``, composed from the services.
+"""The Python API: ``run``, ``embed``, ``align`` and ``zeroshot``, composed from the services.
 
 This is the top layer (with the command line, which calls these functions):
 the only place that joins AcuLa post-training, benchmark runs and the
@@ -17,25 +17,26 @@ import datetime as _dt
 import json
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
-from acubench import distributed, stats
 from acubench.align.options import AlignOptions
-from acubench.devices import resolve_device
-from acubench.embedding import EmbedResult, embed_files
 from acubench.encoder import AudioEncoder
+from acubench.engine import distributed
+from acubench.engine.embedding import EmbedResult, embed_files
+from acubench.engine.rundir import RunFolder, reserve_run_folder
+from acubench.engine.runner import PreparedTask, Runner, encoder_entry, encoder_label
 from acubench.errors import OptionError
 from acubench.loading import EncoderOptions, RandomInit
 from acubench.paths import atomic_write, check_writable_dir
 from acubench.paths import cache_dir as default_cache_dir
-from acubench.plugins import plugin_manager, registries
-from acubench.predictions import concat
+from acubench.plugins import get_probe, plugin_manager, registries
+from acubench.records import stats
+from acubench.records.predictions import concat
+from acubench.records.results import ResultRecord, RunResults, versions, write_run_results
 from acubench.reporting import LogReporter, Reporter
-from acubench.results import ResultRecord, RunResults, versions, write_run_results
-from acubench.rundir import RunFolder, reserve_run_folder
-from acubench.runner import PreparedTask, Runner, encoder_entry, encoder_label
 from acubench.specs import ClipPolicy
 
 if TYPE_CHECKING:
@@ -105,7 +106,7 @@ def run(
     out : path, optional
         Run folder; default a new time-stamped folder under ``runs_dir``. The
         folder is claimed before any compute and its files appear together at
-        the end (see :mod:`acubench.rundir`).
+        the end (see :mod:`acubench.engine.rundir`).
     task_options : dict, optional
         Loader options passed to every task (``--task-arg KEY=VALUE``), recorded in ``config.json``.
     encoder_options : EncoderOptions, optional
@@ -143,6 +144,7 @@ def run(
     runner = Runner(tasks=tasks, probes=probes, seeds=seeds, data_root=data_root, cache=cache, protocol=protocol,
                     task_options=task_options, encoder_options=options, skip_bad_audio=skip_bad_audio,
                     use_cache=use_cache, bootstrap=bootstrap, reporter=reporter, ranks=ranks)
+    _check_aligned_only(runner.probes, aligned)
     for name in names:
         options.check(name)
     if use_cache:
@@ -174,6 +176,10 @@ def _run_in(folder: RunFolder | None, runner: Runner, names: list[str], options:
                   f"seeds {len(runner.seeds)}; {options.device}, {options.precision})", level="heading")
     for tid, why in skipped.items():
         reporter.note(f"  skipped {tid}: {why}", level="warning")
+    for tid, probes in runner.unscored.items():
+        if tid not in skipped:
+            reporter.note(f"  {tid}: not scored by {', '.join(probes)} (they do not handle its kind)")
+    needs_space = any(get_probe(p).aligned_only for p in runner.probes)
 
     records: list[ResultRecord] = []
     predictions = []
@@ -184,13 +190,15 @@ def _run_in(folder: RunFolder | None, runner: Runner, names: list[str], options:
         label = encoder_label(base)
         # The base row first, then each aligned variant, aligned only when its turn comes (one in memory at a time).
         for plan in [None, *(_align_plans(align_options) if aligned else [])]:
-            encoder, row_label, is_aligned = base, label, False
+            encoder, row_label, is_aligned, space = base, label, False, None
             if plan is not None:
                 variant = _aligned_variant(base, label, plan, builtin, options, runner, reporter)
                 alignments.append((plan, variant))
                 encoder, row_label, is_aligned = variant.encoder, variant.label, True
+                if needs_space:
+                    space = _joint_space(variant.checkpoint, variant.encoder, runner, options, reporter)
             entries.append(encoder_entry(encoder, row_label, is_aligned))
-            scored, clips = runner.evaluate(encoder, row_label, is_aligned, prepared, run_id)
+            scored, clips = runner.evaluate(encoder, row_label, is_aligned, prepared, run_id, space)
             records.extend(scored)
             predictions.append(clips)
 
@@ -227,6 +235,7 @@ def _run_config(runner: Runner, prepared: Sequence[PreparedTask], skipped: dict[
         "skipped_tasks": skipped,
         "failed_tasks": runner.failed,
         "probes": runner.probes,
+        "unscored": runner.unscored,
         "seeds": runner.seeds,
         "bootstrap": {"resamples": runner.bootstrap, "seed": 0, "unit": "subject"},
         "data_root": str(runner.data_root),
@@ -238,6 +247,28 @@ def _run_config(runner: Runner, prepared: Sequence[PreparedTask], skipped: dict[
         "aligned": aligned,
         "align": _alignment_entries(alignments) if aligned else None,
     }
+
+
+def _check_aligned_only(probes: Sequence[str], aligned: bool) -> None:
+    """Refuse, before any compute, a probe that scores aligned encoders only in a run that aligns none."""
+    needy = [p for p in probes if get_probe(p).aligned_only]
+    if needy and not aligned:
+        raise OptionError(f"probe {', '.join(needy)} scores aligned encoders only (it compares clips with class "
+                          f"prompts in an AcuLa checkpoint's audio–text space): add --aligned, or "
+                          f"--aligned-checkpoint PATH, or drop {', '.join(needy)} from --probe")
+
+
+def _joint_space(checkpoint: Path, encoder: AudioEncoder, runner: Runner, options: EncoderOptions,
+                 reporter: Reporter, temperature: float | None = None):
+    """The joint audio–text space of an aligned checkpoint whose encoder is already loaded (for scorers)."""
+    from acubench.align.api import load_aligned_model
+    from acubench.align.zeroshot import DEFAULT_TEMPERATURE, AlignedSpace
+
+    model = load_aligned_model(checkpoint, device=options.device, trust_checkpoint=options.trust_checkpoint,
+                               encoder=encoder)
+    return AlignedSpace(model, cache_dir=runner.cache_root, device=options.device,
+                        temperature=DEFAULT_TEMPERATURE if temperature is None else temperature,
+                        console=_console(reporter))
 
 
 def _align_plans(align_options: AlignOptions | Sequence[AlignOptions] | None) -> list[AlignOptions]:
@@ -374,11 +405,84 @@ def align(
     """
     from acubench.align.api import align as align_encoder
 
-    options = encoder_options or EncoderOptions()
-    options = replace(options, device=str(resolve_device(options.device)))
     return align_encoder(encoder, corpus=corpus, teacher=teacher, preset=preset, overrides=overrides,
-                         weights=options.weights, config=options.config, random_init=options.random_init or "never",
-                         strict=options.strict, trust_checkpoint=options.trust_checkpoint, device=options.device,
-                         seed=seed, out=out, cache_dir=cache_dir, skip_bad=skip_bad, data_root=data_root,
-                         task_options=task_options, allow_test_overlap=allow_test_overlap,
+                         encoder_options=encoder_options, seed=seed, out=out, cache_dir=cache_dir, skip_bad=skip_bad,
+                         data_root=data_root, task_options=task_options, allow_test_overlap=allow_test_overlap,
                          console=_console(reporter or LogReporter()))
+
+
+@dataclass
+class ZeroShotResult:
+    """What :func:`zeroshot` scored.
+
+    Attributes
+    ----------
+    checkpoint : Path
+        The aligned checkpoint file.
+    label : str
+        Its row label (``opera-gt+acula[demo]``), as ``run --aligned`` names it.
+    records : list of ResultRecord
+        One ``zeroshot`` record per scored task (seed 0), with its 95 % interval; the class
+        prompts, teacher and temperature are in ``hyperparams``.
+    skipped : dict of str to str
+        Task id → why it was not scored (its data is absent, or it is a regression task of a suite).
+    """
+
+    checkpoint: Path
+    label: str
+    records: list[ResultRecord]
+    skipped: dict[str, str]
+
+
+def zeroshot(
+    checkpoint: str | os.PathLike,
+    *,
+    tasks: str | Sequence[str] = "demo",
+    data_root: str | Path | None = None,
+    cache: str | Path | None = None,
+    protocol: str = "default",
+    task_options: dict[str, str] | None = None,
+    encoder_options: EncoderOptions | None = None,
+    temperature: float | None = None,
+    skip_bad_audio: bool = False,
+    use_cache: bool = True,
+    bootstrap: int = stats.RESAMPLES,
+    reporter: Reporter | None = None,
+) -> ZeroShotResult:
+    """Zero-shot classification with an aligned checkpoint: the ``zeroshot`` probe of :func:`run`, without a run folder.
+
+    The same runner, embeddings (cache) and scorer as
+    ``run(..., aligned=True, probes=["linear", "zeroshot"])``, so a task scores the
+    same here as in a run of the same checkpoint (``acubench zeroshot`` prints these).
+
+    Parameters
+    ----------
+    checkpoint : path
+        ``acula_final.pt`` from ``acubench align`` (or its folder).
+    tasks : str
+        As :func:`run`; regression tasks of a suite are skipped, a named one is an error.
+    temperature : float, optional
+        Softmax temperature of the similarities (default 0.07, CLIP's); it does not change a binary AUROC.
+    encoder_options : EncoderOptions, optional
+        Device, precision, batch size and ``trust_checkpoint`` (the weights come from ``checkpoint``).
+
+    Raises
+    ------
+    AcubenchError
+        A checkpoint that does not load or records no teacher, a teacher that is absent, a named task
+        the scorer does not handle, no task with data.
+    """
+    from acubench.align.api import load_aligned_model
+    from acubench.align.variant import aligned_label, read_summary
+
+    options = (encoder_options or EncoderOptions()).resolved()
+    reporter = reporter or LogReporter()
+    runner = Runner(tasks=tasks, probes=("zeroshot",), seeds=1, data_root=data_root, cache=cache, protocol=protocol,
+                    task_options=task_options, encoder_options=options, skip_bad_audio=skip_bad_audio,
+                    use_cache=use_cache, bootstrap=bootstrap, reporter=reporter)
+    model = load_aligned_model(checkpoint, device=options.device, trust_checkpoint=options.trust_checkpoint)
+    space = _joint_space(model.path, model.encoder, runner, options, reporter, temperature)
+    prepared, skipped = runner.prepare_tasks()
+    label = aligned_label(encoder_label(model.encoder), read_summary(model.path))
+    records, _ = runner.evaluate(model.encoder, label, True, prepared, run_id="", space=space)
+    return ZeroShotResult(model.path, label, records, skipped)

@@ -20,3 +20,7 @@ class OptionError(AcubenchError, ValueError):
 
 class PathNotFound(AcubenchError, FileNotFoundError):
     """A file or folder the user named does not exist."""
+
+
+class RecordError(AcubenchError, ValueError):
+    """A result record or predictions file that does not follow the schema."""

@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from acubench.devices import PRECISIONS, resolve_device, resolve_precision
 from acubench.encoder import AudioEncoder
+from acubench.engine.devices import PRECISIONS, resolve_device, resolve_precision
 from acubench.errors import OptionError
 from acubench.plugins import get_encoder, plugin_manager
 from acubench.specs import EncoderSpec, resolve_ref
@@ -47,7 +47,7 @@ class EncoderOptions:
         ``"auto"`` (CUDA, then MPS, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``.
     precision : {"auto", "fp32", "bf16"}
         ``bf16`` runs the encoder's backbone under autocast; ``auto`` picks bf16
-        where the device computes it natively (:func:`acubench.devices.resolve_precision`).
+        where the device computes it natively (:func:`acubench.engine.devices.resolve_precision`).
     batch_size : int
         Model inputs (windows) per forward pass.
     """
@@ -80,7 +80,7 @@ class EncoderOptions:
                               f"seeded random initialisation; drop --random-init")
         return spec
 
-    def resolved(self) -> "EncoderOptions":
+    def resolved(self) -> EncoderOptions:
         """These options with ``auto`` device and precision replaced by what this machine offers.
 
         Raises
@@ -173,11 +173,13 @@ def load_encoder(
             except WeightsNotFound:
                 if random_init == "never" or weights is not None:
                     raise
-                log.warning("encoder %s: no weights found; using a seeded random initialisation (seed %d)", spec.id, seed)
+                log.warning("encoder %s: no weights found; using a seeded random initialisation (seed %d)",
+                            spec.id, seed)
     device = str(resolve_device(device))
     factory = resolve_ref(spec.factory)
     encoder = factory(spec, config=cfg, weights=path, device=device, seed=seed,
                       strict=strict, trust_checkpoint=trust_checkpoint)
     if not isinstance(encoder, AudioEncoder):
-        raise TypeError(f"encoder {spec.id}: factory {spec.factory} returned {type(encoder).__name__}, not an AudioEncoder")
+        raise TypeError(f"encoder {spec.id}: factory {spec.factory} returned {type(encoder).__name__}, "
+                        "not an AudioEncoder")
     return encoder

@@ -13,23 +13,53 @@ can import it without paying for torch or scikit-learn.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
 
+class JointSpace(Protocol):
+    """An aligned encoder's shared audio–text space, as a scorer reads it.
+
+    Built by the caller that composes a run (for AcuLa checkpoints:
+    :class:`acubench.align.zeroshot.AlignedSpace`) and handed to heads through
+    :attr:`ProbeContext.space`, so a scorer needs neither the checkpoint nor
+    the teacher itself.
+
+    Attributes
+    ----------
+    temperature : float
+        Softmax temperature of similarities in this space (> 0).
+    """
+
+    temperature: float
+
+    def audio(self, X: np.ndarray) -> np.ndarray:
+        """Clip embeddings (n, D) of the aligned encoder → unit vectors (n, S) in the joint space."""
+
+    def text(self, sentences: Sequence[str]) -> np.ndarray:
+        """Sentences → unit vectors (m, S) in the joint space (through the teacher)."""
+
+    def describe(self) -> dict[str, Any]:
+        """What a result record keeps about the space (checkpoint, teacher, temperature), JSON-ready."""
+
+
 @dataclass(frozen=True)
 class ProbeContext:
-    """What a head may need beyond the arrays: the task's spec and the encoder that embedded the clips.
+    """What a head may need beyond the arrays: the task's spec, the encoder that embedded the clips and,
+    for an aligned encoder, its joint audio–text space.
 
     A scorer that does not train (``ProbeSpec.trains=False``, e.g. zero-shot
-    retrieval with an aligned encoder) reads its class prompts from ``task`` and
-    its text space from ``encoder``; trained heads ignore both.
+    classification with an aligned encoder) reads its class prompts from
+    ``task`` and compares clips with them in ``space``; trained heads ignore
+    all three. ``space`` is ``None`` for an encoder that was not aligned.
     """
 
     task: Any = None
     encoder: Any = None
+    space: JointSpace | None = None
 
 
 class Head(ABC):
@@ -77,7 +107,7 @@ class Head(ABC):
         return self.kind != "regression"
 
     def fit(self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray | None = None,
-            y_val: np.ndarray | None = None) -> "Head":
+            y_val: np.ndarray | None = None) -> Head:
         """Fit on (n, D) features; ``X_val``/``y_val`` for heads that stop or select on validation."""
         raise NotImplementedError(f"{type(self).__name__} does not train (its ProbeSpec says trains=False)")
 

@@ -9,12 +9,13 @@ listing encoders or tasks imports no model.
 
 from __future__ import annotations
 
-from acubench.errors import AcubenchError
-
 import importlib
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
+
+from acubench.errors import AcubenchError
 
 TaskKind = Literal["binary", "multiclass", "regression"]
 Protocol = Literal["fixed", "loso"]
@@ -23,7 +24,8 @@ LastWindow = Literal["pad", "keep", "drop"]
 
 _TASK_KINDS = ("binary", "multiclass", "regression")
 
-#: Headline metric per task kind, and whether higher is better (the one source; :mod:`acubench.metrics` uses it).
+#: Headline metric per task kind, and whether higher is better
+#: (the one source; :mod:`acubench.records.metrics` uses it).
 HEADLINE: dict[str, tuple[str, bool]] = {
     "binary": ("auroc", True),
     "multiclass": ("auroc", True),
@@ -110,7 +112,8 @@ class ClipPolicy:
     def __post_init__(self) -> None:
         o = "ClipPolicy"
         _check(self.pad in _PAD_MODES, o, f"pad must be one of {_PAD_MODES}, got {self.pad!r}")
-        _check(self.last_window in _LAST_WINDOW, o, f"last_window must be one of {_LAST_WINDOW}, got {self.last_window!r}")
+        _check(self.last_window in _LAST_WINDOW, o,
+               f"last_window must be one of {_LAST_WINDOW}, got {self.last_window!r}")
         for name in ("min_seconds", "max_seconds", "window_seconds", "hop_seconds"):
             value = getattr(self, name)
             _check(value is None or (math.isfinite(value) and value > 0), o, f"{name} must be positive, got {value!r}")
@@ -223,7 +226,8 @@ class EncoderSpec:
         _check(bool(self.id) and self.id == self.id.strip().lower() and " " not in self.id, o,
                "id must be a non-empty lower-case token")
         _check(":" in self.factory, o, f"factory must be a 'module:function' reference, got {self.factory!r}")
-        _check(self.sample_rate >= 0, o, f"sample_rate must be >= 0 (0: set by the loaded model), got {self.sample_rate}")
+        _check(self.sample_rate >= 0, o,
+               f"sample_rate must be >= 0 (0: set by the loaded model), got {self.sample_rate}")
         _check(self.embed_dim >= 0, o, f"embed_dim must be >= 0 (0: set by the loaded model), got {self.embed_dim}")
         _check(self.task_clip in _TASK_CLIP_MODES or ":" in self.task_clip, o,
                f"task_clip must be one of {_TASK_CLIP_MODES} or a 'module:function' rule, got {self.task_clip!r}")
@@ -407,7 +411,7 @@ class TaskSpec:
 
 
 #: Task probe options the harness itself reads, by split scheme: how leave-one-subject-out carves
-#: validation inside each fold (see :mod:`acubench.probe`). A fixed split reads none.
+#: validation inside each fold (see :mod:`acubench.engine.probe`). A fixed split reads none.
 SPLIT_OPTIONS: Mapping[str, frozenset[str]] = {"fixed": frozenset(), "loso": frozenset({"val_split", "val_fraction"})}
 
 
@@ -435,6 +439,11 @@ class ProbeSpec:
         False for a scorer that turns embeddings into scores without fitting
         (the harness then calls only ``predict`` on the test clips, with the
         task and encoder in the head's ``context``).
+    aligned_only : bool
+        True for a scorer that needs an aligned encoder's joint audio–text
+        space (:attr:`acubench.probe_base.ProbeContext.space`, e.g.
+        ``zeroshot``): a run without an aligned encoder is refused before any
+        compute, and in an aligned run the base rows go without it.
     options : frozenset of str
         The task ``probe_options`` keys the head reads; the registry rejects
         task options no probe (or the split scheme) reads.
@@ -449,6 +458,7 @@ class ProbeSpec:
     standardise: bool = True
     deterministic: bool = False
     trains: bool = True
+    aligned_only: bool = False
     options: frozenset[str] = frozenset()
     kinds: tuple[TaskKind, ...] = ("binary", "multiclass", "regression")
     aliases: tuple[str, ...] = ()

@@ -37,9 +37,10 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,6 +48,7 @@ import soundfile as sf
 
 from acubench.align.reports import ReportGenerator, TemplateReports
 from acubench.manifest import POOL, DatasetError, LoadContext, validate_manifest
+from acubench.paths import atomic_write
 from acubench.plugins import registries
 from acubench.specs import DatasetSpec, resolve_ref
 
@@ -287,13 +289,10 @@ def _exclude_test(spec: DatasetSpec, rec: pd.DataFrame, root: Path, cache: Path,
 
 
 def write_corpus(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Write a corpus CSV atomically (temp file, then rename)."""
+    """Write a corpus CSV atomically (:func:`~acubench.paths.atomic_write`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    frame.reindex(columns=list(CORPUS_COLUMNS)).to_csv(tmp, index=False)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, frame.reindex(columns=list(CORPUS_COLUMNS)).to_csv(index=False))
 
 
 def _number(value: Any) -> float:
@@ -359,14 +358,15 @@ def check_corpus(frame: pd.DataFrame, *, source: str, skip_bad: bool = False) ->
         out[col] = out[col].map(_number) if col in out.columns else np.nan
     out = out.reindex(columns=list(CORPUS_COLUMNS)).reset_index(drop=True)
     if out.empty:
-        raise CorpusError(f"{source}: the corpus has no rows")
+        raise CorpusError(f"{source}: the corpus has no rows; build one with `acubench corpus`, or add rows")
     reasons = [_bad_reason(row) for _, row in out.iterrows()]
     bad = {r: sum(1 for x in reasons if x == r) for r in BAD_REASONS if r in reasons}
     if bad and not skip_bad:
         examples = [f"row {i + 2} ({r}): {out.at[i, 'audio_path']}" for i, r in enumerate(reasons) if r][:5]
         counts = ", ".join(f"{n} {r}" for r, n in bad.items())
         raise CorpusError(f"{source}: {sum(bad.values())} bad row(s) — {counts}. E.g. {'; '.join(examples)}. "
-                          f"Fix them, or pass --skip-bad to leave them out (they are counted in the log).")
+                          f"Fix them or drop those rows, or align with `acubench align --skip-bad` to leave them "
+                          f"out (they are counted in the log).")
     good = out[[r is None for r in reasons]].reset_index(drop=True)
     if good.empty:
         raise CorpusError(f"{source}: no usable row ({', '.join(f'{n} {r}' for r, n in bad.items())})")

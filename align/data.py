@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -65,7 +66,8 @@ def alignment_policy(policy: ClipPolicy, clip_seconds: float | None, windowing: 
         min_seconds=min(policy.min_seconds, clip_seconds) if policy.min_seconds else None,
         max_seconds=None,
         min_window_seconds=min(policy.min_window_seconds, clip_seconds),
-        last_window=policy.last_window if policy.window_seconds is not None else ("pad" if policy.pad != "none" else "keep"),
+        last_window=(policy.last_window if policy.window_seconds is not None
+                     else ("pad" if policy.pad != "none" else "keep")),
     )
 
 
@@ -116,7 +118,8 @@ class PairAudio(Dataset):
         end = None if math.isnan(self.ends[index]) else self.ends[index]
         wave = load_clip(path, self.sample_rate, start=start, end=end)
         try:
-            windows = [np.ascontiguousarray(w, dtype=np.float32) for w in iter_windows(wave, self.sample_rate, self.policy)]
+            windows = [np.ascontiguousarray(w, dtype=np.float32)
+                       for w in iter_windows(wave, self.sample_rate, self.policy)]
         except ValueError as exc:
             raise AudioError(path, str(exc), "remove the row from the corpus") from None
         if not windows:
@@ -190,8 +193,10 @@ def apply_control(frame: pd.DataFrame, control: str, seed: int) -> pd.DataFrame:
     return out
 
 
-def check_corpus_for_training(corpus: pd.DataFrame, config: Any) -> None:
+def check_corpus_for_training(corpus: pd.DataFrame, config: Any, source: str = "the corpus") -> None:
     """Refuse corpora that cannot give a meaningful run, before anything is computed.
+
+    ``source`` names the corpus (its file) in the message.
 
     Raises
     ------
@@ -199,12 +204,13 @@ def check_corpus_for_training(corpus: pd.DataFrame, config: Any) -> None:
         All reports identical, or a single subject with a held-out split asked for.
     """
     if corpus["report"].nunique() < 2:
-        raise ValueError(f"all {len(corpus)} reports of the corpus are identical: the teacher vectors carry nothing to "
-                         f"align to; write reports from each recording's metadata (`acubench corpus`)")
+        raise ValueError(f"{source}: all {len(corpus)} reports of the corpus are identical: the teacher vectors carry "
+                         f"nothing to align to; write reports from each recording's metadata (`acubench corpus`)")
     subjects = corpus.groupby(["dataset", "subject"]).ngroups
     if config.val_fraction > 0 and subjects < 2:
-        raise ValueError(f"the corpus has {subjects} subject: the held-out validation needs subjects of its own; use "
-                         f"a corpus with several subjects, or --val-fraction 0 (no held-out metrics)")
+        raise ValueError(f"{source}: the corpus has {subjects} subject: the held-out validation needs subjects of its "
+                         f"own; use a corpus with several subjects, or set val_fraction to 0 (--val-fraction 0, or in "
+                         f"--align-config; no held-out metrics then)")
 
 
 def training_rows(corpus: pd.DataFrame, config: Any, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -30,6 +30,7 @@ from acubench.align.model import AlignError
 from acubench.align.options import AlignOptions
 from acubench.align.teacher import DEFAULT_TEACHER_ID
 from acubench.encoder import AudioEncoder
+from acubench.loading import EncoderOptions
 
 ALIGNED_SUFFIX = "+acula"
 #: Overrides spelled out in a label; more are summarised by count and digest.
@@ -97,6 +98,12 @@ def aligned_label(base_label: str, summary: dict[str, Any] | None, keys: tuple[s
     return f"{base_label}{ALIGNED_SUFFIX}[{variant_tag(summary, keys) if summary else 'external'}]"
 
 
+def read_summary(checkpoint: Path) -> dict[str, Any] | None:
+    """The ``alignment.json`` beside a checkpoint from ``acubench align``; ``None`` for one without (AcuLa's)."""
+    summary_file = checkpoint.parent / SUMMARY_NAME
+    return json.loads(summary_file.read_text()) if summary_file.is_file() else None
+
+
 def aligned_variant(base: AudioEncoder, base_label: str, options: AlignOptions, *, all_demo: bool, device: str,
                     cache_dir: Path, data_root: Path, task_options: dict[str, str],
                     trust_checkpoint: bool = False, console=None) -> AlignedVariant:
@@ -112,17 +119,14 @@ def aligned_variant(base: AudioEncoder, base_label: str, options: AlignOptions, 
         if meta["encoder"] != base.spec.id:
             raise AlignError(f"{path} aligns encoder {meta['encoder']}, not {base.spec.id}; pass --encoder "
                              f"{meta['encoder']}")
-        summary_file = path.parent / SUMMARY_NAME
-        summary = None
-        if summary_file.is_file():
-            summary = json.loads(summary_file.read_text())
+        summary = read_summary(path)
         encoder = load_aligned_encoder(path, device=device, trust_checkpoint=trust_checkpoint)
         return AlignedVariant(encoder, aligned_label(base_label, summary), path, summary, False)
     corpus = resolve_corpus(options.corpus, all_demo)
     preset = options.preset or (DEMO_CORPUS if corpus == DEMO_CORPUS else "paper")
     ckpt = align(base, corpus=corpus, teacher=options.teacher, preset=preset, overrides=options.overrides,
-                 device=device, seed=options.seed, cache_dir=cache_dir, data_root=data_root,
-                 task_options=task_options, allow_test_overlap=options.allow_test_overlap,
+                 encoder_options=EncoderOptions(device=device), seed=options.seed, cache_dir=cache_dir,
+                 data_root=data_root, task_options=task_options, allow_test_overlap=options.allow_test_overlap,
                  console=console)
     encoder = load_aligned_encoder(ckpt.path, device=device)
     encoder.base_random_init = base.weights_info.is_random

@@ -74,7 +74,7 @@ class Stopwatch:
     ratio of CPU seconds is the figure to trust when the load average is above the core count.
     """
 
-    def __enter__(self) -> "Stopwatch":
+    def __enter__(self) -> Stopwatch:
         self.wall = self.cpu = 0.0
         self._wall, self._cpu = time.perf_counter(), cpu_seconds()
         return self

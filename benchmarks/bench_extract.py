@@ -13,7 +13,7 @@ authors call ``model.eval()`` but no ``torch.no_grad()``). OPERA-CE and -CT get
 the whole clip, OPERA-GT one window per forward, averaged. It needs librosa
 (``pip install librosa``), which acubench itself does not use.
 
-"acubench" is ``acubench.extract``: decoding ahead of the encoder, the torch
+"acubench" is ``acubench.engine.extract``: decoding ahead of the encoder, the torch
 front-end batched, windows of many recordings in one forward, inference mode.
 Both sides run in this process on the same recordings; the embeddings are
 compared (cosine). Every figure is given in wall seconds and in CPU seconds
@@ -30,7 +30,8 @@ cutting windows, overlapped), ``wait`` (encoder idle, waiting for input),
     python benchmarks/bench_extract.py --encoder logmel --clips 200 --seconds 8
     python benchmarks/bench_extract.py --encoder opera-gt --clips 48 --seconds 8 --bf16 --profile-ops
     python benchmarks/bench_extract.py --encoder opera-ct --clips 48 --seconds 8
-    python benchmarks/bench_extract.py --encoder audiomae --clips 512 --device cuda --batch-size 64 --bf16 --no-reference
+    python benchmarks/bench_extract.py --encoder audiomae --clips 512 --device cuda --batch-size 64 --bf16 \
+        --no-reference
 """
 
 from __future__ import annotations
@@ -43,10 +44,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-
 from _common import Stopwatch, load_average, matmul_gflops, synthetic_recordings, write_result
+
 from acubench.audio import iter_windows
-from acubench.extract import extract
+from acubench.engine.extract import extract
 from acubench.loading import load_encoder
 
 OPERA = ("opera-gt", "opera-ct", "opera-ce")
@@ -185,7 +186,8 @@ def main() -> None:
                        "acubench_clips_per_s": args.clips / sw.wall,
                        "timing_s": {k: round(v, 3) for k, v in ext.timing.items()}})
         if compute_bound:
-            peak.append(matmul_gflops(args.device))  # either side of the timed pass: on a shared machine the mean is fairer
+            # The yardstick either side of the timed pass: on a shared machine the mean is fairer.
+            peak.append(matmul_gflops(args.device))
             gflop = window_gflop(encoder, policy) * ext.windows
             result.update({"gflop_per_window": gflop / ext.windows, "matmul_gflops_fp32": float(np.mean(peak)),
                            "achieved_gflops": gflop / sw.wall,
@@ -193,7 +195,8 @@ def main() -> None:
                            "fraction_of_matmul_peak_during_forward": gflop / ext.timing["forward"] / np.mean(peak)})
             if peak_cpu:
                 peak_cpu.append(matmul_gflops(args.device, per_cpu_second=True))
-                result.update({"matmul_gflop_per_cpu_s": float(np.mean(peak_cpu)), "achieved_gflop_per_cpu_s": gflop / sw.cpu,
+                result.update({"matmul_gflop_per_cpu_s": float(np.mean(peak_cpu)),
+                               "achieved_gflop_per_cpu_s": gflop / sw.cpu,
                                "fraction_of_matmul_peak_cpu_time": gflop / sw.cpu / np.mean(peak_cpu)})
         if reference:
             authors_pipeline(encoder, paths[:2], policy)  # warm-up: librosa's numba kernels, allocator

@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import soundfile as sf
-
 from _common import cpu_seconds, load_average, write_result
 
 SR, SECONDS, PER_SUBJECT = 16000, 2.0, 10
@@ -46,7 +45,8 @@ def generate(folder: Path, n: int, seed: int = 0) -> Path:
         path.parent.mkdir(exist_ok=True)
         sf.write(str(path), wave.astype(np.float32), SR, subtype="PCM_16")
         split = ("train", "train", "train", "val", "test")[subject % 5]
-        rows.append({"clip_id": f"c{i:06d}", "path": str(path), "label": label, "subject": f"s{subject}", "split": split})
+        rows.append({"clip_id": f"c{i:06d}", "path": str(path), "label": label, "subject": f"s{subject}",
+                     "split": split})
     pd.DataFrame(rows).to_csv(table, index=False)
     return table
 
@@ -72,7 +72,7 @@ def load(ctx) -> pd.DataFrame:
 def _time_store() -> dict[str, float]:
     """Seconds spent in the packed store's writes (``put``) and flushes/compaction (``flush``, ``close``),
     accumulated into the returned dict by wrapping the store's methods."""
-    from acubench.cache import EmbeddingCache
+    from acubench.engine.cache import EmbeddingCache
 
     spent = {"put": 0.0, "flush": 0.0, "close": 0.0}
 
@@ -103,9 +103,9 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the generated audio")
     args = ap.parse_args()
 
-    from acubench import extract as extract_module
+    from acubench.engine import extract as extract_module
+    from acubench.engine.runner import Runner
     from acubench.loading import EncoderOptions, load_encoder
-    from acubench.runner import Runner
 
     load = load_average()
     stages: dict[str, float] = {}
@@ -147,9 +147,11 @@ def main() -> None:
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     result = {"clips": args.clips, "load_before": load, "load_after": load_average(),
               "extract_cpu_s": round(extract_cpu, 1),
-              "store_s_during_extract": {k: round(v, 2) for k, v in store_during_extract.items()}, "clip_seconds": SECONDS, "encoder": args.encoder, "batch_size": args.batch_size,
+              "store_s_during_extract": {k: round(v, 2) for k, v in store_during_extract.items()},
+              "clip_seconds": SECONDS, "encoder": args.encoder, "batch_size": args.batch_size,
               "workers": args.workers, "stages_s": {k: round(v, 2) for k, v in stages.items()},
-              "wall_s_excluding_generation": round(wall, 1), "clips_per_s_extract": round(args.clips / stages["extract (cold)"], 1),
+              "wall_s_excluding_generation": round(wall, 1),
+              "clips_per_s_extract": round(args.clips / stages["extract (cold)"], 1),
               "extract_timing_s": {k: round(v, 2) for k, v in ext.timing.items()}, "windows": ext.windows,
               "peak_rss_mb": round(own, 1), "peak_rss_worker_mb": round(children, 1),
               "auroc": records[0].value, "bad": len(ext.bad)}

@@ -19,9 +19,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
 from _common import Stopwatch, load_average, write_result
-from acubench.cache import EmbeddingCache
+
+from acubench.engine.cache import EmbeddingCache
 
 
 def _lookup(root: Path, keys: list[str], dim: int, fingerprint: str = "fp") -> tuple[np.ndarray, float, float]:
@@ -50,7 +50,7 @@ def main() -> None:
         root = Path(tmp) / "packed"
         with Stopwatch() as write:
             store = EmbeddingCache(root, "fp", task="big")
-            for k, e in zip(keys, emb):
+            for k, e in zip(keys, emb, strict=True):
                 store.put(k, e)
             store.close()
         size = sum(p.stat().st_size for p in root.rglob("seg-*.npy"))
@@ -61,7 +61,7 @@ def main() -> None:
         assert np.array_equal(got, emb)
         # acubench 0.1's layout: <cache>/embeddings/<fingerprint>/<ab>/<key>.npy, one file per clip.
         legacy_root = Path(tmp) / "legacy"
-        for k, e in zip(keys[:legacy_n], emb):
+        for k, e in zip(keys[:legacy_n], emb[:legacy_n], strict=True):
             (legacy_root / "embeddings" / "fp" / k[:2]).mkdir(parents=True, exist_ok=True)
             np.save(legacy_root / "embeddings" / "fp" / k[:2] / f"{k}.npy", e)
         with Stopwatch() as legacy:
@@ -77,7 +77,8 @@ def main() -> None:
               "write_and_compact_cpu_s": round(write.cpu, 2),
               "load_s": [round(w, 3) for w, _ in loads], "load_cpu_s": [round(c, 3) for _, c in loads],
               "load_s_min": round(min(w for w, _ in loads), 3),
-              "legacy_files": legacy_n, "legacy_load_s": round(legacy.wall, 2), "legacy_load_cpu_s": round(legacy.cpu, 2),
+              "legacy_files": legacy_n, "legacy_load_s": round(legacy.wall, 2),
+              "legacy_load_cpu_s": round(legacy.cpu, 2),
               "migration_s": round(migrate_wall, 2), "migration_cpu_s": round(migrate_cpu, 2),
               "after_migration_load_s": round(after_wall, 3), "after_migration_load_cpu_s": round(after_cpu, 3)}
     write_result(f"store-{args.clips}x{args.dim}", result)

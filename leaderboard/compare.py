@@ -3,7 +3,7 @@
 For each task both rows have, Δ is oriented so that positive means row ``a`` is
 better (``a − b`` for ↑ metrics, ``b − a`` for ↓). Its 95 % interval comes from
 a paired subject bootstrap (both rows resampled with the same subjects); the
-p-value from DeLong's test for binary AUROC (:func:`acubench.stats.delong`) and
+p-value from DeLong's test for binary AUROC (:func:`acubench.records.stats.delong`) and
 from the paired bootstrap for multiclass AUROC and MAE. Holm's adjustment runs
 over the tasks of the pair. The mean AUROC gets a Δ, an interval and a
 paired-bootstrap p-value too, as a family of its own (it summarises the tasks).
@@ -15,13 +15,14 @@ predicted the same (deterministic heads), else the per-clip mean over seeds.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from acubench import stats
 from acubench.leaderboard.evidence import BootstrapPlan, CellEvidence, Draws
+from acubench.records import stats
 
 if TYPE_CHECKING:
     from acubench.leaderboard.aggregate import Column, ColumnKey, Row
@@ -44,7 +45,7 @@ class Comparison:
     compared for (a, b).
     """
 
-    column: "ColumnKey | None"
+    column: ColumnKey | None
     task: str
     probe: str
     a: str
@@ -164,7 +165,7 @@ def compare_rows(a: Row, b: Row, columns: Sequence[Column], mean_keys: Sequence[
     out = [_pair(a, b, col, reps, plan, strict) for col in columns if col.key in a.cells and col.key in b.cells
            and math.isfinite(a.cells[col.key].mean) and math.isfinite(b.cells[col.key].mean)]
     adjusted = stats.holm([c.p_value if c.p_value is not None else math.nan for c in out])
-    out = [_with_holm(c, p) for c, p in zip(out, adjusted)]
+    out = [_with_holm(c, p) for c, p in zip(out, adjusted, strict=True)]
     mean = _mean_comparison(a, b, list(mean_keys), {c.column: c for c in out}, reps, plan)
     return out + ([mean] if mean else [])
 

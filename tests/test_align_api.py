@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -17,7 +16,7 @@ from acubench.cli import main
 from acubench.loading import load_encoder
 from acubench.manifest import LoadContext
 from acubench.specs import DatasetSpec, TaskSpec
-from test_align_fixtures import bert_teacher, make_corpus, register_tiny  # noqa: F401
+from tiny_align import make_corpus, register_tiny
 
 FAST = {"epochs": 2, "batch_size": 8, "lr": 5e-3, "proj_dim": 16, "proj_hidden": 32, "clip_seconds": None,
         "max_pairs": None, "val_fraction": 0.25, "augment": False}
@@ -68,8 +67,9 @@ def _align(corpus_csv, teacher, tmp_path, **kw):
     return align("tiny-align", **options)
 
 
+@pytest.mark.slow
 def test_align_caches_by_key_and_reloads_as_an_aligned_encoder(registered, corpus_csv, bert_teacher, tmp_path,
-                                                                 monkeypatch):  # noqa: F811
+                                                                 monkeypatch):
     first = _align(corpus_csv, bert_teacher, tmp_path)
     assert first.trained and first.path.is_file() and first.encoder_file.is_file()
     assert first.path.parent == tmp_path / "cache" / "aligned" / f"tiny-align-{first.fingerprint}"
@@ -79,7 +79,7 @@ def test_align_caches_by_key_and_reloads_as_an_aligned_encoder(registered, corpu
     assert run_key(meta) == first.fingerprint
 
     monkeypatch.setattr(api, "train", lambda **_: pytest.fail("a finished run must not train again"))
-    again = ensure_aligned("tiny-align", weights=None, random_init="never", corpus=str(corpus_csv),
+    again = ensure_aligned("tiny-align", corpus=str(corpus_csv),
                            teacher=str(bert_teacher), overrides=FAST, cache_dir=tmp_path / "cache")
     assert not again.trained and again.path == first.path and again.fingerprint == first.fingerprint
     # settings that do not change the result keep the key; others change it
@@ -110,7 +110,7 @@ def test_align_caches_by_key_and_reloads_as_an_aligned_encoder(registered, corpu
     assert model.audio_head.layers[0].in_features == 16 and model.text_head.layers[0].in_features == 32
 
 
-def test_an_out_folder_holding_another_run_is_refused(registered, corpus_csv, bert_teacher, tmp_path):  # noqa: F811
+def test_an_out_folder_holding_another_run_is_refused(registered, corpus_csv, bert_teacher, tmp_path):
     out = tmp_path / "run"
     _align(corpus_csv, bert_teacher, tmp_path, out=out, overrides={**FAST, "epochs": 1})
     with pytest.raises(AlignError, match="holds a different alignment run"):
@@ -122,7 +122,7 @@ def test_an_out_folder_holding_another_run_is_refused(registered, corpus_csv, be
         _align(corpus_csv, bert_teacher, tmp_path, out=stranger)
 
 
-def test_the_align_command(registered, corpus_csv, bert_teacher, tmp_path, capsys):  # noqa: F811
+def test_the_align_command(registered, corpus_csv, bert_teacher, tmp_path, capsys):
     out = tmp_path / "cli-run"
     argv = ["align", "--encoder", "tiny-align", "--corpus", str(corpus_csv), "--teacher", str(bert_teacher),
             "--epochs", "1", "--batch-size", "8", "--lr", "5e-3", "--clip-seconds", "0.5", "--no-augment",
@@ -150,45 +150,85 @@ def _toy_task_data(root, n=24):
                   "subject": frame["subject"], "split": split}).to_csv(folder / "labels.csv", index=False)
 
 
-def test_zero_shot_scores_a_task_from_class_prompts(registered, corpus_csv, bert_teacher, tmp_path, capsys):  # noqa: F811
+@pytest.mark.slow
+def test_zero_shot_rows_reach_the_run_and_reproduce_from_predictions(registered, corpus_csv, bert_teacher,
+                                                                      tmp_path, capsys):
+    from sklearn.metrics import roc_auc_score
+
+    from acubench.align.options import AlignOptions
+    from acubench.api import run, zeroshot
+    from acubench.loading import EncoderOptions
+
     _toy_task_data(tmp_path / "data")
     ckpt = _align(corpus_csv, bert_teacher, tmp_path, overrides={**FAST, "epochs": 5}).path
-    from acubench.align.zeroshot import zeroshot
+    result = run("tiny-align", tasks="toy-zs", probes=["linear", "zeroshot"], seeds=2, data_root=tmp_path / "data",
+                 cache=tmp_path / "cache", out=tmp_path / "run", aligned=True,
+                 align_options=AlignOptions(checkpoint=str(ckpt)),
+                 encoder_options=EncoderOptions(random_init="fallback"))
+    zs = [r for r in result.records if r.probe == "zeroshot"]
+    assert len(zs) == 2 and all(r.aligned for r in zs)  # the base row has no joint space: no zero-shot row
+    assert {r.probe for r in result.records if not r.aligned} == {"linear"}
+    record = zs[0]
+    assert zs[1].value == record.value and record.ci95 is not None and record.ci95[0] <= record.value <= record.ci95[1]
+    assert record.hyperparams["prompts"] == list(TOY_TASK.class_prompts)
+    assert record.hyperparams["teacher"] == str(bert_teacher) and record.hyperparams["temperature"] == 0.07
+    assert record.hyperparams["checkpoint"] == str(ckpt) and record.hyperparams["validation"] == "none (does not train)"
+    assert record.value > 0.8  # the aligned space separates the reports' classes
 
-    results, skipped = zeroshot(ckpt, tasks="toy-zs", data_root=tmp_path / "data", cache_dir=tmp_path / "cache")
-    assert skipped == {} and len(results) == 1
-    result = results[0]
-    assert result.n_test == 12 and result.prompts == list(TOY_TASK.class_prompts)
-    assert result.auroc > 0.8  # the aligned space separates the reports' classes
+    clips = pd.read_parquet(tmp_path / "run" / "predictions.parquet")
+    clips = clips[(clips["probe"] == "zeroshot") & (clips["seed"] == 0)]
+    assert len(clips) == record.n_test == 12
+    assert roc_auc_score(clips["label"], clips["score"]) == record.value  # exactly, from the stored per-clip scores
+    stored = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
+    assert sum(r["probe"] == "zeroshot" for r in stored) == 2
+    board = (tmp_path / "run" / "leaderboard.md").read_text()
+    assert "Probe: **zeroshot**" in board and record.encoder in board.split("Probe: **zeroshot**")[1]
+
+    # `acubench zeroshot` and the Python API are the same scorer on the same embeddings: the same number
+    alone = zeroshot(ckpt, tasks="toy-zs", data_root=tmp_path / "data", cache=tmp_path / "cache")
+    assert alone.skipped == {} and [r.value for r in alone.records] == [record.value]
+    assert alone.label == record.encoder
     out = tmp_path / "zs.json"
     code = main(["zeroshot", "--encoder", "tiny-align", "--aligned", str(ckpt), "--tasks", "toy-zs",
                  "--data-root", str(tmp_path / "data"), "-o", str(out)])
     assert code == 0
     assert "toy-zs" in capsys.readouterr().out
     payload = json.loads(out.read_text())
-    assert payload["results"][0]["auroc"] == pytest.approx(result.auroc)
+    assert payload["records"][0]["value"] == record.value and payload["label"] == record.encoder
     assert main(["zeroshot", "--encoder", "tiny-frozen", "--aligned", str(ckpt), "--tasks", "toy-zs"]) == 2
     assert "aligns encoder tiny-align" in capsys.readouterr().err
 
 
-def test_zero_shot_scoring_rules():
-    from acubench.align.zeroshot import class_prompts, zero_shot_scores
+def test_zero_shot_is_refused_where_it_cannot_score(registered, tmp_path, capsys):
+    from acubench.align.zeroshot import checkpoint_teacher
+    from acubench.engine.runner import Runner
 
-    sims = torch.tensor([[0.1, 0.5, 0.2], [0.9, 0.0, 0.1]])
-    probs = zero_shot_scores(sims, "multiclass", 0.07)
-    assert probs.shape == (2, 3) and np.allclose(probs.sum(1), 1) and probs[0].argmax() == 1
-    assert np.allclose(zero_shot_scores(sims[:, :2], "binary", 0.07), [0.4, -0.9])
-    plain = TaskSpec(id="t", name="t", dataset="d", loader="m:f", kind="binary", modality="m", target="murmur",
-                     classes=("absent", "present"))
-    assert class_prompts(plain) == ["murmur: absent", "murmur: present"]
+    out = tmp_path / "run"
+    assert main(["run", "--encoder", "tiny-align", "--probe", "linear,zeroshot", "--tasks", "toy-zs",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "probe zeroshot scores aligned encoders only" in err and "add --aligned" in err
+    assert err.count("\n") == 1 and not out.exists()
+    assert main(["run", "--encoder", "tiny-align", "--aligned", "--probe", "zeroshot", "--tasks", "demo-fev1",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "probe zeroshot does not handle regression tasks (demo-fev1" in err and "drop zeroshot from --probe" in err
+    assert err.count("\n") == 1 and not out.exists()
+    # through a suite, regression tasks are simply not scored by it (and skipped when no probe is left)
+    assert Runner(tasks="demo", probes=["linear", "zeroshot"]).unscored == {"demo-resp-rate": ["zeroshot"],
+                                                                            "demo-fev1": ["zeroshot"]}
+    with pytest.raises(AlignError, match="records no teacher"):
+        checkpoint_teacher({"teacher": None}, "cpu")
 
 
-def test_run_aligned_says_what_it_did(registered, corpus_csv, bert_teacher, tmp_path, capsys):  # noqa: F811
-    from acubench.api import run
+@pytest.mark.slow
+def test_run_aligned_says_what_it_did(registered, corpus_csv, bert_teacher, tmp_path, capsys):
+    from rich.console import Console
+
     from acubench.align.options import AlignOptions
+    from acubench.api import run
     from acubench.cli.reporting import RichReporter
     from acubench.loading import EncoderOptions
-    from rich.console import Console
 
     _toy_task_data(tmp_path / "data")
     fallback = EncoderOptions(random_init="fallback")
@@ -232,8 +272,9 @@ def test_run_aligned_never_falls_back_to_the_demo_corpus_for_real_tasks(register
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_sweep_aligns_every_combination_into_one_board_and_resumes(registered, corpus_csv, bert_teacher, tmp_path,
-                                                                     monkeypatch):  # noqa: F811
+                                                                     monkeypatch):
     from acubench.align import variant as variant_module
     from acubench.align.trainer import train as real_train
     from acubench.cli.sweep import parse_grid
@@ -275,32 +316,49 @@ def test_sweep_aligns_every_combination_into_one_board_and_resumes(registered, c
     assert board.count("Δ acula") >= 4  # every variant is compared with the base row
 
 
-def test_bad_input_gives_one_clear_error_and_writes_nothing(registered, corpus_csv, bert_teacher, tmp_path,
-                                                             capsys):  # noqa: F811
+def _bad_corpora(corpus_csv, bert_teacher, folder):
+    """(corpus file, teacher, what the error must say) for each bad alignment input of #10."""
     frame = pd.read_csv(corpus_csv)
-    cases = {}
-    same = frame.assign(report="normal vesicular breath sounds")
-    same.to_csv(tmp_path / "same.csv", index=False)
-    cases["same.csv"] = "reports of the corpus are identical"
-    frame.assign(subject="s0").to_csv(tmp_path / "one.csv", index=False)
-    cases["one.csv"] = "the corpus has 1 subject"
-    frame.iloc[:0].to_csv(tmp_path / "empty.csv", index=False)
-    cases["empty.csv"] = "the corpus has no rows"
-    frame.assign(audio_path=frame["audio_path"] + ".gone").to_csv(tmp_path / "gone.csv", index=False)
-    cases["gone.csv"] = "64 missing audio"
-    for name, message in cases.items():
-        out = tmp_path / f"out-{name}"
-        code = main(["align", "--encoder", "tiny-align", "--corpus", str(tmp_path / name), "--teacher",
-                     str(bert_teacher), "--out", str(out), "--val-fraction", "0.25"])
-        err = capsys.readouterr().err
-        assert code == 2 and message in err and "Traceback" not in err, (name, err)
-        assert not out.exists(), name
-    broken = tmp_path / "broken-teacher"
+    cases = []
+    for name, bad, message in (
+            ("same.csv", frame.assign(report="normal vesicular breath sounds"), "reports of the corpus are identical"),
+            ("one.csv", frame.assign(subject="s0"), "the corpus has 1 subject"),
+            ("empty.csv", frame.iloc[:0], "the corpus has no rows"),
+            ("gone.csv", frame.assign(audio_path=frame["audio_path"] + ".gone"), "64 missing audio")):
+        bad.to_csv(folder / name, index=False)
+        cases.append((folder / name, bert_teacher, message))
+    broken = folder / "broken-teacher"
     broken.mkdir()
     for f in bert_teacher.iterdir():
         (broken / f.name).write_bytes(b"not a model" if f.suffix == ".safetensors" else f.read_bytes())
-    out = tmp_path / "out-teacher"
-    code = main(["align", "--encoder", "tiny-align", "--corpus", str(corpus_csv), "--teacher", str(broken),
-                 "--out", str(out)])
-    err = capsys.readouterr().err
-    assert code == 2 and "cannot load the model" in err and not out.exists()
+    cases.append((corpus_csv, broken, "cannot load the model"))
+    cases.append((corpus_csv, folder / "no-such-teacher", "no-such-teacher"))
+    return cases
+
+
+def _one_error_line(err: str, *needles: str) -> str:
+    lines = [line for line in err.splitlines() if line.startswith("acubench: error")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert all(n in lines[0] for n in needles), (needles, lines[0])
+    return lines[0]
+
+
+def test_bad_alignment_input_is_one_line_naming_the_file_and_leaves_nothing(registered, corpus_csv, bert_teacher,
+                                                                            tmp_path, capsys, monkeypatch):
+    """Empty, one-subject, identical-report and missing-audio corpora, and teachers that do not load, through
+    `align`, `run --aligned` and `sweep`: exit 2, one line naming the file, no run folder, no checkpoint folder."""
+    _toy_task_data(tmp_path / "data")
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("ACUBENCH_CACHE", str(cache))
+    for k, (corpus, teacher, message) in enumerate(_bad_corpora(corpus_csv, bert_teacher, tmp_path)):
+        named = str(teacher) if corpus == corpus_csv else str(corpus)
+        for command in (["align"], ["run", "--aligned"], ["sweep", "--grid", "control=none,shuffled-reports"]):
+            out = tmp_path / f"out-{k}-{command[0]}"
+            evaluation = [] if command[0] == "align" else [
+                "--tasks", "toy-zs", "--data-root", str(tmp_path / "data"), "--seeds", "1", "--bootstrap", "0"]
+            code = main([*command, "--encoder", "tiny-align", *evaluation, "--corpus", str(corpus), "--teacher",
+                         str(teacher), "--random-init", "--out", str(out)])
+            assert code == 2, (corpus, command)
+            _one_error_line(capsys.readouterr().err, message, named)
+            assert not out.exists(), (corpus, command)
+            assert not (cache / "aligned").exists() or not any((cache / "aligned").iterdir()), (corpus, command)

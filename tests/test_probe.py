@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from acubench import probe as probe_mod
-from acubench.probe import evaluate, evaluate_seeds
-from acubench.probe_heads import ReferenceLinear
-from acubench.probe_specs import PROBES as BUILTIN
+from acubench.engine import probe as probe_mod
+from acubench.engine.probe import evaluate, evaluate_seeds
+from acubench.probes import PROBES as BUILTIN
+from acubench.probes.heads import ReferenceLinear
 
-PROBES = [spec.id for spec in BUILTIN]
+#: The heads that learn from embeddings and labels (the zero-shot scorer has its own tests: test_probe_plugins.py).
+PROBES = [spec.id for spec in BUILTIN if spec.trains]
 
 
 def _classification(n=240, d=16, shift=3.0, n_classes=2, seed=0):
@@ -97,7 +98,7 @@ def test_loso_folds_keep_subjects_apart(monkeypatch):
                    probe="linear", seed=0)
     assert len(out.fold_values) == 8 and len(seen) == 8
     held = [p for p in dict.fromkeys(subject)]
-    for (train_subjects, val_subjects), test_subject in zip(seen, held):
+    for (train_subjects, val_subjects), test_subject in zip(seen, held, strict=True):
         assert test_subject not in train_subjects | val_subjects
         assert not train_subjects & val_subjects and val_subjects
     assert out.value == pytest.approx(np.mean(out.fold_values))
@@ -125,14 +126,23 @@ def _hand_rolled_reference(X, y, Xv, yv, *, kind, epochs, batch, l2, seed, every
     if kind == "binary":
         yt = torch.tensor(y)
         forward = head
-        loss_of = lambda out, tgt: torch.nn.functional.cross_entropy(out + 1e-10, tgt)
-        val_score = lambda: roc_auc_score(yv, torch.softmax(forward(torch.tensor(Xv)), 1)[:, 1].numpy())
+
+        def loss_of(out, tgt):
+            return torch.nn.functional.cross_entropy(out + 1e-10, tgt)
+
+        def val_score():
+            return roc_auc_score(yv, torch.softmax(forward(torch.tensor(Xv)), 1)[:, 1].numpy())
     else:
         yt = torch.tensor(y, dtype=torch.float32)
         mean, std = np.mean(y), np.std(y)  # the reference's np.std: population std
-        forward = lambda x: head(x)[:, 0] * std + mean
+
+        def forward(x):
+            return head(x)[:, 0] * std + mean
+
         loss_of = torch.nn.functional.mse_loss
-        val_score = lambda: -mean_absolute_error(yv, forward(torch.tensor(Xv)).numpy())
+
+        def val_score():
+            return -mean_absolute_error(yv, forward(torch.tensor(Xv)).numpy())
     best, best_state = -np.inf, None
     for epoch in range(epochs):
         order = torch.randperm(len(xt), generator=gen)

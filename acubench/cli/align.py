@@ -9,7 +9,7 @@ from typing import Any
 
 from acubench.align.choices import ALIGN_TARGETS, CONTROLS, POOLINGS, PRESET_NAMES, WINDOWINGS
 from acubench.cli import UsageError
-from acubench.cli.common import add_task_option_arg, console, csv_list, task_options
+from acubench.cli.common import add_task_args, add_task_option_arg, console, csv_list, reporter, task_options
 
 _ALIGN_EPILOG = """examples:
   acubench align --encoder opera-gt --random-init                       # demo corpus, demo preset
@@ -34,8 +34,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 #: One line of help per AlignConfig setting (the flags themselves are generated from the dataclass).
 _HELP = {
-    "epochs": "epochs", "batch_size": "pairs per optimiser forward pass: the global batch, split over torchrun processes",
-    "grad_accum": "forward passes per optimiser step", "lr": "AdamW learning rate", "weight_decay": "AdamW weight decay",
+    "epochs": "epochs",
+    "batch_size": "pairs per optimiser forward pass: the global batch, split over torchrun processes",
+    "grad_accum": "forward passes per optimiser step", "lr": "AdamW learning rate",
+    "weight_decay": "AdamW weight decay",
     "warmup_steps": "linear warm-up steps", "lambda_align": "weight of the alignment loss",
     "lambda_mam": "weight of the masked-modelling loss",
     "align_loss": "alignment loss: cka-debiased (default), cka, cka-rbf, acula-reference (AcuLa's formula), infonce, "
@@ -51,7 +53,8 @@ _HELP = {
     "val_fraction": "fraction of subjects held out for validation", "max_val_pairs": "cap on held-out pairs",
     "augment": "waveform augmentations of training audio", "augment_p": "probability of each augmentation",
     "teacher_pooling": "mean over real tokens (default), last real token, or the reference's mean-with-padding",
-    "teacher_layer": "teacher hidden state to align to (-1: last layer)", "max_text_length": "teacher tokens per report",
+    "teacher_layer": "teacher hidden state to align to (-1: last layer)",
+    "max_text_length": "teacher tokens per report",
     "lowercase_reports": "lowercase reports (as AcuLa)",
     "teacher_cache": "teacher vectors computed once and cached (off: the teacher runs in every step, for timing)",
     "save_every": "epochs between resumable checkpoints", "clip_grad_norm": "gradient-norm clipping (0: off)",
@@ -79,7 +82,8 @@ def add_setting_args(group: argparse._ArgumentGroup, names: tuple[str, ...] | No
             continue
         flag = "--" + prefix + f.name.replace("_", "-")
         if f.type == "bool":
-            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=_HELP[f.name])
+            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
+                               help=_HELP[f.name])
         else:
             group.add_argument(flag, dest=f.name, type=_type(f.type), default=None, choices=_CHOICES.get(f.name),
                                help=_HELP[f.name])
@@ -112,7 +116,8 @@ def setting_overrides(args: argparse.Namespace, names: tuple[str, ...] | None = 
 
 def add_aligned_args(p: argparse.ArgumentParser, sweep: bool = False) -> None:
     """``acubench run``'s AcuLa flags (``sweep``: without --aligned and --aligned-checkpoint)."""
-    g = p.add_argument_group("AcuLa post-training" if sweep else "AcuLa post-training (--aligned, --aligned-checkpoint)")
+    g = p.add_argument_group("AcuLa post-training" if sweep
+                             else "AcuLa post-training (--aligned, --aligned-checkpoint)")
     if not sweep:
         g.add_argument("--aligned", action="store_true",
                        help="also evaluate each encoder after AcuLa alignment (aligns first unless a cached "
@@ -123,7 +128,8 @@ def add_aligned_args(p: argparse.ArgumentParser, sweep: bool = False) -> None:
     g.add_argument("--corpus", default=None, metavar="demo|datasets|FILE.csv",
                    help="alignment corpus (default: demo for demo tasks, else 'datasets', the corpus of the datasets "
                         "present with test clips excluded; the demo corpus is used for real tasks only when named)")
-    g.add_argument("--teacher", default=None, help="teacher language model id or path (default: offline all-MiniLM-L6-v2)")
+    g.add_argument("--teacher", default=None,
+                   help="teacher language model id or path (default: offline all-MiniLM-L6-v2)")
     g.add_argument("--align-preset", default=None, choices=PRESET_NAMES,
                    help="demo (CPU-sized), paper (AcuLa corrected) or reference (AcuLa's code exactly); default demo "
                         "on the demo corpus, paper otherwise")
@@ -188,6 +194,7 @@ def _register_align(sub: argparse._SubParsersAction) -> None:
 
 def _align(args: argparse.Namespace) -> int:
     from acubench.align.api import align
+    from acubench.loading import EncoderOptions
     from acubench.paths import cache_dir, check_writable_dir
 
     # Outputs checked before the corpus, the teacher and the training (harden, #12).
@@ -195,10 +202,11 @@ def _align(args: argparse.Namespace) -> int:
         check_writable_dir(args.out, what="alignment run folder (--out)", fix="choose another --out")
     check_writable_dir(cache_dir(), what="cache (teacher embeddings, default alignment folder)",
                        fix="point $ACUBENCH_CACHE at a writable folder")
+    options = EncoderOptions(weights=args.weights, config=args.config,
+                             random_init="fallback" if args.random_init else "never", strict=not args.non_strict,
+                             trust_checkpoint=args.trust_checkpoint, device=args.device)
     ckpt = align(args.encoder, corpus=args.corpus, teacher=args.teacher, preset=args.preset,
-                 overrides=setting_overrides(args), weights=args.weights, config=args.config,
-                 random_init="fallback" if args.random_init else "never", strict=not args.non_strict,
-                 trust_checkpoint=args.trust_checkpoint, device=args.device, seed=args.seed, out=args.out,
+                 overrides=setting_overrides(args), encoder_options=options, seed=args.seed, out=args.out,
                  skip_bad=args.skip_bad, data_root=args.data_root, task_options=task_options(args.task_arg),
                  allow_test_overlap=args.allow_test_overlap, console=console())
     print(ckpt.path)
@@ -270,52 +278,82 @@ def _register_zeroshot(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "zeroshot", help="zero-shot classification with an aligned encoder (audio ↔ class-prompt similarity)",
         description="Score each test clip against the tasks' class prompts in the aligned space (cosine "
-                    "similarity between projected audio and projected teacher embeddings); report AUROC.")
+                    "similarity between projected audio and projected teacher embeddings); report AUROC with its "
+                    "95 % subject-bootstrap interval. The same scorer as `acubench run --aligned --probe "
+                    "linear,zeroshot`, which puts these rows in a leaderboard.",
+        epilog="examples:\n  acubench zeroshot --encoder opera-gt --aligned runs/align/acula_final.pt --tasks demo\n"
+               "  acubench run --encoder opera --aligned --probe linear,zeroshot --tasks demo   # as leaderboard rows",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--encoder", "-e", required=True, metavar="NAME", help="encoder id or alias")
     p.add_argument("--aligned", nargs="?", const=None, default=None, metavar="CKPT",
                    help="aligned checkpoint (file or folder); without one, the cached demo alignment "
                         "(aligned first if absent)")
-    p.add_argument("--tasks", "-t", default="demo", metavar="all|demo|ID,ID", help="tasks (default demo)")
-    p.add_argument("--data-root", default=None, metavar="DIR", help="datasets folder (default $ACUBENCH_DATA)")
-    p.add_argument("--protocol", default="default", choices=("default", "reference"), help="split protocol")
+    add_task_args(p)
     p.add_argument("--weights", default=None, metavar="PATH|HF_ID", help="base weights when aligning first")
     p.add_argument("--random-init", action="store_true", help="allow a random-init base when aligning first")
-    p.add_argument("--device", default="cpu", help="cpu, cuda… (default cpu)")
+    p.add_argument("--device", default="cpu", metavar="auto|cpu|cuda[:N]|mps", help="where the encoder runs "
+                   "(default cpu)")
     p.add_argument("--batch-size", type=int, default=16, metavar="N", help="model inputs per forward pass")
-    p.add_argument("--temperature", type=float, default=0.07, help="softmax temperature for multi-class scores")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                   help="as for `acubench run` (auto: bf16 where the device computes it natively)")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="softmax temperature of the similarities (default 0.07, CLIP's; no effect on a binary AUROC)")
+    p.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                   help="subject-bootstrap resamples behind each 95 %% interval (default 1000; 0: none)")
     p.add_argument("--skip-bad-audio", action="store_true", help="skip unusable recordings (counted)")
     p.add_argument("--trust-checkpoint", action="store_true", help="allow checkpoints that need full unpickling")
-    p.add_argument("--output", "-o", default=None, metavar="FILE.json", help="also write the results as JSON")
+    p.add_argument("--output", "-o", default=None, metavar="FILE.json",
+                   help="also write the result records as JSON")
     p.set_defaults(func=_zeroshot)
 
 
 def _zeroshot(args: argparse.Namespace) -> int:
-    from acubench.align.api import ensure_aligned, read_aligned
-    from acubench.align.zeroshot import render, write_json, zeroshot
-    from acubench.plugins import get_encoder
+    from dataclasses import replace
 
-    from acubench.paths import check_writable_file
+    from acubench.align.api import ensure_aligned, read_aligned
+    from acubench.api import zeroshot
+    from acubench.loading import EncoderOptions
+    from acubench.paths import atomic_write, check_writable_file
+    from acubench.plugins import get_encoder
 
     if args.output:
         check_writable_file(args.output, what="results file (-o)", fix="choose another -o")  # before any work (#12)
     out = console()
     wanted = get_encoder(args.encoder.partition(":")[0]).id
+    options = EncoderOptions(trust_checkpoint=args.trust_checkpoint, device=args.device, precision=args.precision,
+                             batch_size=args.batch_size)
     if args.aligned is None:
-        ckpt = ensure_aligned(args.encoder, weights=args.weights,
-                              random_init="fallback" if args.random_init else "never", device=args.device,
-                              console=out).path
+        base = replace(options, weights=args.weights, random_init="fallback" if args.random_init else "never")
+        ckpt = ensure_aligned(args.encoder, encoder_options=base, console=out).path
     else:
         ckpt = args.aligned
         _, _, meta = read_aligned(ckpt, trust_checkpoint=args.trust_checkpoint)
         if meta["encoder"] != wanted:
             raise UsageError(f"{ckpt} aligns encoder {meta['encoder']}, not {wanted}")
-    results, skipped = zeroshot(ckpt, tasks=args.tasks, data_root=args.data_root, protocol=args.protocol,
-                                device=args.device, batch_size=args.batch_size, temperature=args.temperature,
-                                skip_bad_audio=args.skip_bad_audio, trust_checkpoint=args.trust_checkpoint,
-                                console=out)
-    print(render(results, skipped))
+    result = zeroshot(ckpt, tasks=args.tasks, data_root=args.data_root, protocol=args.protocol,
+                      task_options=task_options(args.task_arg), encoder_options=options,
+                      temperature=args.temperature, skip_bad_audio=args.skip_bad_audio, bootstrap=args.bootstrap,
+                      reporter=reporter())
+    print(_zeroshot_table(result))
     if args.output:
-        write_json(args.output, results, skipped, {"checkpoint": str(ckpt), "encoder": wanted,
-                                                   "temperature": args.temperature})
+        payload = {"checkpoint": str(result.checkpoint), "encoder": wanted, "label": result.label,
+                   "records": [r.to_dict() for r in result.records], "skipped": result.skipped}
+        atomic_write(Path(args.output), json.dumps(payload, indent=2, sort_keys=True, default=str))
         out.print(f"wrote {args.output}")
     return 0
+
+
+def _zeroshot_table(result: Any) -> str:
+    """A Markdown table of the zero-shot records (one per task), then the skipped tasks."""
+    from tabulate import tabulate
+
+    def interval(ci: list[float] | None) -> str:
+        return f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "–"
+
+    rows = [[r.task, r.task_name, r.kind, len(r.classes), r.n_test, f"{r.value:.3f}", interval(r.ci95)]
+            for r in result.records]
+    text = f"{result.label}\n\n" + tabulate(rows, headers=["task", "name", "kind", "classes", "test clips",
+                                                            "AUROC ↑", "95 % CI"], tablefmt="github")
+    if result.skipped:
+        text += "\n\n" + "\n".join(f"- skipped {k}: {v}" for k, v in result.skipped.items())
+    return text

@@ -12,9 +12,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from acubench.cli.common import add_task_option_arg, task_options
+from acubench.cli.common import add_task_option_arg, reporter, task_options
 from acubench.cli.common import console as stderr_console
-from acubench.cli.common import reporter
+from acubench.cli.tables import print_rows
 
 _STATE_STYLE = {
     "complete": "[green]✓ complete[/]",
@@ -77,7 +77,7 @@ def _help(p: argparse.ArgumentParser) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from acubench.datastatus import dataset_statuses, root_source, status_report
+    from acubench.engine.datastatus import dataset_statuses, root_source, status_report
     from acubench.paths import data_root
     from acubench.plugins import registries
 
@@ -89,22 +89,21 @@ def _status(args: argparse.Namespace) -> int:
         print(json.dumps(status_report(root, statuses, source=source), indent=2))
         return 0
     out = Console()
-    where = {"--data-root": "from --data-root", "default": "the default; set $ACUBENCH_DATA or --data-root to change it"}
+    where = {"--data-root": "from --data-root",
+             "default": "the default; set $ACUBENCH_DATA or --data-root to change it"}
     out.print(f"Data root: [bold]{root}[/] ({where.get(source, 'from ' + source)})"
               + ("" if root.is_dir() else " — [yellow]does not exist yet[/]"))
     external = [s for s in statuses if s.state != "built-in"]
     if not any(s.state != "absent" for s in external):
         _first_contact(out, root, statuses)
         return 0
-    table = Table(title="Datasets and their tasks", title_justify="left")
-    for col in ("dataset", "tasks", "status", "files", "folder"):
-        table.add_column(col, overflow="fold")
+    rows = []
     for s in statuses:
         files = "" if s.check is None or not s.check.present else (
             f"{s.check.found}/{s.check.expected}" if s.check.expected is not None else str(s.check.found))
         name = s.id if s.spec is None else f"{s.id}\n[dim]{s.spec.name}[/]"
-        table.add_row(name, _task_list(s.tasks), _STATE_STYLE[s.state], files, str(s.folder or ""))
-    out.print(table)
+        rows.append((name, _task_list(s.tasks), _STATE_STYLE[s.state], files, str(s.folder or "")))
+    print_rows("Datasets and their tasks", ("dataset", "tasks", "status", "files", "folder"), rows, console=out)
     for s in statuses:
         if s.state in ("incomplete", "error"):
             out.print(f"\n[bold]{s.id}[/]: {_STATE_STYLE[s.state]}")
@@ -116,7 +115,7 @@ def _status(args: argparse.Namespace) -> int:
     absent = [s for s in statuses if s.state == "absent"]
     if absent:
         out.print("\nNot downloaded yet (each is optional; a task runs once its dataset is in place):")
-        out.print(_where_table(absent))
+        _print_where(out, absent)
     with_options = [s for s in statuses if s.spec is not None and s.spec.options]
     if with_options:
         out.print("\nLoader options (--task-arg KEY=VALUE):")
@@ -133,17 +132,15 @@ def _task_list(tasks) -> str:
     return "\n".join(t.id if t.name == t.id else f"{t.id} {t.name}" for t in tasks) or "[dim]none[/]"
 
 
-def _where_table(statuses) -> Table:
-    table = Table(show_lines=True)
-    for col in ("dataset", "tasks", "get it from", "put it in"):
-        table.add_column(col, overflow="fold")
+def _print_where(out: Console, statuses) -> None:
+    rows = []
     for s in statuses:
         spec = s.spec
         access = "[green]public[/]" if spec.access == "public" else f"[yellow]{spec.access}[/]"
-        table.add_row(f"{s.id}\n[dim]{spec.name}[/]", _task_list(s.tasks),
-                      f"{spec.url}\n{access}, licence {spec.license}",
-                      f"[bold]{s.folder}[/]\n[dim]holding: {spec.layout}[/]")
-    return table
+        rows.append((f"{s.id}\n[dim]{spec.name}[/]", _task_list(s.tasks),
+                     f"{spec.url}\n{access}, licence {spec.license}",
+                     f"[bold]{s.folder}[/]\n[dim]holding: {spec.layout}[/]"))
+    print_rows("", ("dataset", "tasks", "get it from", "put it in"), rows, console=out, show_lines=True)
 
 
 def _first_contact(out: Console, root: Path, statuses) -> None:
@@ -159,15 +156,21 @@ def _first_contact(out: Console, root: Path, statuses) -> None:
     for i, step in enumerate(steps, 1):
         out.print(f"  {i}. {step}")
     if external:
-        out.print(_where_table(external))
+        _print_where(out, external)
 
 
 # --- manifest --------------------------------------------------------------------------
 
 
 def _manifest(args: argparse.Namespace) -> int:
-    from acubench.datasets import (check_task_options, compares_to_expected, load_manifest, manifest_columns,
-                                   split_summary, write_manifest)
+    from acubench.datasets import (
+        check_task_options,
+        compares_to_expected,
+        load_manifest,
+        manifest_columns,
+        split_summary,
+        write_manifest,
+    )
     from acubench.paths import cache_dir, check_writable_file, data_root
     from acubench.plugins import get_task, registries
 

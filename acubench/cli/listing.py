@@ -7,6 +7,8 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
+from acubench.cli.tables import print_rows
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("encoders", help="list registered encoders and whether their weights are present",
@@ -20,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tasks", help="list registered tasks and whether their data is present",
                        description="Registered tasks with dataset, modality, target, metric and split protocol, and "
                                    "whether the data is present under the data root.")
-    p.add_argument("--data-root", default=None, metavar="DIR", help="datasets folder (default $ACUBENCH_DATA or ~/acubench-data)")
+    p.add_argument("--data-root", default=None, metavar="DIR",
+                   help="datasets folder (default $ACUBENCH_DATA or ~/acubench-data)")
     p.add_argument("--suite", default=None, help="only tasks of this suite (demo, acula18, opera, extra)")
     p.set_defaults(func=_tasks)
     p = sub.add_parser("probes", help="list registered probe heads and what they declare",
@@ -37,10 +40,7 @@ def _encoders(args: argparse.Namespace) -> int:
     from acubench.weights import locate_weights
 
     reg = registries().encoders
-    table = Table(title="Registered encoders", title_justify="left")
-    table.add_column("id", no_wrap=True)  # ids are what users copy into --encoder: never fold them
-    for col in ("aliases", "family", "rate (Hz)", "dim", "AcuLa", "weights", "plugin"):
-        table.add_column(col, overflow="fold")
+    rows = []
     for name in args.names or [spec.id for spec in reg]:
         base, _, arg = name.partition(":")
         spec = reg.get(base)
@@ -49,7 +49,8 @@ def _encoders(args: argparse.Namespace) -> int:
         else:
             found = locate_weights(spec)
             where = spec.weights.filename or spec.weights.hf_repo or ""
-            status = f"[green]found[/] {found}" if found else f"[yellow]not found[/] ({where}; random init only with --random-init)"
+            status = (f"[green]found[/] {found}" if found
+                      else f"[yellow]not found[/] ({where}; random init only with --random-init)")
         label, rate, dim = spec.id, str(spec.sample_rate or "from model"), str(spec.embed_dim or "from model")
         if arg:  # an adapter's instance: only the wrapped model knows its rate and size
             from acubench.loading import load_encoder
@@ -57,9 +58,10 @@ def _encoders(args: argparse.Namespace) -> int:
             encoder = load_encoder(name)
             label, rate, dim = f"{spec.id}:{arg}", str(encoder.sample_rate), str(encoder.embed_dim)
             status = encoder.weights_info.source or status
-        table.add_row(label, ", ".join(spec.aliases), spec.family, rate, dim,
-                      "yes" if spec.supports_alignment else "no", status, reg.owners[spec.id])
-    Console().print(table)
+        rows.append((label, ", ".join(spec.aliases), spec.family, rate, dim,
+                     "yes" if spec.supports_alignment else "no", status, reg.owners[spec.id]))
+    print_rows("Registered encoders", ("id", "aliases", "family", "rate (Hz)", "dim", "AcuLa", "weights", "plugin"),
+               rows)
     return 0
 
 
@@ -76,10 +78,7 @@ def _tasks(args: argparse.Namespace) -> int:
         raise UsageError(f"--suite {args.suite}: no such suite; choose from {', '.join(suites)}")
     root = data_root(args.data_root)
     checks: dict[str, str] = {}
-    table = Table(title=f"Registered tasks (data root {root})", title_justify="left")
-    table.add_column("id", no_wrap=True)
-    for col in ("name", "dataset", "modality", "target", "metric", "split", "suites", "data"):
-        table.add_column(col, overflow="fold")
+    rows = []
     for task in sorted(reg.tasks, key=lambda t: (t.suites[:1] != ("demo",), t.id)):
         if args.suite and args.suite not in task.suites:
             continue
@@ -89,9 +88,10 @@ def _tasks(args: argparse.Namespace) -> int:
         if task.kind == "multiclass":
             metric += f" (macro OvR, {len(task.classes)} classes)"
         split = "leave-one-subject-out" if task.protocol == "loso" else "train/val/test"
-        table.add_row(task.id, task.name, task.dataset, task.modality, task.target, metric, split,
-                      ", ".join(task.suites), checks[task.dataset])
-    Console().print(table)
+        rows.append((task.id, task.name, task.dataset, task.modality, task.target, metric, split,
+                     ", ".join(task.suites), checks[task.dataset]))
+    print_rows(f"Registered tasks (data root {root})",
+               ("id", "name", "dataset", "modality", "target", "metric", "split", "suites", "data"), rows)
     Console(stderr=True).print("Details and download instructions: `acubench data status`.")
     return 0
 
@@ -126,6 +126,8 @@ def _probes(args: argparse.Namespace) -> int:
         declares = [kinds, "standardised features" if spec.standardise else "raw features",
                     "one fit for every seed" if spec.deterministic else "a fit per seed",
                     "trains" if spec.trains else "does not train (scorer)"]
+        if spec.aligned_only:
+            declares.append("aligned encoders only")
         if spec.options:
             declares += ["task options:", *sorted(spec.options)]
         rows.append((spec.id, spec.description, declares + [f"plugin: {reg.owners[spec.id]}"]))

@@ -2,7 +2,8 @@
 
 Declarations only (the standard library and :mod:`acubench.specs`): listing the
 probes imports neither torch nor scikit-learn; the heads themselves live in
-:mod:`acubench.probe_heads` and load when a probe is fitted.
+:mod:`acubench.probes.heads` (the zero-shot scorer in
+:mod:`acubench.align.zeroshot`) and load when a probe is fitted.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from acubench.hookspecs import contribute
 from acubench.specs import ProbeSpec
 
-_HEADS = "acubench.probe_heads"
+_HEADS = "acubench.probes.heads"
 
 #: The settings the OPERA benchmark's linear evaluation takes per task (see ReferenceLinear).
 REFERENCE_LINEAR_OPTIONS = frozenset({"epochs", "batch_size", "l2_strength", "early_stopping_patience",
@@ -34,6 +35,12 @@ PROBES = (
         options=REFERENCE_LINEAR_OPTIONS,
         description="the OPERA benchmark's linear evaluation (Adam 1e-4, 0.97 decay, best validation epoch), "
                     "on unstandardised features, to reproduce published numbers",
+    ),
+    ProbeSpec(
+        id="zeroshot", factory="acubench.align.zeroshot:ZeroShotScorer", standardise=False, deterministic=True,
+        trains=False, aligned_only=True, kinds=("binary", "multiclass"), aliases=("zero-shot",),
+        description="zero-shot classification (aligned encoders): cosine similarity of each clip to the "
+                    "teacher's embedding of each class prompt in the AcuLa space; nothing trained",
     ),
 )
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from acubench.errors import AcubenchError, PathNotFound
+from acubench.errors import PathNotFound, RecordError
 from acubench.paths import atomic_write
+from acubench.records.predictions import PREDICTIONS_FILE, read_predictions, to_parquet
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,10 +33,6 @@ _SCHEMA1_OPERA: Mapping[str, int] = {
     "T01": 1, "T02": 2, "X01": 3, "X02": 4, "T03": 5, "T04": 6, "T05": 7, "T06": 8, "T07": 9, "T08": 10,
     "T09": 11, "X03": 12, "T10": 13, "T11": 14, "T12": 15, "T13": 16, "T14": 17, "T15": 18, "T16": 19,
 }
-
-
-class RecordError(AcubenchError, ValueError):
-    """A result record or predictions file that does not follow the schema."""
 
 
 @dataclass
@@ -93,7 +91,7 @@ class ResultRecord:
         when there is none, with the reason in ``bootstrap["reason"]``.
     bootstrap : dict
         How ``ci95`` was made: ``resamples``, ``seed``, ``unit``, ``stratified``,
-        ``n_units`` (see :func:`acubench.stats.bootstrap`).
+        ``n_units`` (see :func:`acubench.records.stats.bootstrap`).
     """
 
     encoder: str
@@ -144,7 +142,7 @@ class ResultRecord:
         return json.dumps(self.to_dict(), sort_keys=True, allow_nan=True)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, where: str = "record") -> "ResultRecord":
+    def from_dict(cls, data: Mapping[str, Any], *, where: str = "record") -> ResultRecord:
         """Validate a record read from JSON; schema-1 records (acubench 0.1) are upgraded.
 
         Parameters
@@ -271,7 +269,7 @@ def read_records(path: str | os.PathLike) -> list[ResultRecord]:
 
 
 def write_run_results(out_dir: str | os.PathLike, records: list[ResultRecord],
-                      predictions: "pd.DataFrame | None") -> dict[str, Path]:
+                      predictions: pd.DataFrame | None) -> dict[str, Path]:
     """Write ``predictions.parquet`` and then ``results.jsonl``, each atomically.
 
     ``results.jsonl`` is written last, so a reader that finds results also finds
@@ -283,8 +281,6 @@ def write_run_results(out_dir: str | os.PathLike, records: list[ResultRecord],
     dict
         ``{"predictions", "results"}`` → path (no predictions entry when ``predictions`` is None).
     """
-    from acubench.predictions import PREDICTIONS_FILE, to_parquet
-
     out_dir = Path(out_dir)
     files: dict[str, Path] = {}
     if predictions is not None:
@@ -301,13 +297,11 @@ class RunResults:
 
     source: str
     records: list[ResultRecord]
-    predictions: "pd.DataFrame | None" = None
+    predictions: pd.DataFrame | None = None
 
 
 def read_run(path: str | os.PathLike) -> RunResults:
     """Records and predictions of a run folder (or of a ``results.jsonl`` file, which has no predictions)."""
-    from acubench.predictions import read_predictions
-
     path = Path(path)
     records = read_records(path)
     return RunResults(str(path), records, read_predictions(path) if path.is_dir() else None)

@@ -11,28 +11,30 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from acubench import stats
-from acubench.cache import EmbeddingCache
 from acubench.datasets import check_task_options, effective_protocol, load_manifest
 from acubench.encoder import AudioEncoder
+from acubench.engine.cache import EmbeddingCache
+from acubench.engine.distributed import Ranks
+from acubench.engine.extract import Extraction, extract_shared
 from acubench.errors import OptionError
-from acubench.distributed import Ranks
-from acubench.extract import Extraction, extract_shared
 from acubench.loading import EncoderOptions
 from acubench.manifest import DatasetError, DatasetMissing, ManifestError, split_counts
 from acubench.paths import cache_dir as default_cache_dir
 from acubench.paths import data_root as default_data_root
 from acubench.plugins import get_encoder, get_probe, named_tasks, registries, select_tasks
-from acubench.predictions import clip_scores, concat, prediction_frame
+from acubench.probe_base import JointSpace, ProbeContext
+from acubench.records import stats
+from acubench.records.predictions import clip_scores, concat, prediction_frame
+from acubench.records.results import ResultRecord
 from acubench.reporting import LogReporter, Reporter
-from acubench.results import ResultRecord
 from acubench.specs import TaskSpec
 
 log = logging.getLogger(__name__)
@@ -52,13 +54,32 @@ def _manifest_hash(df: pd.DataFrame) -> str:
 
 
 def _evaluate(X: np.ndarray, df: pd.DataFrame, task: TaskSpec, probe: str, seeds: Sequence[int],
-              encoder: AudioEncoder):
-    from acubench.probe import evaluate_seeds
-    from acubench.probe_base import ProbeContext
+              encoder: AudioEncoder, space: JointSpace | None):
+    from acubench.engine.probe import evaluate_seeds
 
     return evaluate_seeds(X, df["label"].to_numpy(), df["split"].to_numpy(), df["subject"].to_numpy(),
                           seeds=list(seeds), kind=task.kind, n_classes=len(task.classes), protocol=task.protocol,
-                          probe=probe, options=dict(task.probe_options), context=ProbeContext(task, encoder))
+                          probe=probe, options=dict(task.probe_options), context=ProbeContext(task, encoder, space))
+
+
+def _unscored(tasks: Sequence[TaskSpec], probes: Sequence[str], named: set[str]) -> dict[str, list[str]]:
+    """Task id → the probes that do not handle its kind, for tasks selected through ``all`` or a suite.
+
+    Raises
+    ------
+    OptionError
+        A task named one by one that a probe of the run does not handle.
+    """
+    out: dict[str, list[str]] = {}
+    for task in tasks:
+        for spec in map(get_probe, probes):
+            if task.kind in spec.kinds:
+                continue
+            if task.id in named:
+                raise OptionError(f"probe {spec.id} does not handle {task.kind} tasks ({task.id} is one; it handles "
+                                  f"{', '.join(spec.kinds)}): drop {spec.id} from --probe, or leave out {task.id}")
+            out.setdefault(task.id, []).append(spec.id)
+    return out
 
 
 class Runner:
@@ -79,7 +100,7 @@ class Runner:
     reporter : Reporter, optional
         Where progress goes; default :class:`~acubench.reporting.LogReporter`.
     ranks : Ranks, optional
-        This process's place under torchrun (:mod:`acubench.distributed`); default a single process.
+        This process's place under torchrun (:mod:`acubench.engine.distributed`); default a single process.
     """
 
     def __init__(
@@ -103,12 +124,15 @@ class Runner:
             raise OptionError(f"--seeds must be >= 1, got {seeds}")
         if bootstrap < 0:
             raise OptionError(f"--bootstrap must be >= 0 (0 turns intervals off), got {bootstrap}")
-        select_tasks(tasks if isinstance(tasks, str) else ",".join(tasks))  # unknown names fail here, before any work
+        self.selection = tasks if isinstance(tasks, str) else ",".join(tasks)
+        selected = select_tasks(self.selection)  # unknown names fail here, before any work
         self.bootstrap = bootstrap
         self.ranks = ranks or Ranks()
-        self.selection = tasks if isinstance(tasks, str) else ",".join(tasks)
         # An unknown id fails here, naming the registered ones and close matches; aliases become ids.
-        self.probes = [get_probe(p).id for p in probes]
+        self.probes = list(dict.fromkeys(get_probe(p).id for p in probes))
+        #: Task id → probes of this run that do not handle its kind (tasks of a suite or ``all``; see
+        #: :func:`_unscored`).
+        self.unscored = _unscored(selected, self.probes, named_tasks(self.selection))
         self.seeds = list(range(seeds))
         self.data_root = default_data_root(data_root)
         self.cache_root = default_cache_dir(cache)
@@ -139,6 +163,9 @@ class Runner:
         skipped: dict[str, str] = {}
         self.failed = {}
         for task in tasks:
+            if len(self.unscored.get(task.id, ())) == len(self.probes):
+                skipped[task.id] = f"no probe of this run handles {task.kind} tasks ({', '.join(self.probes)})"
+                continue
             try:
                 df = load_manifest(task, data_root=self.data_root, cache=self.cache_root, protocol=self.protocol,
                                    options=self.task_options)
@@ -189,9 +216,18 @@ class Runner:
             self.reporter.note(f"    skipped {clip_id}: {message}", level="warning")
         return ext
 
+    def probes_for(self, task: TaskSpec, space: JointSpace | None) -> list[str]:
+        """The probes of this run that score ``task`` for an encoder with (or without) a joint space."""
+        return [p for p in self.probes if p not in self.unscored.get(task.id, ())
+                and (space is not None or not get_probe(p).aligned_only)]
+
     def score(self, encoder: AudioEncoder, label: str, aligned: bool, prep: PreparedTask, ext: Extraction,
-              run_id: str) -> tuple[list[ResultRecord], pd.DataFrame]:
-        """Probe fits × seeds on one task: their records (each with its bootstrap interval), per-clip predictions."""
+              run_id: str, space: JointSpace | None = None) -> tuple[list[ResultRecord], pd.DataFrame]:
+        """Probe fits × seeds on one task: their records (each with its bootstrap interval), per-clip predictions.
+
+        ``space``: the encoder's joint audio–text space if it is aligned (for scorers such as ``zeroshot``);
+        probes that need one are left out without it (see :meth:`probes_for`).
+        """
         task, df = prep.task, prep.manifest
         keep = ext.ok
         X, sub = ext.embeddings[keep], df[keep].reset_index(drop=True)
@@ -199,10 +235,11 @@ class Runner:
         records, frames = [], []
         seen = task.dataset in encoder.spec.pretrained_on
         random_init = encoder.weights_info.from_random_init
-        for probe in self.probes:
+        for probe in self.probes_for(task, space):
             # A deterministic head shares one outcome across seeds: its rows and interval are made once.
             shared: dict[int, tuple[pd.DataFrame, stats.Interval]] = {}
-            for seed, outcome in zip(self.seeds, _evaluate(X, sub, task, probe, self.seeds, encoder)):
+            outcomes = _evaluate(X, sub, task, probe, self.seeds, encoder, space)
+            for seed, outcome in zip(self.seeds, outcomes, strict=True):
                 if id(outcome) in shared:
                     frame, interval = shared[id(outcome)]
                     frame = frame.assign(seed=seed)
@@ -220,7 +257,8 @@ class Runner:
                     protocol=effective_protocol(task, self.protocol),
                     probe=probe, seed=seed, value=float(outcome.value), metrics=dict(outcome.metrics),
                     fold_values=[float(v) for v in outcome.fold_values],
-                    n_train=int(outcome.n_train or counts.get("train", 0)), n_val=int(outcome.n_val or counts.get("val", 0)),
+                    n_train=int(outcome.n_train or counts.get("train", 0)),
+                    n_val=int(outcome.n_val or counts.get("val", 0)),
                     n_test=int(outcome.n_test or counts.get("test", 0)), n_bad_audio=len(ext.bad),
                     hyperparams=dict(outcome.hyperparams), seen_in_pretraining=seen, dataset=task.dataset,
                     split_scheme=task.protocol, published_as=task.published_as, classes=list(task.classes),
@@ -229,8 +267,11 @@ class Runner:
         return records, concat(frames)
 
     def evaluate(self, encoder: AudioEncoder, label: str, aligned: bool, prepared: Sequence[PreparedTask],
-                 run_id: str) -> tuple[list[ResultRecord], pd.DataFrame]:
-        """One encoder on every prepared task: its records and its per-clip test predictions."""
+                 run_id: str, space: JointSpace | None = None) -> tuple[list[ResultRecord], pd.DataFrame]:
+        """One encoder on every prepared task: its records and its per-clip test predictions.
+
+        ``space``: the encoder's joint audio–text space when it is aligned (see :meth:`score`).
+        """
         self.reporter.note(f"{label} ({encoder.weights_info.label()}, fingerprint {encoder.fingerprint()})",
                            level="heading")
         records: list[ResultRecord] = []
@@ -239,7 +280,7 @@ class Runner:
             ext = self.embed_task(encoder, prep, label)
             if ext is None:  # another rank fits the probes
                 continue
-            scored, clips = self.score(encoder, label, aligned, prep, ext, run_id)
+            scored, clips = self.score(encoder, label, aligned, prep, ext, run_id, space)
             records.extend(scored)
             frames.append(clips)
         return records, concat(frames)

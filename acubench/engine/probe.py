@@ -34,16 +34,17 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from acubench.metrics import HEADLINE, auroc, compute_metrics
 from acubench.plugins import get_probe, registries
 from acubench.probe_base import Head, ProbeContext
+from acubench.records.metrics import HEADLINE, auroc, compute_metrics
 from acubench.specs import SPLIT_OPTIONS, ProbeSpec, resolve_ref
 
 #: Fraction of subjects held out for validation where the protocol does not give a validation split.
@@ -171,7 +172,8 @@ def _standardise(X: np.ndarray, train: np.ndarray) -> np.ndarray:
 
 def _carve_subjects(subject: np.ndarray, y: np.ndarray, rows: np.ndarray, fraction: float, rng: np.random.Generator,
                     stratify: bool) -> np.ndarray:
-    """A boolean mask over ``rows`` (indices) choosing ~``fraction`` of their subjects (≥ 1), per label if stratified."""
+    """A boolean mask over ``rows`` (indices) choosing ~``fraction`` of their subjects (≥ 1), per label if
+    stratified."""
     subs = subject[rows]
     unique = np.unique(subs)
     if stratify:
@@ -225,11 +227,12 @@ def _select_and_fit(spec: ProbeSpec, X: np.ndarray, y: np.ndarray, tr: np.ndarra
 
     Without a validation split that can rank settings (none, or one class only),
     the head's documented default setting is fit and the score is NaN. A scorer
-    that does not train is returned as built.
+    that does not train is returned as built, with its default setting.
     """
     cls = _head_class(spec)
     if not spec.trains:
-        return cls(kind, n_classes, {}, seed, options, context), {}, float("nan")
+        params = cls.default(kind)
+        return cls(kind, n_classes, params, seed, options, context), params, float("nan")
     Xtr, ytr = X[tr], y[tr]
     Xva, yva = (X[va], y[va]) if va.any() else (None, None)
     if Xva is None or (kind != "regression" and len(np.unique(yva)) < 2):
@@ -319,9 +322,11 @@ def _loso(X, y, split, subject, *, kind, n_classes, spec, seed, harness, options
     sizes = np.rint(sizes / len(subjects)).astype(int)
     predictions = ClipPredictions(np.concatenate(index), _test_score(kind, np.concatenate(pooled_pred)),
                                   np.concatenate(folds))
-    hyper: dict[str, Any] = {"validation": "rows" if by_rows else "subjects", "val_fraction": fraction,
-                             "folds": len(subjects),
-                             "chosen": {c: chosen.count(c) for c in dict.fromkeys(chosen)}}
+    if spec.trains:
+        hyper: dict[str, Any] = {"validation": "rows" if by_rows else "subjects", "val_fraction": fraction}
+    else:  # a scorer is the same function in every fold: what it used is recorded once
+        hyper = {"validation": "none (does not train)", **head.fit_info_()}
+    hyper.update({"folds": len(subjects), "chosen": {c: chosen.count(c) for c in dict.fromkeys(chosen)}})
     if kind == "regression":
         metrics = {m: float(np.mean([f[m] for f in fold_metrics])) for m in fold_metrics[0]}
         metrics.update({f"{m}_std": float(np.std([f[m] for f in fold_metrics])) for m in fold_metrics[0]})
@@ -394,14 +399,15 @@ def evaluate_seeds(X: np.ndarray, y: np.ndarray, split: np.ndarray, subject: np.
     """:func:`evaluate` for each seed, fitting a deterministic head only once.
 
     A head whose spec declares ``deterministic`` (the linear one) uses no
-    randomness on a fixed split with a given validation split (or none needed,
-    for a scorer), so every seed gets the same outcome; it is computed once and
-    the same object is returned for each seed. Everything else runs per seed;
-    the outcomes equal ``[evaluate(..., seed=s) for s in seeds]``.
+    randomness on a fixed split with a given validation split; a deterministic
+    scorer that does not train uses none under any split scheme (no validation
+    is carved for it). Then every seed gets the same outcome: it is computed
+    once and the same object is returned for each seed. Everything else runs
+    per seed; the outcomes equal ``[evaluate(..., seed=s) for s in seeds]``.
     """
     spec = get_probe(probe)
-    shared = (spec.deterministic and protocol == "fixed"
-              and (not spec.trains or "val" in set(np.asarray(split).astype(str).tolist())))
+    shared = spec.deterministic and (
+        not spec.trains or (protocol == "fixed" and "val" in set(np.asarray(split).astype(str).tolist())))
     kw = dict(kind=kind, n_classes=n_classes, protocol=protocol, probe=probe, options=options, context=context)
     if shared and seeds:
         outcome = evaluate(X, y, split, subject, seed=seeds[0], **kw)
