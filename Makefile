@@ -4,12 +4,12 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test install bench clean
+.PHONY: demo test test-fast lint install bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,parquet,xls]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,lint,parquet,xls]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -18,9 +18,18 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/acubench run --encoder logmel,opera --tasks demo
 
-## make test: install, then run the test suite
-test: $(STAMP)
-	$(BIN)/python -m pytest -q
+## make test: install, lint, then the whole suite; the 20 slowest tests are listed so its cost stays visible
+test: lint
+	$(BIN)/python -m pytest -q --durations=20
+
+## make test-fast: the suite without the slow tier (full-size models, long runs, subprocesses)
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+## make lint: ruff (lint and import order), then the import-layer contract of ARCHITECTURE.md
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python .ci/lint_imports.py
 
 ## make bench: the CPU figures of BENCHMARKS.md (JSON into benchmarks/results/)
 bench: $(STAMP)

@@ -23,8 +23,19 @@ from acubench._version import __version__
 from acubench.errors import AcubenchError
 from acubench.hookspecs import contribute, hookimpl
 
-__all__ = ["__version__", "contribute", "hookimpl", "run", "embed", "align", "zeroshot", "load_encoder", "EncoderOptions",
-           "AlignOptions", "AcubenchError"]
+__all__ = [
+    "AcubenchError",
+    "AlignOptions",
+    "EncoderOptions",
+    "__version__",
+    "align",
+    "contribute",
+    "embed",
+    "hookimpl",
+    "load_encoder",
+    "run",
+    "zeroshot",
+]
 
 _LAZY = {
     "run": ("acubench.api", "run"),

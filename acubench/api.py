@@ -17,13 +17,13 @@ import datetime as _dt
 import json
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from acubench import distributed, stats
 from acubench.align.options import AlignOptions
-from acubench.devices import resolve_device
 from acubench.embedding import EmbedResult, embed_files
 from acubench.encoder import AudioEncoder
 from acubench.errors import OptionError
@@ -406,13 +406,9 @@ def align(
     """
     from acubench.align.api import align as align_encoder
 
-    options = encoder_options or EncoderOptions()
-    options = replace(options, device=str(resolve_device(options.device)))
     return align_encoder(encoder, corpus=corpus, teacher=teacher, preset=preset, overrides=overrides,
-                         weights=options.weights, config=options.config, random_init=options.random_init or "never",
-                         strict=options.strict, trust_checkpoint=options.trust_checkpoint, device=options.device,
-                         seed=seed, out=out, cache_dir=cache_dir, skip_bad=skip_bad, data_root=data_root,
-                         task_options=task_options, allow_test_overlap=allow_test_overlap,
+                         encoder_options=encoder_options, seed=seed, out=out, cache_dir=cache_dir, skip_bad=skip_bad,
+                         data_root=data_root, task_options=task_options, allow_test_overlap=allow_test_overlap,
                          console=_console(reporter or LogReporter()))
 
 

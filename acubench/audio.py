@@ -18,9 +18,9 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import soundfile as sf
@@ -124,11 +124,13 @@ def open_audio(
     """
     path = Path(path)
     if not path.exists():
-        raise AudioError(path, "file not found", "check the data root (--data-root) and the dataset layout (`acubench data status`)")
+        raise AudioError(path, "file not found",
+                         "check the data root (--data-root) and the dataset layout (`acubench data status`)")
     try:
         info = sf.info(str(path))
     except Exception as exc:
-        raise AudioError(path, f"cannot be decoded ({type(exc).__name__}: {str(exc).strip()[:120]})", _SKIP_FIX) from None
+        raise AudioError(path, f"cannot be decoded ({type(exc).__name__}: {str(exc).strip()[:120]})",
+                         _SKIP_FIX) from None
     sr = int(info.samplerate)
     if not MIN_SAMPLE_RATE <= sr <= MAX_SAMPLE_RATE:
         raise AudioError(path, f"declares a sample rate of {sr} Hz, outside the {MIN_SAMPLE_RATE}–{MAX_SAMPLE_RATE} Hz "
@@ -150,7 +152,8 @@ def open_audio(
     if not _missing(channel):
         ch = int(channel)  # type: ignore[arg-type]
         if not 0 <= ch < info.channels:
-            raise AudioError(path, f"has {info.channels} channel(s); channel {ch} requested", "check the manifest's channel column")
+            raise AudioError(path, f"has {info.channels} channel(s); channel {ch} requested",
+                             "check the manifest's channel column")
     return AudioSource(path, sr, int(info.channels), first, stop, ch)
 
 
@@ -173,7 +176,8 @@ def source_blocks(source: AudioSource, block_frames: int | None = None) -> Itera
     try:
         fh = sf.SoundFile(str(path))
     except Exception as exc:
-        raise AudioError(path, f"cannot be decoded ({type(exc).__name__}: {str(exc).strip()[:120]})", _SKIP_FIX) from None
+        raise AudioError(path, f"cannot be decoded ({type(exc).__name__}: {str(exc).strip()[:120]})",
+                         _SKIP_FIX) from None
     with fh:
         try:
             fh.seek(source.first)
@@ -183,15 +187,16 @@ def source_blocks(source: AudioSource, block_frames: int | None = None) -> Itera
             try:
                 data = fh.read(min(size, source.frames - got), dtype="float32", always_2d=True)
             except Exception as exc:
-                raise AudioError(path, f"cannot be decoded ({type(exc).__name__}: {str(exc).strip()[:120]})", _SKIP_FIX) from None
+                raise AudioError(path, f"cannot be decoded ({type(exc).__name__}: {str(exc).strip()[:120]})",
+                                 _SKIP_FIX) from None
             if data.shape[0] == 0:
                 break
             wave = data[:, source.channel] if source.channel is not None else data.mean(axis=1)
             wave = np.ascontiguousarray(wave, dtype=np.float32)
             bad = ~np.isfinite(wave)
             if bad.any():
-                raise AudioError(path, f"contains NaN/Inf samples ({int(bad.sum())} near {(source.first + got) / source.sample_rate:.1f} s)",
-                                 _SKIP_FIX)
+                near = (source.first + got) / source.sample_rate
+                raise AudioError(path, f"contains NaN/Inf samples ({int(bad.sum())} near {near:.1f} s)", _SKIP_FIX)
             peak = max(peak, float(np.abs(wave).max()))
             got += len(wave)
             yield wave

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from acubench.paths import atomic_write
 from acubench.specs import ClipPolicy
 
 CACHE_FORMAT = 1
@@ -122,7 +123,8 @@ class EmbeddingCache:
 
     def __init__(self, root: Path, fingerprint: str, *, task: str = "files", precision: str = "fp32",
                  enabled: bool = True) -> None:
-        self.encoder_folder = Path(root) / "embeddings" / (fingerprint + ("" if precision == "fp32" else f"-{precision}"))
+        suffix = "" if precision == "fp32" else f"-{precision}"
+        self.encoder_folder = Path(root) / "embeddings" / (fingerprint + suffix)
         self.legacy_folder = Path(root) / "embeddings" / fingerprint
         self.folder = self.encoder_folder / _slug(task)
         self.enabled = enabled
@@ -168,7 +170,7 @@ class EmbeddingCache:
                 wanted.setdefault(raw[i], []).append(int(i))
             for folder in sorted(p for p in self.encoder_folder.iterdir() if p.is_dir() and p != self.folder):
                 sibling_keys, table = _read_folder(folder, dim)
-                for key, row in zip(sibling_keys, table):
+                for key, row in zip(sibling_keys, table, strict=True):
                     if key in wanted:
                         for i in wanted.pop(key):
                             out[i], found[i] = row, True
@@ -206,7 +208,7 @@ class EmbeddingCache:
                 seg.unlink(missing_ok=True)
             current = None
         if current is None:
-            _atomic_text(header, json.dumps({**expected, "layout": "seg-*.npy rows (key S16, emb <f4[dim], crc <u4)"}))
+            atomic_write(header, json.dumps({**expected, "layout": "seg-*.npy rows (key S16, emb <f4[dim], crc <u4)"}))
         self._migrate_legacy(dim)
         keys, self._table = _read_folder(self.folder, dim)
         self._index = {k: i for i, k in enumerate(keys)}
@@ -279,13 +281,7 @@ class EmbeddingCache:
         if not self.enabled:
             return
         self.encoder_folder.mkdir(parents=True, exist_ok=True)
-        _atomic_text(self.encoder_folder / "encoder.json", json.dumps(info, indent=2, sort_keys=True, default=str))
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+        atomic_write(self.encoder_folder / "encoder.json", json.dumps(info, indent=2, sort_keys=True, default=str))
 
 
 def _write_segment(folder: Path, rows: list[tuple[bytes, np.ndarray]], dim: int) -> Path:
@@ -294,13 +290,9 @@ def _write_segment(folder: Path, rows: list[tuple[bytes, np.ndarray]], dim: int)
     data["emb"] = np.stack([e for _, e in rows])
     data["crc"] = _crcs(data)
     name = f"seg-{time.time_ns():x}-{os.getpid()}-{uuid.uuid4().hex[:8]}.npy"
-    tmp = folder / f".{name}.tmp"
-    with open(tmp, "wb") as fh:
-        np.save(fh, data, allow_pickle=False)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, folder / name)
-    return folder / name
+    # fsync: the segment is whole on disk before its name appears (its temporary name matches
+    # the stale-file sweep of _segments, so a crash mid-write leaves nothing that is read).
+    return atomic_write(folder / name, lambda fh: np.save(fh, data, allow_pickle=False), fsync=True)
 
 
 def _segments(folder: Path) -> list[Path]:
@@ -363,7 +355,7 @@ def compact(folder: Path, dim: int) -> None:
         data = _load_segment(path, dim)
         if data is None:
             continue
-        merged.update(zip(_keys(data), np.array(data["emb"])))
+        merged.update(zip(_keys(data), np.array(data["emb"]), strict=True))
         read.append(path)
     if len(read) < 2:
         return

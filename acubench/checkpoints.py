@@ -11,8 +11,6 @@ Finding the file is :mod:`acubench.weights`' job.
 
 from __future__ import annotations
 
-from acubench.errors import AcubenchError
-
 import argparse
 import hashlib
 import logging
@@ -21,11 +19,14 @@ import pickle
 import pickletools
 import re
 import zipfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 from torch import nn
+
+from acubench.errors import AcubenchError
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +43,12 @@ SAFE_GLOBALS: tuple[type, ...] = (argparse.Namespace,)
 
 #: The first bytes of files that are sometimes saved under a checkpoint's name, and what they are.
 _NOT_CHECKPOINTS = (
-    (b"version https://git-lfs", "a Git LFS pointer, not the weights: fetch them with `git lfs pull` (or download "
-                                 "the file itself)"),
-    (b"<!doctype html", "an HTML page (an error or login page saved by a failed download), not a checkpoint: "
-                        "download the file again"),
-    (b"<html", "an HTML page (an error or login page saved by a failed download), not a checkpoint: download the "
-               "file again"),
+    (b"version https://git-lfs", ("a Git LFS pointer, not the weights: fetch them with `git lfs pull` (or "
+                                  "download the file itself)")),
+    (b"<!doctype html", ("an HTML page (an error or login page saved by a failed download), not a checkpoint: "
+                         "download the file again")),
+    (b"<html", ("an HTML page (an error or login page saved by a failed download), not a checkpoint: download the "
+                "file again")),
     (b"<?xml", "an XML document (a storage service's error reply?), not a checkpoint: download the file again"),
     (b"{", "a JSON document (a config or an error reply?), not a checkpoint: point at the weights file"),
 )

@@ -7,18 +7,27 @@ references, so it belongs to the ground layer, beneath every service.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
 from acubench.errors import OptionError
-from acubench.manifest import (CHANNEL_COLUMN, MANIFEST_COLUMNS, SEGMENT_COLUMNS, SPLITS, DatasetError, DatasetMissing,
-                               LoadContext, TaskOptionError, validate_manifest)
+from acubench.manifest import (
+    CHANNEL_COLUMN,
+    MANIFEST_COLUMNS,
+    SEGMENT_COLUMNS,
+    SPLITS,
+    DatasetError,
+    DatasetMissing,
+    LoadContext,
+    TaskOptionError,
+    validate_manifest,
+)
+from acubench.paths import atomic_write
 from acubench.paths import cache_dir as default_cache_dir
 from acubench.reporting import LogReporter, Reporter
 from acubench.specs import DatasetSpec, TaskSpec, resolve_ref
@@ -178,18 +187,10 @@ def manifest_columns(df: pd.DataFrame) -> list[str]:
 
 
 def write_manifest(df: pd.DataFrame, path: Path) -> Path:
-    """Write a manifest CSV atomically (temporary file in the same folder, then ``os.replace``)."""
+    """Write a manifest CSV atomically (:func:`~acubench.paths.atomic_write`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            df[manifest_columns(df)].to_csv(fh, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, df[manifest_columns(df)].to_csv(index=False))
 
 
 @dataclass(frozen=True)

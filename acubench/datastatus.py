@@ -8,9 +8,10 @@ no plugin code (and no torch, scikit-learn or pandas) and answers at once.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from acubench.paths import DATA_ENV
 from acubench.specs import DataCheck, DatasetSpec, TaskSpec, resolve_ref

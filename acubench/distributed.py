@@ -19,8 +19,9 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import signal
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from acubench.errors import AcubenchError
 

@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from acubench.cache import EmbeddingCache
+from acubench.distributed import Ranks
 from acubench.encoder import AudioEncoder
 from acubench.errors import OptionError, PathNotFound
-from acubench.distributed import Ranks
 from acubench.extract import Extraction, Precision, extract_shared
-from acubench.paths import cache_dir
+from acubench.paths import atomic_path, atomic_write, cache_dir
 from acubench.reporting import LogReporter, Reporter
 from acubench.specs import ClipPolicy
 
@@ -56,7 +56,8 @@ def parse_clip_policy(text: str, default: ClipPolicy) -> ClipPolicy:
         if kind == "default":
             return default
         if kind == "whole":
-            return replace(default, window_seconds=None, hop_seconds=None, min_seconds=nums[0] if nums else default.min_seconds)
+            return replace(default, window_seconds=None, hop_seconds=None,
+                           min_seconds=nums[0] if nums else default.min_seconds)
         if kind == "windows" and nums:
             return replace(default, window_seconds=nums[0], hop_seconds=nums[1] if len(nums) > 1 else None,
                            last_window="pad" if default.pad != "none" else "keep")
@@ -134,25 +135,21 @@ def save_embeddings(result: EmbedResult, out: str | os.PathLike) -> list[Path]:
     if out.suffix not in (".npy", ".parquet"):
         raise OptionError(f"{out}: output must end in .npy or .parquet")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp{out.suffix}")
-    ids_path = out.with_suffix(".ids.json")
-    ids_tmp = ids_path.with_name(f".{ids_path.name}.{os.getpid()}.tmp")
-    try:  # a failure (a full disk) leaves neither a half-written output nor a temporary file
-        if out.suffix == ".npy":
-            np.save(tmp, result.embeddings, allow_pickle=False)
+    # A failure (a full disk) leaves neither a half-written output nor a temporary file.
+    if out.suffix == ".npy":
+        ids_path = out.with_suffix(".ids.json")
+        # Both files are written in full before either is renamed into place.
+        with atomic_path(out) as tmp, atomic_path(ids_path) as ids_tmp:
+            with open(tmp, "wb") as fh:
+                np.save(fh, result.embeddings, allow_pickle=False)
             ids_tmp.write_text(json.dumps({"ids": result.ids, "encoder": result.encoder}, indent=1))
-            os.replace(tmp, out)
-            os.replace(ids_tmp, ids_path)
-            return [out, ids_path]
-        try:
-            import pyarrow  # noqa: F401
-        except ImportError:
-            raise OptionError("writing .parquet needs pyarrow: pip install 'acubench[parquet]' (or use OUT.npy)") from None
-        df = pd.DataFrame({"id": result.ids, "embedding": list(result.embeddings)})
-        df.attrs["encoder"] = result.encoder
-        df.to_parquet(tmp, index=False)
-        os.replace(tmp, out)
-        return [out]
-    finally:
-        tmp.unlink(missing_ok=True)
-        ids_tmp.unlink(missing_ok=True)
+        return [out, ids_path]
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise OptionError("writing .parquet needs pyarrow: pip install 'acubench[parquet]' "
+                          "(or use OUT.npy)") from None
+    df = pd.DataFrame({"id": result.ids, "embedding": list(result.embeddings)})
+    df.attrs["encoder"] = result.encoder
+    atomic_write(out, lambda fh: df.to_parquet(fh, index=False))
+    return [out]

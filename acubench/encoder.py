@@ -15,8 +15,9 @@ import hashlib
 import json
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -57,7 +58,7 @@ class WeightsInfo:
         return self.is_random or self.base_status == "random-init"
 
     @classmethod
-    def random_init(cls, seed: int) -> "WeightsInfo":
+    def random_init(cls, seed: int) -> WeightsInfo:
         """The record of a seeded random initialisation (its digest differs per seed)."""
         source = f"seed {seed}"
         return cls("random-init", source, hashlib.sha256(f"random-init {source}".encode()).hexdigest())

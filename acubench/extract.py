@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -30,7 +30,7 @@ from acubench.errors import AcubenchError, OptionError
 from acubench.pipeline import ClipRef, ClipWindows, InputBatch, default_workers, input_batches
 from acubench.specs import ClipPolicy
 
-__all__ = ["EncoderOutputError", "Extraction", "Precision", "extract", "extract_shared", "clip_keys"]
+__all__ = ["EncoderOutputError", "Extraction", "Precision", "clip_keys", "extract", "extract_shared"]
 
 
 class EncoderOutputError(AcubenchError, ValueError):
@@ -81,7 +81,7 @@ def clip_refs(clips: pd.DataFrame) -> list[ClipRef]:
     """One :class:`~acubench.pipeline.ClipRef` per row of ``clips`` (index = row position)."""
     starts, ends, channels = _column(clips, "start"), _column(clips, "end"), _column(clips, "channel")
     return [ClipRef(i, str(p), s, e, None if c is None else int(c))
-            for i, (p, s, e, c) in enumerate(zip(clips["path"].tolist(), starts, ends, channels))]
+            for i, (p, s, e, c) in enumerate(zip(clips["path"].tolist(), starts, ends, channels, strict=True))]
 
 
 def _duration(ref: ClipRef) -> float:
@@ -245,9 +245,10 @@ class _Consumer:
             raise EncoderOutputError(
                 f"encoder {encoder.spec.id} ({encoder.weights_info.label()}) returned NaN/Inf for clip "
                 f"{self.ids[index]} ({int((~finite).sum())} of {len(batch)} inputs in its batch); nothing of it was "
-                f"stored. Non-finite weights (check the checkpoint) or a numerically unstable input are the usual causes")
+                "stored. Non-finite weights (check the checkpoint) or a numerically unstable input are the usual "
+                "causes")
         self.result.windows += len(batch)
-        for index, e in zip(batch.owners, emb):
+        for index, e in zip(batch.owners, emb, strict=True):
             if index in self.dropped:
                 continue
             self.sums[index] = self.sums.get(index, 0.0) + e.astype(np.float64)

@@ -10,8 +10,9 @@ return values; none mutates its arguments.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterable
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 

@@ -80,7 +80,7 @@ class EncoderOptions:
                               f"seeded random initialisation; drop --random-init")
         return spec
 
-    def resolved(self) -> "EncoderOptions":
+    def resolved(self) -> EncoderOptions:
         """These options with ``auto`` device and precision replaced by what this machine offers.
 
         Raises
@@ -173,11 +173,13 @@ def load_encoder(
             except WeightsNotFound:
                 if random_init == "never" or weights is not None:
                     raise
-                log.warning("encoder %s: no weights found; using a seeded random initialisation (seed %d)", spec.id, seed)
+                log.warning("encoder %s: no weights found; using a seeded random initialisation (seed %d)",
+                            spec.id, seed)
     device = str(resolve_device(device))
     factory = resolve_ref(spec.factory)
     encoder = factory(spec, config=cfg, weights=path, device=device, seed=seed,
                       strict=strict, trust_checkpoint=trust_checkpoint)
     if not isinstance(encoder, AudioEncoder):
-        raise TypeError(f"encoder {spec.id}: factory {spec.factory} returned {type(encoder).__name__}, not an AudioEncoder")
+        raise TypeError(f"encoder {spec.id}: factory {spec.factory} returned {type(encoder).__name__}, "
+                        "not an AudioEncoder")
     return encoder

@@ -145,7 +145,8 @@ def validate_manifest(df: pd.DataFrame, task: TaskSpec, *, allow_leakage: bool =
     allowed = set(SPLITS) if task.protocol == "fixed" else {POOL, "train"}
     bad = sorted(set(out["split"]) - allowed)
     if bad:
-        raise ManifestError(f"{where}: split values {bad} not allowed for protocol {task.protocol!r}; use {sorted(allowed)}")
+        raise ManifestError(f"{where}: split values {bad} not allowed for protocol {task.protocol!r}; "
+                            f"use {sorted(allowed)}")
     if task.protocol == "fixed":
         present = set(out["split"])
         for split in ("train", "test"):
@@ -172,7 +173,8 @@ def validate_manifest(df: pd.DataFrame, task: TaskSpec, *, allow_leakage: bool =
         out[col] = pd.to_numeric(out[col], errors="coerce").astype("float64")
     seg = out[out["start"].notna() & out["end"].notna()]
     if (seg["end"] <= seg["start"]).any():
-        raise ManifestError(f"{where}: segments with end <= start: {seg.loc[seg['end'] <= seg['start'], 'clip_id'].tolist()[:5]}")
+        empty = seg.loc[seg["end"] <= seg["start"], "clip_id"].tolist()[:5]
+        raise ManifestError(f"{where}: segments with end <= start: {empty}")
     if task.protocol == "fixed":
         try:
             check_leakage(out, where=where)

@@ -6,9 +6,13 @@ default, so that CI, clusters and laptops can all point it somewhere sensible.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from acubench.errors import AcubenchError
 
@@ -89,18 +93,55 @@ def check_writable_file(path: str | os.PathLike, *, what: str, fix: str) -> None
     check_writable_dir(path.parent if str(path.parent) else Path("."), what=what, fix=fix)
 
 
-def atomic_write(path: str | os.PathLike, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file renamed into place.
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside ``path``, renamed onto it when the ``with`` block ends without error.
 
-    A reader, or a run killed mid-write, never sees a half-written file.
+    For writers that need a file name (an external program); the file handle form of
+    :func:`atomic_write` serves the rest. The temporary name is hidden (a leading dot), unique
+    to the process and the call (concurrent writers of one file never share it), and ends in
+    ``.tmp``, so a glob for the real files' suffix never picks it up. Whatever happens in the
+    block, no temporary file is left behind, and ``path`` is either untouched or whole.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the block ends without error but wrote nothing to the temporary path.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        if isinstance(data, bytes):
-            tmp.write_bytes(data)
-        else:
-            tmp.write_text(data, encoding="utf-8")
+        yield tmp
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def atomic_write(path: str | os.PathLike, data: str | bytes | Callable[[BinaryIO], object], *,
+                 fsync: bool = False) -> Path:
+    """Write ``data`` to ``path`` through a temporary file renamed into place; returns ``path``.
+
+    A reader, or a run killed mid-write, never sees a half-written file: every file acubench
+    writes goes through here (or :func:`atomic_path`).
+
+    Parameters
+    ----------
+    path : str or path
+        The file to write; its folder must exist.
+    data : str, bytes or callable
+        Text (written as UTF-8, line ends as given), bytes, or a function that writes to a
+        binary file handle (``lambda fh: np.save(fh, array)``, ``torch.save``, ``to_parquet``).
+    fsync : bool
+        Flush the file to the disk before the rename, so that a machine crash, not only a
+        killed process, leaves either the old file or the whole new one.
+    """
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            if callable(data):
+                data(fh)
+            else:
+                fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+    return Path(path)

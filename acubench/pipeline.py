@@ -18,8 +18,8 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -69,7 +69,7 @@ class InputBatch:
     bad: list[tuple[int, str, str, str]] = field(default_factory=list)
     decode_seconds: float = 0.0
 
-    def pin_memory(self) -> "InputBatch":
+    def pin_memory(self) -> InputBatch:
         """Page-locked copies of the waves (``DataLoader(pin_memory=True)`` calls this)."""
         if isinstance(self.waves, Tensor):
             self.waves = self.waves.pin_memory()
@@ -181,7 +181,7 @@ def _threaded(source: Iterator[InputBatch], depth: int, pin_memory: bool) -> Ite
                 if stop.is_set():
                     return
             q.put(_DONE)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
+        except BaseException as exc:  # handed to the consumer, which re-raises it
             q.put(exc)
 
     thread = threading.Thread(target=work, name="acubench-decode", daemon=True)

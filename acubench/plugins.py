@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import difflib
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Generic, Iterable, TypeVar
+from typing import Generic, TypeVar
 
 import pluggy
 
@@ -44,7 +45,7 @@ class Registry(Generic[T]):
     aliases: dict[str, str]
 
     @classmethod
-    def build(cls, kind: str, contributions: Iterable[tuple[str, T]]) -> "Registry[T]":
+    def build(cls, kind: str, contributions: Iterable[tuple[str, T]]) -> Registry[T]:
         items: dict[str, T] = {}
         owners: dict[str, str] = {}
         aliases: dict[str, str] = {}
@@ -109,7 +110,7 @@ def set_blocked(names: tuple[str, ...]) -> None:
     reset()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def plugin_manager() -> pluggy.PluginManager:
     """The process-wide plugin manager (entry points loaded, hooks verified)."""
     return _manager(_BLOCKED)
@@ -123,7 +124,8 @@ def _collect(pm: pluggy.PluginManager, hook_name: str, expected: type) -> list[t
         name = pm.get_name(impl.plugin) or repr(impl.plugin)
         for spec in result or ():
             if not isinstance(spec, expected):
-                raise TypeError(f"plugin {name!r}: {hook_name} returned {type(spec).__name__}, expected {expected.__name__}")
+                raise TypeError(f"plugin {name!r}: {hook_name} returned {type(spec).__name__}, "
+                                f"expected {expected.__name__}")
             out.append((name, spec))
     return sorted(out, key=lambda pair: pair[1].id)  # type: ignore[attr-defined]
 
@@ -155,7 +157,7 @@ def check_probe_options(tasks: Registry[TaskSpec], probes: Registry[ProbeSpec]) 
                 f"{', '.join(accepted) or 'none'} (see `acubench probes`)")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def registries() -> Registries:
     """All registered specs, built once per process from the plugin hooks; task probe options checked."""
     pm = plugin_manager()
@@ -191,6 +193,12 @@ def get_probe(name: str) -> ProbeSpec:
     return registries().probes.get(name)
 
 
+def on_generated_data(task: TaskSpec) -> bool:
+    """Whether ``task`` reads a generated (built-in) dataset, such as the demo suite's."""
+    datasets = registries().datasets
+    return task.dataset in datasets and datasets.get(task.dataset).generated
+
+
 def named_tasks(selection: str) -> set[str]:
     """Ids of the tasks a ``--tasks`` value names one by one (not through ``all`` or a suite)."""
     tasks = registries().tasks
@@ -199,12 +207,16 @@ def named_tasks(selection: str) -> set[str]:
 
 
 def select_tasks(selection: str) -> list[TaskSpec]:
-    """Tasks for a ``--tasks`` value: ``all``, a suite name (``demo``), or ``ID,ID,…``."""
+    """Tasks for a ``--tasks`` value: ``all``, a suite name (``demo``), or ``ID,ID,…``.
+
+    ``all`` is every task on real data: tasks of a generated (built-in) dataset, such as the
+    demo suite, are left out, whatever suites they name.
+    """
     tasks = registries().tasks
     chosen: list[TaskSpec] = []
     for token in [t.strip() for t in selection.split(",") if t.strip()]:
         if token == "all":
-            chosen.extend(t for t in tasks if "demo" not in t.suites)
+            chosen.extend(t for t in tasks if not on_generated_data(t))
         elif any(token in t.suites for t in tasks):
             chosen.extend(t for t in tasks if token in t.suites)
         else:

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -41,7 +42,7 @@ SCORE_PREFIX = "score_"
 
 def prediction_frame(*, encoder: str, task: str, probe: str, seed: int, clip_id: Sequence[str],
                      subject: Sequence[str], label: np.ndarray, score: np.ndarray, fold: Sequence[str] | None,
-                     classes: Sequence[str] = ()) -> "pd.DataFrame":
+                     classes: Sequence[str] = ()) -> pd.DataFrame:
     """The rows of one fit.
 
     Parameters
@@ -76,7 +77,7 @@ def prediction_frame(*, encoder: str, task: str, probe: str, seed: int, clip_id:
     return pd.DataFrame(columns)
 
 
-def concat(frames: Sequence["pd.DataFrame"]) -> "pd.DataFrame":
+def concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     """Stack fits' rows into one table (the union of their ``score_<class>`` columns), typed as
     :data:`PREDICTION_COLUMNS`."""
     import pandas as pd
@@ -86,14 +87,14 @@ def concat(frames: Sequence["pd.DataFrame"]) -> "pd.DataFrame":
     return pd.concat(frames, ignore_index=True, sort=False).astype(dict(PREDICTION_COLUMNS))
 
 
-def to_parquet(frame: "pd.DataFrame") -> bytes:
+def to_parquet(frame: pd.DataFrame) -> bytes:
     """The table as parquet bytes (pyarrow), for an atomic write."""
     buf = io.BytesIO()
     frame.to_parquet(buf, engine="pyarrow", index=False)
     return buf.getvalue()
 
 
-def read_predictions(path: str | os.PathLike) -> "pd.DataFrame | None":
+def read_predictions(path: str | os.PathLike) -> pd.DataFrame | None:
     """The predictions of a run folder (or a ``predictions.parquet``); ``None`` when there are none.
 
     Raises
@@ -118,14 +119,14 @@ def read_predictions(path: str | os.PathLike) -> "pd.DataFrame | None":
     return frame
 
 
-def score_matrix(rows: "pd.DataFrame", kind: str, classes: Sequence[str]) -> np.ndarray:
+def score_matrix(rows: pd.DataFrame, kind: str, classes: Sequence[str]) -> np.ndarray:
     """Scores of a fit's rows: (n,) for binary and regression, (n, C) for multiclass."""
     if kind == "multiclass":
         return rows[[f"{SCORE_PREFIX}{c}" for c in classes]].to_numpy(dtype=np.float64)
     return rows["score"].to_numpy(dtype=np.float64)
 
 
-def clip_scores(rows: "pd.DataFrame", *, kind: str, classes: Sequence[str], split_scheme: str,
+def clip_scores(rows: pd.DataFrame, *, kind: str, classes: Sequence[str], split_scheme: str,
                 score: np.ndarray | None = None) -> ClipScores:
     """The statistics' view of one fit's rows.
 

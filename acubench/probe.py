@@ -34,8 +34,9 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -171,7 +172,8 @@ def _standardise(X: np.ndarray, train: np.ndarray) -> np.ndarray:
 
 def _carve_subjects(subject: np.ndarray, y: np.ndarray, rows: np.ndarray, fraction: float, rng: np.random.Generator,
                     stratify: bool) -> np.ndarray:
-    """A boolean mask over ``rows`` (indices) choosing ~``fraction`` of their subjects (≥ 1), per label if stratified."""
+    """A boolean mask over ``rows`` (indices) choosing ~``fraction`` of their subjects (≥ 1), per label if
+    stratified."""
     subs = subject[rows]
     unique = np.unique(subs)
     if stratify:

@@ -13,8 +13,9 @@ can import it without paying for torch or scikit-learn.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping, Protocol, Sequence
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -106,7 +107,7 @@ class Head(ABC):
         return self.kind != "regression"
 
     def fit(self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray | None = None,
-            y_val: np.ndarray | None = None) -> "Head":
+            y_val: np.ndarray | None = None) -> Head:
         """Fit on (n, D) features; ``X_val``/``y_val`` for heads that stop or select on validation."""
         raise NotImplementedError(f"{type(self).__name__} does not train (its ProbeSpec says trains=False)")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -38,8 +38,8 @@ class LinearProbe(Head):
     GRID = tuple({"C": c} for c in (1e-3, 1e-2, 1e-1, 1.0, 10.0))
     REGRESSION_GRID = tuple({"alpha": a} for a in (0.1, 1.0, 10.0, 100.0, 1000.0))
 
-    DEFAULT = {"C": 1.0}
-    REGRESSION_DEFAULT = {"alpha": 1.0}
+    DEFAULT: ClassVar[dict[str, Any]] = {"C": 1.0}
+    REGRESSION_DEFAULT: ClassVar[dict[str, Any]] = {"alpha": 1.0}
 
     @classmethod
     def grid(cls, kind: str) -> tuple[dict[str, Any], ...]:
@@ -73,7 +73,7 @@ class MLPProbe(Head):
     """
 
     GRID = tuple({"hidden": 256, "alpha": a} for a in (1e-3, 1e-1, 10.0))
-    DEFAULT = {"hidden": 256, "alpha": 1e-1}
+    DEFAULT: ClassVar[dict[str, Any]] = {"hidden": 256, "alpha": 1e-1}
 
     def fit(self, X, y, X_val=None, y_val=None):
         common = dict(hidden_layer_sizes=(self.params["hidden"],), alpha=self.params["alpha"], max_iter=200,
@@ -105,7 +105,7 @@ class LightGBMProbe(Head):
     """
 
     GRID = tuple({"num_leaves": nl, "learning_rate": 0.1} for nl in (7, 31))
-    DEFAULT = {"num_leaves": 31, "learning_rate": 0.1}
+    DEFAULT: ClassVar[dict[str, Any]] = {"num_leaves": 31, "learning_rate": 0.1}
 
     def fit(self, X, y, X_val=None, y_val=None):
         import lightgbm as lgb
@@ -215,7 +215,7 @@ class ReferenceLinear(Head):
                 clip = torch.clamp(1.0 / (total + 1e-6), max=1.0)
                 step += 1
                 c1, c2 = 1 - b1 ** step, (1 - b2 ** step) ** 0.5
-                for p, g, m, v in zip(params, grads, exp_avg, exp_sq):
+                for p, g, m, v in zip(params, grads, exp_avg, exp_sq, strict=True):
                     g.mul_(clip)
                     m.lerp_(g, 1 - b1)
                     v.mul_(b2).addcmul_(g, g, value=1 - b2)
@@ -236,7 +236,7 @@ class ReferenceLinear(Head):
                     if stale >= int(patience):
                         break
         if best_state is not None:
-            for p, saved in zip(params, best_state):
+            for p, saved in zip(params, best_state, strict=True):
                 p.copy_(saved)
         #: The epoch (1-based) whose weights are kept; the last trained one when validation chose none.
         self.best_epoch_ = best_epoch if best_state is not None else trained

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Callable, ContextManager, Iterator, Literal, Protocol
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Literal, Protocol
 
 Level = Literal["info", "heading", "warning", "error"]
 
@@ -25,7 +27,7 @@ class Reporter(Protocol):
         """One line for the user: ``heading`` opens a stage, ``warning`` flags something skipped or odd,
         ``error`` something that failed while the work goes on (a task left out of a run)."""
 
-    def progress(self, description: str, total: int) -> ContextManager[Callable[[int], None]]:
+    def progress(self, description: str, total: int) -> AbstractContextManager[Callable[[int], None]]:
         """A progress display for ``total`` items; the context yields ``advance(n)``."""
 
 

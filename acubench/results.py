@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from acubench.errors import PathNotFound, RecordError
 from acubench.paths import atomic_write
@@ -141,7 +142,7 @@ class ResultRecord:
         return json.dumps(self.to_dict(), sort_keys=True, allow_nan=True)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, where: str = "record") -> "ResultRecord":
+    def from_dict(cls, data: Mapping[str, Any], *, where: str = "record") -> ResultRecord:
         """Validate a record read from JSON; schema-1 records (acubench 0.1) are upgraded.
 
         Parameters
@@ -268,7 +269,7 @@ def read_records(path: str | os.PathLike) -> list[ResultRecord]:
 
 
 def write_run_results(out_dir: str | os.PathLike, records: list[ResultRecord],
-                      predictions: "pd.DataFrame | None") -> dict[str, Path]:
+                      predictions: pd.DataFrame | None) -> dict[str, Path]:
     """Write ``predictions.parquet`` and then ``results.jsonl``, each atomically.
 
     ``results.jsonl`` is written last, so a reader that finds results also finds
@@ -296,7 +297,7 @@ class RunResults:
 
     source: str
     records: list[ResultRecord]
-    predictions: "pd.DataFrame | None" = None
+    predictions: pd.DataFrame | None = None
 
 
 def read_run(path: str | os.PathLike) -> RunResults:

@@ -18,8 +18,8 @@ import json
 import os
 import shutil
 import socket
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from acubench.paths import OutputError, check_writable_dir
 
@@ -119,7 +119,7 @@ class RunFolder:
                 except OSError:
                     pass  # not empty (someone put files there meanwhile): leave it
 
-    def __enter__(self) -> "RunFolder":
+    def __enter__(self) -> RunFolder:
         return self
 
     def __exit__(self, kind, value, tb) -> None:
@@ -140,7 +140,8 @@ def _claim(folder: Path) -> Path:
             if attempt == 1 and _stale(owner):
                 lock.unlink(missing_ok=True)
                 continue
-            who = f"pid {owner.get('pid')} on {owner.get('host')}, started {owner.get('started')}" if owner else "unknown"
+            who = (f"pid {owner.get('pid')} on {owner.get('host')}, started {owner.get('started')}" if owner
+                   else "unknown")
             raise RunFolderError(f"{folder}: another acubench run is writing to this folder ({who}). Wait for it "
                                  f"to finish or choose another --out; if no run is active, delete {lock}") from None
         with os.fdopen(fd, "w") as fh:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,9 +22,9 @@ import pandas as pd
 from acubench import stats
 from acubench.cache import EmbeddingCache
 from acubench.datasets import check_task_options, effective_protocol, load_manifest
+from acubench.distributed import Ranks
 from acubench.encoder import AudioEncoder
 from acubench.errors import OptionError
-from acubench.distributed import Ranks
 from acubench.extract import Extraction, extract_shared
 from acubench.loading import EncoderOptions
 from acubench.manifest import DatasetError, DatasetMissing, ManifestError, split_counts
@@ -129,7 +130,8 @@ class Runner:
         self.ranks = ranks or Ranks()
         # An unknown id fails here, naming the registered ones and close matches; aliases become ids.
         self.probes = list(dict.fromkeys(get_probe(p).id for p in probes))
-        #: Task id → probes of this run that do not handle its kind (tasks of a suite or ``all``; see :func:`_unscored`).
+        #: Task id → probes of this run that do not handle its kind (tasks of a suite or ``all``; see
+        #: :func:`_unscored`).
         self.unscored = _unscored(selected, self.probes, named_tasks(self.selection))
         self.seeds = list(range(seeds))
         self.data_root = default_data_root(data_root)
@@ -236,7 +238,8 @@ class Runner:
         for probe in self.probes_for(task, space):
             # A deterministic head shares one outcome across seeds: its rows and interval are made once.
             shared: dict[int, tuple[pd.DataFrame, stats.Interval]] = {}
-            for seed, outcome in zip(self.seeds, _evaluate(X, sub, task, probe, self.seeds, encoder, space)):
+            outcomes = _evaluate(X, sub, task, probe, self.seeds, encoder, space)
+            for seed, outcome in zip(self.seeds, outcomes, strict=True):
                 if id(outcome) in shared:
                     frame, interval = shared[id(outcome)]
                     frame = frame.assign(seed=seed)
@@ -254,7 +257,8 @@ class Runner:
                     protocol=effective_protocol(task, self.protocol),
                     probe=probe, seed=seed, value=float(outcome.value), metrics=dict(outcome.metrics),
                     fold_values=[float(v) for v in outcome.fold_values],
-                    n_train=int(outcome.n_train or counts.get("train", 0)), n_val=int(outcome.n_val or counts.get("val", 0)),
+                    n_train=int(outcome.n_train or counts.get("train", 0)),
+                    n_val=int(outcome.n_val or counts.get("val", 0)),
                     n_test=int(outcome.n_test or counts.get("test", 0)), n_bad_audio=len(ext.bad),
                     hyperparams=dict(outcome.hyperparams), seen_in_pretraining=seen, dataset=task.dataset,
                     split_scheme=task.protocol, published_as=task.published_as, classes=list(task.classes),

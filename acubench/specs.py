@@ -9,12 +9,13 @@ listing encoders or tasks imports no model.
 
 from __future__ import annotations
 
-from acubench.errors import AcubenchError
-
 import importlib
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
+
+from acubench.errors import AcubenchError
 
 TaskKind = Literal["binary", "multiclass", "regression"]
 Protocol = Literal["fixed", "loso"]
@@ -110,7 +111,8 @@ class ClipPolicy:
     def __post_init__(self) -> None:
         o = "ClipPolicy"
         _check(self.pad in _PAD_MODES, o, f"pad must be one of {_PAD_MODES}, got {self.pad!r}")
-        _check(self.last_window in _LAST_WINDOW, o, f"last_window must be one of {_LAST_WINDOW}, got {self.last_window!r}")
+        _check(self.last_window in _LAST_WINDOW, o,
+               f"last_window must be one of {_LAST_WINDOW}, got {self.last_window!r}")
         for name in ("min_seconds", "max_seconds", "window_seconds", "hop_seconds"):
             value = getattr(self, name)
             _check(value is None or (math.isfinite(value) and value > 0), o, f"{name} must be positive, got {value!r}")
@@ -223,7 +225,8 @@ class EncoderSpec:
         _check(bool(self.id) and self.id == self.id.strip().lower() and " " not in self.id, o,
                "id must be a non-empty lower-case token")
         _check(":" in self.factory, o, f"factory must be a 'module:function' reference, got {self.factory!r}")
-        _check(self.sample_rate >= 0, o, f"sample_rate must be >= 0 (0: set by the loaded model), got {self.sample_rate}")
+        _check(self.sample_rate >= 0, o,
+               f"sample_rate must be >= 0 (0: set by the loaded model), got {self.sample_rate}")
         _check(self.embed_dim >= 0, o, f"embed_dim must be >= 0 (0: set by the loaded model), got {self.embed_dim}")
         _check(self.task_clip in _TASK_CLIP_MODES or ":" in self.task_clip, o,
                f"task_clip must be one of {_TASK_CLIP_MODES} or a 'module:function' rule, got {self.task_clip!r}")

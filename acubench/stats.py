@@ -24,8 +24,9 @@ weighted forms that equal the plain metric (and scikit-learn's) for unit weights
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 
@@ -91,9 +92,9 @@ class ClipScores:
 
     @classmethod
     def from_groups(cls, kind: Kind, y: np.ndarray, score: np.ndarray, groups: Sequence[Any], *, n_classes: int = 0,
-                    per_unit: bool = False) -> "ClipScores":
+                    per_unit: bool = False) -> ClipScores:
         """Build from any hashable group label per clip (subject ids), numbered in sorted order."""
-        names, unit = np.unique(np.asarray(groups).astype(str), return_inverse=True)
+        _, unit = np.unique(np.asarray(groups).astype(str), return_inverse=True)
         return cls(kind, y, score, unit.reshape(-1), n_classes, per_unit)
 
     @property

@@ -14,13 +14,24 @@ materialises the trimmed clip at the encoder's rate: it is the model input.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import replace
-from typing import Iterator
 
 import numpy as np
 
-from acubench.audio import (AudioError, AudioSource, StreamResampler, _pad, frame_power, iter_windows, loud_span,
-                            open_audio, resample, source_blocks, trim_frames)
+from acubench.audio import (
+    AudioError,
+    AudioSource,
+    StreamResampler,
+    _pad,
+    frame_power,
+    iter_windows,
+    loud_span,
+    open_audio,
+    resample,
+    source_blocks,
+    trim_frames,
+)
 from acubench.specs import ClipPolicy
 
 #: Resampled samples the trimming pass keeps to save a second decode (16 MiB of float32).
@@ -63,7 +74,8 @@ def clip_windows(
     source = open_audio(path, start=start, end=end, channel=channel)
     if source.frames <= source.block_frames():
         (wave,) = source_blocks(source, block_frames=source.frames)
-        windows = _checked(iter_windows(resample(wave, source.sample_rate, sample_rate), sample_rate, policy), source, policy)
+        wave = resample(wave, source.sample_rate, sample_rate)
+        windows = _checked(iter_windows(wave, sample_rate, policy), source, policy)
     else:
         windows = _checked(_long(source, sample_rate, policy), source, policy)
     yield from windows

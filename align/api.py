@@ -27,31 +27,40 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
-from acubench.align.corpus import (DEMO_CORPUS, PRESENT_CORPUS, Corpus, build_corpus, check_corpus, corpus_hash,
-                                   read_corpus)
+from acubench.align.checkpoints import ENCODER_NAME, FINAL_NAME, RUN_NAME, SUMMARY_NAME, latest_checkpoint
+from acubench.align.corpus import (
+    DEMO_CORPUS,
+    PRESENT_CORPUS,
+    Corpus,
+    build_corpus,
+    check_corpus,
+    corpus_hash,
+    read_corpus,
+)
 from acubench.align.data import check_corpus_for_training
 from acubench.align.heads import ProjectionMLP, fit_space_map
 from acubench.align.leakcheck import check_corpus_leaks
-from acubench.align.presets import AlignConfig, resolve_config
-from acubench.align.teacher import Teacher
-from acubench.align.checkpoints import ENCODER_NAME, FINAL_NAME, RUN_NAME, SUMMARY_NAME, latest_checkpoint
 from acubench.align.model import AlignError, masked_modelling
+from acubench.align.presets import AlignConfig, resolve_config
 from acubench.align.summary import build_summary, summary_line
+from acubench.align.teacher import Teacher
 from acubench.align.trainer import train
+from acubench.checkpoints import CheckpointError, load_checkpoint, state_digest, unwrap_state_dict
+from acubench.devices import resolve_device
 from acubench.encoder import AudioEncoder, WeightsInfo
-from acubench.loading import RandomInit, load_encoder
+from acubench.loading import EncoderOptions, load_encoder
 from acubench.paths import atomic_write
 from acubench.paths import cache_dir as default_cache_dir
 from acubench.paths import data_root as default_data_root
 from acubench.plugins import registries
 from acubench.results import versions
-from acubench.checkpoints import CheckpointError, load_checkpoint, state_digest, unwrap_state_dict
 
 FORMAT = 1
 #: Settings that do not change what training computes, left out of the cache key.
@@ -152,12 +161,7 @@ def align(
     teacher: str | None = None,
     preset: str = "demo",
     overrides: Mapping[str, Any] | None = None,
-    weights: str | os.PathLike | None = None,
-    config: str | dict[str, Any] = "default",
-    random_init: RandomInit = "never",
-    strict: bool = True,
-    trust_checkpoint: bool = False,
-    device: str = "cpu",
+    encoder_options: EncoderOptions | None = None,
     seed: int = 0,
     out: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
@@ -183,9 +187,11 @@ def align(
     preset : {"demo", "paper"}
     overrides : mapping, optional
         :class:`~acubench.align.presets.AlignConfig` settings replacing the preset's.
-    weights, config, random_init, strict, trust_checkpoint
-        How to build the base encoder (see :func:`acubench.loading.load_encoder`).
-    device : str
+    encoder_options : EncoderOptions, optional
+        How to build the base encoder (weights, config, ``random_init`` — default
+        ``"never"`` —, strict, trust_checkpoint) and the device to train on (``auto``
+        resolved here). Its precision and batch size are for extraction: training
+        takes its own from the settings.
     seed : int
         Seeds the base model's random initialisation (if any) and every draw of training.
     out : path, optional
@@ -213,11 +219,13 @@ def align(
     console = console or Console(stderr=True)
     cache = default_cache_dir(cache_dir)
     settings = resolve_config(preset, overrides)
+    options = encoder_options or EncoderOptions()
+    device = str(resolve_device(options.device))
     if isinstance(encoder, AudioEncoder):
         base, encoder = copy.deepcopy(encoder).cpu(), encoder.spec.id
     else:
-        base = load_encoder(encoder, weights=weights, config=config, random_init=random_init, device="cpu",
-                            seed=seed, strict=strict, trust_checkpoint=trust_checkpoint)
+        # Built on the CPU: train() moves the copy it trains to the device.
+        base = replace(options, device="cpu").load(encoder, seed=seed, random_init="never")
     if not base.spec.supports_alignment:
         alignable = sorted(s.id for s in registries().encoders if s.supports_alignment)
         raise AlignError(f"encoder {base.spec.id} does not support alignment (no trainable token features); "
@@ -310,7 +318,8 @@ def _existing_run(out_dir: Path, key: str) -> Path | None:
         previous = None
     if previous != key:
         raise AlignError(f"{out_dir} holds a different alignment run (key {previous}, this one {key}): its encoder, "
-                         f"corpus, teacher or settings differ. Choose another --out, or delete the folder to start over.")
+                         "corpus, teacher or settings differ. Choose another --out, or delete the folder to start "
+                         "over.")
     final = out_dir / FINAL_NAME
     whole = all((out_dir / name).is_file() for name in (FINAL_NAME, ENCODER_NAME, SUMMARY_NAME))
     return final if whole else None
@@ -319,25 +328,21 @@ def _existing_run(out_dir: Path, key: str) -> Path | None:
 def ensure_aligned(
     encoder: str,
     *,
-    weights: str | None,
-    random_init: RandomInit,
     corpus: str = "demo",
     teacher: str | None = None,
     preset: str = "demo",
     overrides: dict | None = None,
-    device: str = "cpu",
+    encoder_options: EncoderOptions | None = None,
     seed: int = 0,
     cache_dir: Path | None = None,
     console=None,
-    config: str | dict[str, Any] = "default",
 ) -> AlignedCheckpoint:
     """The cached aligned checkpoint for these settings, aligning first only if it is absent.
 
     Same arguments as :func:`align` (the run folder is always the cache's).
     """
-    return align(encoder, corpus=corpus, teacher=teacher, preset=preset, overrides=overrides, weights=weights,
-                 config=config, random_init=random_init, device=device, seed=seed, cache_dir=cache_dir,
-                 console=console)
+    return align(encoder, corpus=corpus, teacher=teacher, preset=preset, overrides=overrides,
+                 encoder_options=encoder_options, seed=seed, cache_dir=cache_dir, console=console)
 
 
 # --- loading ---------------------------------------------------------------------------------------
@@ -353,7 +358,8 @@ def _checkpoint_file(checkpoint: str | os.PathLike) -> Path:
     return path
 
 
-def read_aligned(checkpoint: str | os.PathLike, *, trust_checkpoint: bool = False) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+def read_aligned(checkpoint: str | os.PathLike, *,
+                 trust_checkpoint: bool = False) -> tuple[Path, dict[str, Any], dict[str, Any]]:
     """``(file, checkpoint dict, acubench metadata)``; AcuLa's own checkpoints get OPERA-GT defaults."""
     path = _checkpoint_file(checkpoint)
     obj = load_checkpoint(path, trust=trust_checkpoint)

@@ -120,7 +120,7 @@ def augment(wave: np.ndarray, sample_rate: int, rng: np.random.Generator,
         ("highpass", lambda w: highpass(w, sample_rate, high)),
         ("noise", lambda w: add_noise(w, snr, rng)),
     )
-    for on, (name, step) in zip(fire, steps):
+    for on, (name, step) in zip(fire, steps, strict=True):
         if on:
             out = step(out)
             applied.append(name)

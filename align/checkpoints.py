@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from acubench.checkpoints import CheckpointError, load_checkpoint
 from acubench.encoder import AudioEncoder
 from acubench.paths import atomic_write
-from acubench.checkpoints import CheckpointError, load_checkpoint
 
 FINAL_NAME = "acula_final.pt"
 ENCODER_NAME = "audio_encoder.pt"
@@ -24,12 +24,7 @@ CHECKPOINT_DIR = "checkpoints"
 
 def atomic_save(obj: Any, path: Path) -> None:
     """``torch.save`` to a temporary file, then rename: a listed checkpoint is always whole."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(path, lambda fh: torch.save(obj, fh))
 
 
 def checkpoint_path(out_dir: Path, epoch: int) -> Path:

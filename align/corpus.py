@@ -37,9 +37,10 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,6 +48,7 @@ import soundfile as sf
 
 from acubench.align.reports import ReportGenerator, TemplateReports
 from acubench.manifest import POOL, DatasetError, LoadContext, validate_manifest
+from acubench.paths import atomic_write
 from acubench.plugins import registries
 from acubench.specs import DatasetSpec, resolve_ref
 
@@ -287,13 +289,10 @@ def _exclude_test(spec: DatasetSpec, rec: pd.DataFrame, root: Path, cache: Path,
 
 
 def write_corpus(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Write a corpus CSV atomically (temp file, then rename)."""
+    """Write a corpus CSV atomically (:func:`~acubench.paths.atomic_write`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    frame.reindex(columns=list(CORPUS_COLUMNS)).to_csv(tmp, index=False)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, frame.reindex(columns=list(CORPUS_COLUMNS)).to_csv(index=False))
 
 
 def _number(value: Any) -> float:

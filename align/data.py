@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -65,7 +66,8 @@ def alignment_policy(policy: ClipPolicy, clip_seconds: float | None, windowing: 
         min_seconds=min(policy.min_seconds, clip_seconds) if policy.min_seconds else None,
         max_seconds=None,
         min_window_seconds=min(policy.min_window_seconds, clip_seconds),
-        last_window=policy.last_window if policy.window_seconds is not None else ("pad" if policy.pad != "none" else "keep"),
+        last_window=(policy.last_window if policy.window_seconds is not None
+                     else ("pad" if policy.pad != "none" else "keep")),
     )
 
 
@@ -116,7 +118,8 @@ class PairAudio(Dataset):
         end = None if math.isnan(self.ends[index]) else self.ends[index]
         wave = load_clip(path, self.sample_rate, start=start, end=end)
         try:
-            windows = [np.ascontiguousarray(w, dtype=np.float32) for w in iter_windows(wave, self.sample_rate, self.policy)]
+            windows = [np.ascontiguousarray(w, dtype=np.float32)
+                       for w in iter_windows(wave, self.sample_rate, self.policy)]
         except ValueError as exc:
             raise AudioError(path, str(exc), "remove the row from the corpus") from None
         if not windows:

@@ -35,7 +35,8 @@ input dtype (CKA's products of centred Gram matrices lose too much in bf16).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor

@@ -13,8 +13,9 @@ losses cheaply.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from acubench.errors import AcubenchError
 from acubench.specs import resolve_ref

@@ -53,7 +53,8 @@ class AlignmentModel(nn.Module):
     def load_heads(self, checkpoint: dict) -> None:
         """The heads' weights from a checkpoint of this run (resumption)."""
         for head, key in ((self.audio_head, "audio_projection_mlp_state_dict"),
-                          (self.text_head, "language_projection_mlp_state_dict"), (self.mam_head, "mam_head_state_dict")):
+                          (self.text_head, "language_projection_mlp_state_dict"),
+                          (self.mam_head, "mam_head_state_dict")):
             if head is not None:
                 head.load_state_dict(checkpoint[key])
 
@@ -132,7 +133,8 @@ def build_model(encoder: AudioEncoder, teacher_dim: int, config: AlignConfig, *,
     """
     spec = get_loss(config.align_loss)
     if config.align_target == "embedding" and spec.needs_equal_dims and encoder.embed_dim != teacher_dim:
-        raise AlignError(f"align_loss {spec.id} needs equal widths, but the encoder's embedding is {encoder.embed_dim}-d "
+        raise AlignError(f"align_loss {spec.id} needs equal widths, but the encoder's embedding is "
+                         f"{encoder.embed_dim}-d "
                          f"and the teacher's {teacher_dim}-d; use --align-target heads (projection heads of equal "
                          f"width) or a CKA loss")
     with torch.no_grad(), torch.random.fork_rng(devices=[]):

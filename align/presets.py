@@ -8,11 +8,12 @@ checks every override's name and type, so a typo fails before any work.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Mapping
+from typing import Any
 
-from acubench.align.lossspec import LossSpecError, get_loss
 from acubench.align.choices import ALIGN_TARGETS, CONTROLS, POOLINGS, PRESET_NAMES, WINDOWINGS
+from acubench.align.lossspec import LossSpecError, get_loss
 from acubench.errors import AcubenchError
 
 
@@ -141,7 +142,8 @@ class AlignConfig:
         need(self.weight_decay >= 0 and self.warmup_steps >= 0, "weight_decay and warmup_steps must be >= 0")
         need(self.lambda_align >= 0 and self.lambda_mam >= 0, "loss weights must be >= 0")
         need(self.lambda_align > 0 or self.lambda_mam > 0, "at least one of lambda_align, lambda_mam must be > 0")
-        need(self.align_target in ALIGN_TARGETS, f"align_target must be one of {ALIGN_TARGETS}, got {self.align_target!r}")
+        need(self.align_target in ALIGN_TARGETS,
+             f"align_target must be one of {ALIGN_TARGETS}, got {self.align_target!r}")
         need(self.control in CONTROLS, f"control must be one of {CONTROLS}, got {self.control!r}")
         need(self.windowing in WINDOWINGS, f"windowing must be one of {WINDOWINGS}, got {self.windowing!r}")
         try:
@@ -150,7 +152,8 @@ class AlignConfig:
             raise AlignConfigError(str(exc)) from None
         need(self.batch_size >= loss.min_batch,
              f"align_loss {loss.id} needs batches of at least {loss.min_batch}, got batch_size {self.batch_size}")
-        need(self.teacher_pooling in POOLINGS, f"teacher_pooling must be one of {POOLINGS}, got {self.teacher_pooling!r}")
+        need(self.teacher_pooling in POOLINGS,
+             f"teacher_pooling must be one of {POOLINGS}, got {self.teacher_pooling!r}")
         need(0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)")
         need(0.0 < self.mask_ratio < 1.0, "mask_ratio must be in (0, 1)")
         need(0.0 <= self.val_fraction < 1.0, "val_fraction must be in [0, 1)")
@@ -187,7 +190,7 @@ DEMO = replace(PAPER, epochs=3, batch_size=16, grad_accum=1, lr=3e-4, warmup_ste
                proj_hidden=256, clip_seconds=2.05, max_pairs=64, val_fraction=0.2, max_val_pairs=48,
                save_every=1)
 
-PRESETS: dict[str, AlignConfig] = dict(zip(PRESET_NAMES, (DEMO, PAPER, REFERENCE)))
+PRESETS: dict[str, AlignConfig] = dict(zip(PRESET_NAMES, (DEMO, PAPER, REFERENCE), strict=True))
 
 
 def resolve_config(preset: str, overrides: Mapping[str, Any] | None = None) -> AlignConfig:

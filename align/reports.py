@@ -23,11 +23,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Protocol
+
+from acubench.paths import atomic_write
 
 #: Fields the reports use, in the order they are reported.
 REPORT_FIELDS = (
@@ -143,7 +145,8 @@ def _smoking(value: str, rng: random.Random) -> str:
     return f"Smoking status: {value}."
 
 
-_MURMUR_DETAILS = ("murmur_timing", "murmur_grade", "murmur_pitch", "murmur_shape", "murmur_quality", "murmur_locations")
+_MURMUR_DETAILS = ("murmur_timing", "murmur_grade", "murmur_pitch", "murmur_shape", "murmur_quality",
+                   "murmur_locations")
 
 
 def _murmur_description(d: Mapping[str, str], rng: random.Random) -> str:
@@ -332,9 +335,7 @@ class LLMReports:
                 path.unlink(missing_ok=True)
         text = self._generate(messages)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"report": text, "messages": messages, **self.describe()}, indent=1))
-        os.replace(tmp, path)
+        atomic_write(path, json.dumps({"report": text, "messages": messages, **self.describe()}, indent=1))
         return text
 
     def reports(self, rows: Sequence[Mapping[str, Any]]) -> list[str]:

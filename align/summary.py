@@ -21,7 +21,8 @@ alignment aligned:
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 FORMAT = 1
 
@@ -102,8 +103,8 @@ def start_line(model: Any, teacher: Any, n_train: int, n_val: int, n_reports: in
 
 def epoch_line(record: dict[str, Any], epochs: int) -> str:
     """One epoch's console line: training losses, held-out CKA against its floor, throughput."""
-    parts = [f"epoch {record['epoch']}/{epochs}: loss {record['train_loss']:.4f} "
-             f"(align {record['train_align']:.4f}, mam {record['train_mam']:.4f})"]
+    parts = [(f"epoch {record['epoch']}/{epochs}: loss {record['train_loss']:.4f} "
+              f"(align {record['train_align']:.4f}, mam {record['train_mam']:.4f})")]
     if "val_cka" in record:
         parts.append(f"held-out debiased CKA {record['val_cka']:.3f} (shuffled pairs {record['val_cka_shuffled']:.3f})")
     if "val_mam" in record:

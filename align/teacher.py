@@ -36,15 +36,17 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from acubench.align.choices import POOLINGS
+from acubench.paths import atomic_write
 from acubench.weights import WeightsNotFound
 
 #: What the default teacher is, for messages and metadata.
@@ -165,7 +167,8 @@ def _hub_snapshot(repo: str) -> Path:
     try:
         return Path(snapshot_download(repo, allow_patterns=patterns))
     except Exception as exc:
-        raise TeacherNotFound(f"teacher {repo}: download failed ({type(exc).__name__}: {str(exc)[:160]}); {fix}") from None
+        raise TeacherNotFound(f"teacher {repo}: download failed ({type(exc).__name__}: {str(exc)[:160]}); "
+                              f"{fix}") from None
 
 
 def hidden_size(config: Any) -> int:
@@ -175,7 +178,8 @@ def hidden_size(config: Any) -> int:
     if size is None and getattr(config, "text_config", None) is not None:
         size = getattr(config.text_config, "hidden_size", None)
     if size is None:
-        raise TeacherNotFound(f"teacher config {type(config).__name__} has no hidden_size (nor text_config.hidden_size)")
+        raise TeacherNotFound(f"teacher config {type(config).__name__} has no hidden_size "
+                              "(nor text_config.hidden_size)")
     return int(size)
 
 
@@ -292,7 +296,8 @@ class Teacher:
         except Exception as exc:
             raise TeacherNotFound(f"teacher {self.source.id}: cannot load the model from {folder} "
                                   f"({type(exc).__name__}: {str(exc)[:200]}); replace the folder with a complete "
-                                  f"copy (save_pretrained / `huggingface-cli download`), or pass another --teacher") from None
+                                  "copy (save_pretrained / `huggingface-cli download`), or pass another "
+                                  "--teacher") from None
         if tokenizer.pad_token is None:
             # Causal LMs often have no pad token; any id works because padding is masked or
             # (mean-with-padding) averaged as the reference did with eos.
@@ -357,22 +362,20 @@ class TeacherCache:
             except (OSError, ValueError, KeyError):
                 shard.unlink(missing_ok=True)  # only a foreign or damaged file; recomputed below
                 continue
-            if vectors.ndim == 2 and vectors.shape[1] == self.teacher.dim:
-                found.update(zip(hashes.tolist(), vectors))
+            if vectors.ndim == 2 and vectors.shape[1] == self.teacher.dim and len(hashes) == len(vectors):
+                found.update(zip(hashes.tolist(), vectors, strict=True))
         return found
 
     def _write(self, hashes: list[str], vectors: np.ndarray) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         name = hashlib.sha256("".join(hashes).encode()).hexdigest()[:16]
-        target = self.folder / f"{name}.npz"
-        tmp = self.folder / f".{name}.{os.getpid()}.tmp.npz"
-        np.savez(tmp, hashes=np.array(hashes), vectors=vectors.astype(np.float32))
-        os.replace(tmp, target)
+        # Through a file handle, so that the temporary name ends in .tmp, not .npz: _read's glob
+        # for shards never meets (and deletes) another process's half-written one.
+        atomic_write(self.folder / f"{name}.npz",
+                     lambda fh: np.savez(fh, hashes=np.array(hashes), vectors=vectors.astype(np.float32)))
         info = self.folder / "teacher.json"
         if not info.exists():
-            tmp_info = self.folder / f".teacher.json.{os.getpid()}.tmp"
-            tmp_info.write_text(json.dumps(self.teacher.settings(), indent=2, sort_keys=True))
-            os.replace(tmp_info, info)
+            atomic_write(info, json.dumps(self.teacher.settings(), indent=2, sort_keys=True))
 
     def embed(self, texts: Sequence[str], *, chunk: int = 512,
               on_progress: Callable[[int], None] | None = None) -> Tensor:
@@ -392,12 +395,12 @@ class TeacherCache:
         done = len(set(keys)) - len(missing)
         if on_progress and done:
             on_progress(done)
-        by_key = dict(zip(keys, texts))
+        by_key = dict(zip(keys, texts, strict=True))
         for start in range(0, len(missing), chunk):
             part = missing[start:start + chunk]
             vectors = self.teacher.encode([by_key[k] for k in part]).numpy()
             self._write(part, vectors)
-            cached.update(zip(part, vectors))
+            cached.update(zip(part, vectors, strict=True))
             if on_progress:
                 on_progress(len(part))
         if not keys:

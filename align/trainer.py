@@ -31,8 +31,9 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 import torch
@@ -40,21 +41,37 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from acubench.align.augment import AugmentConfig
-from acubench.align.checkpoints import (CHECKPOINT_DIR, ENCODER_NAME, FINAL_NAME, LOG_NAME, StepLog, atomic_save,
-                                        checkpoint_path, epoch_records, resume, save_checkpoint)
+from acubench.align.checkpoints import (
+    CHECKPOINT_DIR,
+    ENCODER_NAME,
+    FINAL_NAME,
+    LOG_NAME,
+    StepLog,
+    atomic_save,
+    checkpoint_path,
+    epoch_records,
+    resume,
+    save_checkpoint,
+)
 from acubench.align.data import PairAudio, alignment_policy, collate, derive_seed, training_rows
 from acubench.align.heads import fit_space_map
 from acubench.align.model import AlignError, build_model, masked_modelling
 from acubench.align.presets import AlignConfig
-from acubench.align.runtime import (barrier, init_distributed, linear_warmup_decay, per_rank_batch, seed_everything,
-                                    teacher_vectors)
+from acubench.align.runtime import (
+    barrier,
+    init_distributed,
+    linear_warmup_decay,
+    per_rank_batch,
+    seed_everything,
+    teacher_vectors,
+)
 from acubench.align.state import TrainResult, TrainState
 from acubench.align.summary import epoch_line, start_line
 from acubench.align.teacher import Teacher
 from acubench.align.validation import Validation, clean_batches, loss_sides, recalibrate_batchnorm, retrieval
 from acubench.encoder import AudioEncoder
 
-__all__ = ["AlignError", "TrainResult", "train", "FINAL_NAME", "ENCODER_NAME", "LOG_NAME"]
+__all__ = ["ENCODER_NAME", "FINAL_NAME", "LOG_NAME", "AlignError", "TrainResult", "train"]
 
 
 def _setup(encoder: AudioEncoder, rebuild: Callable[[Path], AudioEncoder], corpus: pd.DataFrame, teacher: Teacher,
@@ -120,8 +137,8 @@ def _setup(encoder: AudioEncoder, rebuild: Callable[[Path], AudioEncoder], corpu
             console.print(f"[yellow]masked modelling[/]: {escape(notice)}")
     history = epoch_records(out_dir / LOG_NAME) if main else []
     st = TrainState(model, runner, optimizer, scheduler, params, loader, sampler, train_set, train_rows, val_rows,
-                train_text, val_text, vectors, teacher, validation, StepLog(out_dir / LOG_NAME, main), config, seed, dev,
-                rank, world, start_epoch, resumed_from, history, out_dir, metadata, console)
+                train_text, val_text, vectors, teacher, validation, StepLog(out_dir / LOG_NAME, main), config,
+                seed, dev, rank, world, start_epoch, resumed_from, history, out_dir, metadata, console)
     if start_epoch == 0 and validation is not None and validation.ready:
         _record(st, {"type": "epoch", "epoch": 0, **validation.evaluate()})
     return st
@@ -222,7 +239,8 @@ def train(
     device: str = "cpu",
     console=None,
 ) -> TrainResult:
-    """Align ``encoder`` to ``teacher`` on ``corpus``; checkpoints, ``train_log.jsonl`` and the final files go to ``out_dir``.
+    """Align ``encoder`` to ``teacher`` on ``corpus``; checkpoints, ``train_log.jsonl`` and the final files go to
+    ``out_dir``.
 
     ``encoder`` is trained in place (rebuilt by ``rebuild(checkpoint)`` when resuming); ``corpus`` holds
     checked rows; ``metadata`` goes into every checkpoint; ``cache_dir`` holds the teacher vectors.

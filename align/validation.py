@@ -24,7 +24,7 @@ Retrieval (after training)
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -75,7 +75,7 @@ def recalibrate_batchnorm(encoder: AudioEncoder, batches: Iterable[Tensor]) -> i
         for inputs in batches:
             encoder.pool(encoder.forward_tokens(inputs))
     finally:
-        for m, momentum in zip(layers, momenta):
+        for m, momentum in zip(layers, momenta, strict=True):
             m.momentum = momentum
         encoder.train(was_training)
     return len(layers)
@@ -103,7 +103,8 @@ def loss_sides(model: AlignmentModel, data: PairAudio, text: Tensor, batch_size:
     was_training = model.training
     model.eval()
     try:
-        emb = torch.cat([model.embed(x.to(device)).float().cpu() for x in clean_batches(model.encoder, data, batch_size)])
+        emb = torch.cat([model.embed(x.to(device)).float().cpu()
+                         for x in clean_batches(model.encoder, data, batch_size)])
         audio, language = model.sides(emb.to(device), text.to(device))
         return audio.cpu(), language.cpu()
     finally:

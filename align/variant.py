@@ -30,6 +30,7 @@ from acubench.align.model import AlignError
 from acubench.align.options import AlignOptions
 from acubench.align.teacher import DEFAULT_TEACHER_ID
 from acubench.encoder import AudioEncoder
+from acubench.loading import EncoderOptions
 
 ALIGNED_SUFFIX = "+acula"
 #: Overrides spelled out in a label; more are summarised by count and digest.
@@ -124,8 +125,8 @@ def aligned_variant(base: AudioEncoder, base_label: str, options: AlignOptions, 
     corpus = resolve_corpus(options.corpus, all_demo)
     preset = options.preset or (DEMO_CORPUS if corpus == DEMO_CORPUS else "paper")
     ckpt = align(base, corpus=corpus, teacher=options.teacher, preset=preset, overrides=options.overrides,
-                 device=device, seed=options.seed, cache_dir=cache_dir, data_root=data_root,
-                 task_options=task_options, allow_test_overlap=options.allow_test_overlap,
+                 encoder_options=EncoderOptions(device=device), seed=options.seed, cache_dir=cache_dir,
+                 data_root=data_root, task_options=task_options, allow_test_overlap=options.allow_test_overlap,
                  console=console)
     encoder = load_aligned_encoder(ckpt.path, device=device)
     encoder.base_random_init = base.weights_info.is_random

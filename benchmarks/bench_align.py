@@ -26,8 +26,10 @@ import time
 from pathlib import Path
 
 from _common import write_result
+
 from acubench.align.api import align
 from acubench.align.trainer import LOG_NAME
+from acubench.loading import EncoderOptions
 
 
 def bert_base_shaped(folder: Path) -> Path:
@@ -75,7 +77,7 @@ def main() -> None:
             out = Path(tmp) / f"run-{teacher_cache}"
             t0 = time.perf_counter()
             align(args.encoder, corpus="demo", teacher=teacher, preset=args.preset, overrides=overrides,
-                  random_init="always", device=args.device, out=out, cache_dir=cache)
+                  encoder_options=EncoderOptions(random_init="always", device=args.device), out=out, cache_dir=cache)
             wall = time.perf_counter() - t0
             epochs = [r for r in map(json.loads, (out / LOG_NAME).read_text().splitlines()) if r["type"] == "epoch"]
             pairs_s = epochs[-1]["samples_per_second"]
@@ -85,7 +87,8 @@ def main() -> None:
             print(runs, flush=True)
     speedup = runs["teacher_cache"]["train_pairs_per_s"] / runs["teacher_in_loop"]["train_pairs_per_s"]
     write_result(f"align-{args.encoder}-{args.preset}-{args.device}-{args.precision}-w{args.num_workers}",
-                 {"encoder": args.encoder, "num_workers": args.num_workers, "preset": args.preset, "device": args.device, "precision": args.precision,
+                 {"encoder": args.encoder, "num_workers": args.num_workers, "preset": args.preset,
+                  "device": args.device, "precision": args.precision,
                   "teacher": args.teacher or "bundled all-MiniLM-L6-v2", "runs": runs,
                   "teacher_cache_speedup": round(speedup, 2)})
 

@@ -38,8 +38,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from _common import write_result
+
 from acubench import stats
 
 # -- coverage --------------------------------------------------------------------------------------------------
@@ -242,7 +242,7 @@ def demo(args: argparse.Namespace) -> None:
     out: dict = {"runs": args.runs, "in_process": _statistics_share(args.runs)}
     for label, series in (("wall", wall), ("cpu", cpu)):
         out[f"{label}_seconds_median"] = {k: round(float(np.median(v)), 2) for k, v in series.items()}
-        ratios = [a / b for a, b in zip(series["default"], series["bootstrap-0"])]
+        ratios = [a / b for a, b in zip(series["default"], series["bootstrap-0"], strict=True)]
         out[f"{label}_ratio_median"] = round(float(np.median(ratios)), 3)
     write_result("evidence-demo", out)
 

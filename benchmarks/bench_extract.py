@@ -12,7 +12,8 @@ the split, which costs a little throughput.
 
     python benchmarks/bench_extract.py --encoder logmel --clips 200 --seconds 8
     python benchmarks/bench_extract.py --encoder opera-gt --clips 24 --seconds 8 --bf16
-    python benchmarks/bench_extract.py --encoder audiomae --clips 512 --device cuda --batch-size 64 --bf16 --no-reference
+    python benchmarks/bench_extract.py --encoder audiomae --clips 512 --device cuda --batch-size 64 --bf16 \
+        --no-reference
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-
 from _common import matmul_gflops, synthetic_recordings, write_result
+
 from acubench.audio import iter_windows, load_clip
 from acubench.extract import extract
 from acubench.loading import load_encoder

@@ -12,8 +12,8 @@ import argparse
 import time
 
 import numpy as np
-
 from _common import write_result
+
 from acubench.probe import evaluate_seeds
 from acubench.probe_specs import PROBES
 

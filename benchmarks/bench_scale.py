@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import soundfile as sf
-
 from _common import write_result
 
 SR, SECONDS, PER_SUBJECT = 16000, 2.0, 10
@@ -46,7 +45,8 @@ def generate(folder: Path, n: int, seed: int = 0) -> Path:
         path.parent.mkdir(exist_ok=True)
         sf.write(str(path), wave.astype(np.float32), SR, subtype="PCM_16")
         split = ("train", "train", "train", "val", "test")[subject % 5]
-        rows.append({"clip_id": f"c{i:06d}", "path": str(path), "label": label, "subject": f"s{subject}", "split": split})
+        rows.append({"clip_id": f"c{i:06d}", "path": str(path), "label": label, "subject": f"s{subject}",
+                     "split": split})
     pd.DataFrame(rows).to_csv(table, index=False)
     return table
 
@@ -119,7 +119,8 @@ def main() -> None:
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     result = {"clips": args.clips, "clip_seconds": SECONDS, "encoder": args.encoder, "batch_size": args.batch_size,
               "workers": args.workers, "stages_s": {k: round(v, 2) for k, v in stages.items()},
-              "wall_s_excluding_generation": round(wall, 1), "clips_per_s_extract": round(args.clips / stages["extract (cold)"], 1),
+              "wall_s_excluding_generation": round(wall, 1),
+              "clips_per_s_extract": round(args.clips / stages["extract (cold)"], 1),
               "extract_timing_s": {k: round(v, 2) for k, v in ext.timing.items()}, "windows": ext.windows,
               "peak_rss_mb": round(own, 1), "peak_rss_worker_mb": round(children, 1),
               "auroc": records[0].value, "bad": len(ext.bad)}

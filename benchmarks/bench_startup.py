@@ -25,13 +25,13 @@ COMMANDS = (("tasks",), ("encoders",), ("plugins",), ("data", "status"))
 HEAVY = ("torch", "sklearn", "pandas", "numpy", "transformers")
 
 #: Runs the command as ``acubench`` would, then reports which heavy packages it imported.
-PROBE = """
+PROBE = f"""
 import contextlib, io, json, sys
 from acubench.cli import main
 with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
     main(sys.argv[1:])
-print(json.dumps([m for m in %r if m in sys.modules]))
-""" % (HEAVY,)
+print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))
+"""
 
 
 def wall(argv: list[str], env: dict[str, str]) -> float:

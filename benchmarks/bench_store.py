@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from _common import write_result
-from acubench.cache import EmbeddingCache, compact
+
+from acubench.cache import EmbeddingCache
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
         store = EmbeddingCache(Path(tmp), "fp", task="big")
         t0 = time.perf_counter()
-        for k, e in zip(keys, emb):
+        for k, e in zip(keys, emb, strict=True):
             store.put(k, e)
         store.close()
         write_s = time.perf_counter() - t0
@@ -46,7 +46,7 @@ def main() -> None:
             loads.append(time.perf_counter() - t0)
         assert found.all() and np.array_equal(got, emb)
         legacy = Path(tmp) / "legacy"
-        for k, e in zip(keys[: args.legacy], emb):
+        for k, e in zip(keys[: args.legacy], emb[: args.legacy], strict=True):
             (legacy / k[:2]).mkdir(parents=True, exist_ok=True)
             np.save(legacy / k[:2] / f"{k}.npy", e)
         t0 = time.perf_counter()

@@ -47,7 +47,8 @@ release's final affine; the encoder says so in ``ssl_loss_notice``.
 
 from __future__ import annotations
 
-from typing import Mapping, Protocol
+from collections.abc import Mapping
+from typing import Protocol
 
 import torch
 from torch import Tensor, nn

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -55,7 +56,8 @@ class AudioMAEViT(nn.Module):
         return x + self.pos_embed[:, 1:x.shape[1] + 1]
 
     def encode(self, tokens: Tensor) -> Tensor:
-        """Patch tokens (B, N, D), all or the kept ones of a mask → (B, 1 + N, D) after the blocks, class token first."""
+        """Patch tokens (B, N, D), all or the kept ones of a mask → (B, 1 + N, D) after the blocks, class token
+        first."""
         cls = (self.cls_token + self.pos_embed[:, :1]).expand(tokens.shape[0], -1, -1)
         x = torch.cat([cls, tokens], dim=1)
         for block in self.blocks:

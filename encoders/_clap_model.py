@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -54,8 +55,8 @@ class ClapEncoder(AudioEncoder):
         self.embed_dim = int(audio_config.projection_dim)
         self.max_samples = int(extractor.nb_max_samples)
         # The released extractor's filters, as a buffer so that they move with the model.
-        self.register_buffer("mel_filters", torch.from_numpy(np.asarray(extractor.mel_filters_slaney, dtype=np.float64)),
-                             persistent=False)
+        filters = np.asarray(extractor.mel_filters_slaney, dtype=np.float64)
+        self.register_buffer("mel_filters", torch.from_numpy(filters), persistent=False)
 
     def featurize(self, waves: Sequence[Tensor] | Tensor) -> Tensor:
         """Waveforms at 48 kHz → log-mel batch (B, 1001, 64), time on dim 1, computed on the model's device.
@@ -151,7 +152,8 @@ def build(spec: EncoderSpec, *, config: dict, weights: Path | None, device: str,
         return encoder.to(device).eval()
     state = read_tensors(weights, AUDIO_PREFIXES, trust=trust_checkpoint)
     with seeded(seed):
-        encoder = ClapEncoder(cfg, WeightsInfo("pretrained", str(weights), state_digest(state)), audio_config, extractor)
+        info = WeightsInfo("pretrained", str(weights), state_digest(state))
+        encoder = ClapEncoder(cfg, info, audio_config, extractor)
     # Buffers that are functions of the architecture alone may be absent from older
     # conversions; the model's own values are the ones the release computed.
     own = encoder.model.state_dict()

@@ -7,9 +7,10 @@ import importlib
 import importlib.metadata
 import math
 import numbers
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -101,7 +102,7 @@ class HearEncoder(AudioEncoder):
         step = max(1, round(self.config["pad_to_seconds"] * self.sample_rate))
         padded = [math.ceil(w.numel() / step) * step for w in waves]
         rows = torch.full((len(waves), max(padded)), float("nan"))
-        for row, w, n in zip(rows, waves, padded):
+        for row, w, n in zip(rows, waves, padded, strict=True):
             w = w.detach().reshape(-1).to("cpu", torch.float32)
             if not torch.isfinite(w).all():
                 raise HearError(f"encoder hear:{name}: waveform with NaN/Inf samples")

@@ -280,7 +280,7 @@ class HTSATSwin(nn.Module):
         grid = self.patch_embed.grid
         rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
         self.layers = nn.ModuleList()
-        for i, (depth, heads) in enumerate(zip(depths, num_heads)):
+        for i, (depth, heads) in enumerate(zip(depths, num_heads, strict=True)):
             start = sum(depths[:i])
             self.layers.append(BasicLayer(embed_dim * 2 ** i, (grid[0] // 2 ** i, grid[1] // 2 ** i), depth, heads,
                                           window, mlp_ratio, rates[start:start + depth], i < len(depths) - 1))

@@ -140,9 +140,9 @@ class SwinDecoderBlock(nn.Module):
                  shift_size: tuple[int, int], mlp_ratio: float = 4.0) -> None:
         super().__init__()
         self.feat_size = feat_size
-        self.window_size = tuple(min(f, w) for f, w in zip(feat_size, window_size))
-        self.shift_size = tuple(0 if f <= w else s for f, w, s in zip(feat_size, window_size, shift_size))
-        if any(f % w for f, w in zip(feat_size, self.window_size)):
+        self.window_size = tuple(min(f, w) for f, w in zip(feat_size, window_size, strict=True))
+        self.shift_size = tuple(0 if f <= w else s for f, w, s in zip(feat_size, window_size, shift_size, strict=True))
+        if any(f % w for f, w in zip(feat_size, self.window_size, strict=True)):
             raise ValueError(f"feat_size {feat_size} is not a multiple of the window {self.window_size}")
         self.attn = WindowCosineAttention(dim, num_heads, self.window_size)
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)

@@ -19,8 +19,9 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -215,7 +216,7 @@ class Merged:
     """Records of one or more runs, each fit once, with each record's prediction rows and source."""
 
     records: list[ResultRecord]
-    predictions: dict[tuple, "pd.DataFrame"] = field(default_factory=dict)
+    predictions: dict[tuple, pd.DataFrame] = field(default_factory=dict)
     sources: dict[tuple, str] = field(default_factory=dict)
 
 
@@ -237,7 +238,7 @@ def _both_nan(a: Any, b: Any) -> bool:
     return isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)
 
 
-def _fit_rows(predictions: "pd.DataFrame | None") -> dict[tuple, "pd.DataFrame"]:
+def _fit_rows(predictions: pd.DataFrame | None) -> dict[tuple, pd.DataFrame]:
     """A run's prediction rows by (encoder, task, probe, seed), the fit they belong to within the run."""
     if predictions is None or not len(predictions):
         return {}
@@ -344,11 +345,12 @@ def _columns(records: list[ResultRecord]) -> list[Column]:
     return columns
 
 
-def _cell(recs: list[ResultRecord], rows: list["pd.DataFrame"] | None, draws: Draws, where: str) -> Cell:
+def _cell(recs: list[ResultRecord], rows: list[pd.DataFrame] | None, draws: Draws, where: str) -> Cell:
     folds = [r.fold_values for r in recs]
     if folds[0]:
         if len({len(f) for f in folds}) > 1:
-            raise LeaderboardError(f"{where}: seeds have different numbers of folds ({sorted({len(f) for f in folds})})")
+            counts = sorted({len(f) for f in folds})
+            raise LeaderboardError(f"{where}: seeds have different numbers of folds ({counts})")
         per_fold = np.mean(np.array(folds, dtype=float), axis=0)  # [n_folds]: each fold averaged over seeds
         mean, std, n_folds = float(per_fold.mean()), float(per_fold.std()), per_fold.size
     else:
@@ -437,7 +439,7 @@ def _group(probe: str, rows: list[Row], columns: list[Column], plan: BootstrapPl
             score = np.array([r.cells[key].mean for r in rows]) * (1 if col.higher_is_better else -1)
             # "min" ranking as in the OPERA paper: tied rows share the better rank.
             ranks[:, j] = [1 + np.sum(score > s) for s in score]
-        for row, rank in zip(rows, ranks.mean(axis=1)):
+        for row, rank in zip(rows, ranks.mean(axis=1), strict=True):
             row.mean_rank = float(rank)
     for row in rows:
         base = _base_of(row, rows) if row.aligned else None

@@ -15,8 +15,9 @@ predicted the same (deterministic heads), else the per-clip mean over seeds.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -44,7 +45,7 @@ class Comparison:
     compared for (a, b).
     """
 
-    column: "ColumnKey | None"
+    column: ColumnKey | None
     task: str
     probe: str
     a: str
@@ -164,7 +165,7 @@ def compare_rows(a: Row, b: Row, columns: Sequence[Column], mean_keys: Sequence[
     out = [_pair(a, b, col, reps, plan, strict) for col in columns if col.key in a.cells and col.key in b.cells
            and math.isfinite(a.cells[col.key].mean) and math.isfinite(b.cells[col.key].mean)]
     adjusted = stats.holm([c.p_value if c.p_value is not None else math.nan for c in out])
-    out = [_with_holm(c, p) for c, p in zip(out, adjusted)]
+    out = [_with_holm(c, p) for c, p in zip(out, adjusted, strict=True)]
     mean = _mean_comparison(a, b, list(mean_keys), {c.column: c for c in out}, reps, plan)
     return out + ([mean] if mean else [])
 

@@ -17,8 +17,9 @@ none; the reason is kept for the notes.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -47,7 +48,7 @@ class BootstrapPlan:
     level: float = stats.LEVEL
 
     @classmethod
-    def from_records(cls, records: Sequence[ResultRecord], resamples: int | None = None) -> "BootstrapPlan":
+    def from_records(cls, records: Sequence[ResultRecord], resamples: int | None = None) -> BootstrapPlan:
         """The plan the runs recorded (the first record that ran a bootstrap), unless ``resamples`` overrides it."""
         info = next((r.bootstrap for r in records if r.bootstrap.get("resamples")), {})
         return cls(resamples=info.get("resamples", stats.RESAMPLES) if resamples is None else resamples,
@@ -99,7 +100,7 @@ class CellEvidence:
     reason: str | None
 
 
-def cell_evidence(records: Sequence[ResultRecord], rows: Sequence["pd.DataFrame"], draws: Draws,
+def cell_evidence(records: Sequence[ResultRecord], rows: Sequence[pd.DataFrame], draws: Draws,
                   where: str) -> CellEvidence:
     """Evidence of one cell from its records and each record's prediction rows (same order).
 
@@ -111,7 +112,7 @@ def cell_evidence(records: Sequence[ResultRecord], rows: Sequence["pd.DataFrame"
     first = records[0]
     kind, classes, scheme = first.kind, first.classes, first.split_scheme
     per_seed, written, order = [], None, None
-    for rec, seed_rows in zip(records, rows):
+    for rec, seed_rows in zip(records, rows, strict=True):
         ids = seed_rows["clip_id"].to_numpy()
         if written is None:  # every seed of a fit writes its clips in one order: sort once
             written, order = ids, np.argsort(ids, kind="stable")

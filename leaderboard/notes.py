@@ -27,7 +27,7 @@ def _comparison_notes(board: Leaderboard) -> list[str]:
                    "means the row is better (row − baseline for ↑ metrics, baseline − row for ↓).")
     if tested:
         averaged = sorted({f"{name} · {c.task}" for c in tested if c.column
-                           for name, how in zip((c.a, c.b), c.how) if how == "mean over seeds"})
+                           for name, how in zip((c.a, c.b), c.how, strict=True) if how == "mean over seeds"})
         scores = ("each row's first-seed per-clip scores (every seed predicted the same: deterministic heads)"
                   if not averaged else
                   "each row's first-seed per-clip scores where every seed predicted the same (deterministic heads), "
@@ -102,10 +102,11 @@ def notes(board: Leaderboard) -> list[str]:
             else:
                 text = f"{prefix}{MEAN_HEADER} is not given: no classification task is present in every row"
             partial = group.partial_auroc_columns
-            out.append(text + (f"; left out because some rows lack them: {titles(board, partial)}." if partial else "."))
+            out.append(text + (f"; left out because some rows lack them: {titles(board, partial)}." if partial
+                               else "."))
         if show_rank(group):
-            out.append(f"{prefix}{RANK_HEADER} averages each row's rank over the {len(group.rank_columns)} task(s) every "
-                       "row has (1 = best; tied rows share the better rank).")
+            out.append(f"{prefix}{RANK_HEADER} averages each row's rank over the {len(group.rank_columns)} task(s) "
+                       "every row has (1 = best; tied rows share the better rank).")
     if any(r.delta is not None for r in board.rows):
         out.append(f"{DELTA_LABEL}: the aligned encoder minus its base for ↑ metrics and base minus aligned for ↓ "
                    "metrics, so positive means AcuLa post-training helped in every column"
@@ -125,8 +126,8 @@ def notes(board: Leaderboard) -> list[str]:
                    "folds) with the reference splits and OPERA's linear probe — compare with runs under "
                    "`--protocol reference --probe reference-linear`; they are not part of our means or ranks, have "
                    "no interval and are never tested (no per-clip predictions exist for them)"
-                   + (f"; their {MEAN_HEADER} averages the same tasks as ours ({titles(board, board.reference_mean_columns)})."
-                      if board.reference_mean_columns else "."))
+                   + (f"; their {MEAN_HEADER} averages the same tasks as ours "
+                      f"({titles(board, board.reference_mean_columns)})." if board.reference_mean_columns else "."))
     elif board.reference_requested:
         out.append("No task in this table has a published OPERA number (none of its records names an OPERA task).")
     return out

@@ -21,7 +21,7 @@ added without their source.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 #: Short citation shown under tables that carry published rows.
 CITATION = (
@@ -95,4 +95,4 @@ def published(opera_task: int | None, *, metric: str | None = None) -> dict[str,
         return {}
     if metric is not None and metric != opera_metric(opera_task):
         return {}
-    return dict(zip(MODELS, _TABLE[opera_task]))
+    return dict(zip(MODELS, _TABLE[opera_task], strict=True))

@@ -127,7 +127,8 @@ def long_records(board: Leaderboard) -> list[dict[str, Any]]:
                 "encoder_fingerprint": None,
                 "probe": None, "aligned": False, "random_init": False, "weights": None, **_task_fields(col),
                 "mean": mean, "std": std, "ci_low": None, "ci_high": None, "n_seeds": None, "n_folds": None,
-                "seen_in_pretraining": None, "n_bad_audio": None, "base_encoder": None, "delta_vs_base": None, "citation": CITATION,
+                "seen_in_pretraining": None, "n_bad_audio": None, "base_encoder": None, "delta_vs_base": None,
+                "citation": CITATION,
             })
     return [{k: rec.get(k) for k in LONG_COLUMNS} for rec in out]
 

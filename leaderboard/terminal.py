@@ -16,7 +16,7 @@ Every string goes in as :class:`rich.text.Text`, so labels such as
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from rich import box
 from rich.console import Console, ConsoleOptions, Group, RenderableType
@@ -136,7 +136,8 @@ def _long(board: Leaderboard) -> Table:
 def _published(board: Leaderboard) -> list[Table]:
     headers, body = published_lines(board)
     wide = _table(headers, [(line, "dim") for line in body], 1, title=LABEL)
-    long_lines = [([line[0], head, value], "dim") for line in body for head, value in zip(headers[1:], line[1:])]
+    long_lines = [([line[0], head, value], "dim") for line in body
+                  for head, value in zip(headers[1:], line[1:], strict=True)]
     return [wide, _table(["model", "task", "mean ± std"], long_lines, 2, title=LABEL)]
 
 
@@ -161,8 +162,7 @@ class LeaderboardView:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[RenderableType]:
         yield Text(self.title or DEFAULT_TITLE, style="bold")
         yield _fitting([_wide(self.board), _transposed(self.board), _long(self.board)], console, options)
-        for table in _comparisons(self.board):
-            yield table
+        yield from _comparisons(self.board)
         if self.board.reference:
             yield _fitting(_published(self.board), console, options)
         yield Text("\n".join(notes(self.board)), style="dim")

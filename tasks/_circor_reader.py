@@ -14,8 +14,16 @@ import pandas as pd
 from acubench.datasets import dataset_folder, member_paths
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext, TaskOptionError
 from acubench.specs import DataCheck
-from acubench.tasks._common import (assign_splits, check_vocabulary, group_split, log_dropped, read_table,
-                                    reject_unexpected, require, require_audio)
+from acubench.tasks._common import (
+    assign_splits,
+    check_vocabulary,
+    group_split,
+    log_dropped,
+    read_table,
+    reject_unexpected,
+    require,
+    require_audio,
+)
 from acubench.tasks.circor import DATASET, SPLIT_SEED, TEST_FRACTION, VAL_OF_ALL
 
 log = logging.getLogger(__name__)
@@ -169,7 +177,7 @@ def _linked_subjects(df: pd.DataFrame) -> dict[str, str]:
         return p
 
     pairs = df[["patient", "Additional ID"]].dropna().drop_duplicates()
-    for pid, other in zip(pairs["patient"], pairs["Additional ID"].astype(str).str.strip()):
+    for pid, other in zip(pairs["patient"], pairs["Additional ID"].astype(str).str.strip(), strict=True):
         if other in patients:
             a, b = sorted((root(pid), root(other)), key=lambda x: (len(x), x))
             parent[b] = a
@@ -248,7 +256,7 @@ def load(ctx: LoadContext) -> pd.DataFrame:
     df["path"] = df["path"].astype(str)
     df["label_name"] = df["label"].map(dict(enumerate(task.classes)))
     audible = df["Murmur locations"].fillna("").str.split("+")
-    df["murmur_audible_here"] = [loc in where for loc, where in zip(df["location"], audible)]
+    df["murmur_audible_here"] = [loc in where for loc, where in zip(df["location"], audible, strict=True)]
     df = df.rename(columns={"Murmur": "murmur", "Outcome": "outcome", "Age": "age", "Campaign": "campaign"})
     df["sex"] = df["Sex"].map(SEXES)
     cols = ["clip_id", "path", "label", "label_name", "subject", "patient", "split", "location", "murmur",
@@ -301,7 +309,8 @@ def recordings(folder: Path) -> pd.DataFrame:
     df = read_recordings(folder, official=_official_parts(folder))
 
     def murmur(attr: str) -> list[str | None]:
-        return [_phases(s, d) for s, d in zip(df[f"Systolic murmur {attr}"], df[f"Diastolic murmur {attr}"])]
+        return [_phases(s, d)
+                for s, d in zip(df[f"Systolic murmur {attr}"], df[f"Diastolic murmur {attr}"], strict=True)]
 
     out = pd.DataFrame({
         "audio_path": df["path"].astype(str),
@@ -319,7 +328,8 @@ def recordings(folder: Path) -> pd.DataFrame:
         "murmur_pitch": murmur("pitch"),
         "murmur_shape": murmur("shape"),
         "murmur_quality": murmur("quality"),
-        "murmur_locations": [_where(c, m) for c, m in zip(df["Murmur locations"], df["Most audible location"])],
+        "murmur_locations": [_where(c, m)
+                             for c, m in zip(df["Murmur locations"], df["Most audible location"], strict=True)],
         "outcome": df["Outcome"],
     }).reindex(columns=list(RECORDING_COLUMNS))
     out["height_cm"] = pd.to_numeric(df["Height"], errors="coerce")

@@ -7,8 +7,8 @@ and the splitting mechanics live here, once.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Collection, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -24,7 +24,8 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".webm")
 def require(path: Path, spec: DatasetSpec, what: str) -> Path:
     """``path`` if it exists, else a :class:`DatasetError` naming it and the expected layout."""
     if not path.exists():
-        raise DatasetError(f"{path}: missing {what} of {spec.name}. Expected layout under the dataset folder: {spec.layout}")
+        raise DatasetError(f"{path}: missing {what} of {spec.name}. Expected layout under the dataset folder: "
+                           f"{spec.layout}")
     return path
 
 
@@ -181,7 +182,8 @@ def read_table(path: Path, spec: DatasetSpec, *, what: str, columns: Sequence[st
     df.columns = [str(c).strip() for c in df.columns]
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise DatasetError(f"{path}: the {what} of {spec.name} lacks column(s) {missing} (found {list(df.columns)[:12]}). "
+        raise DatasetError(f"{path}: the {what} of {spec.name} lacks column(s) {missing} "
+                           f"(found {list(df.columns)[:12]}). "
                            f"Use the publisher's file from {spec.url}")
     for col in nonempty:
         blank = df[col].isna() | (df[col].astype(str).str.strip() == "")

@@ -17,8 +17,16 @@ from acubench.datasets import dataset_folder
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext
 from acubench.specs import DataCheck
 from acubench.tasks._common import carve_val, check_vocabulary, log_dropped, read_table, require, require_audio
-from acubench.tasks.coswara import (ANNOTATIONS, AUDIO_DIR, DATASET, METADATA, TEST_DRAWS, VAL_FRACTION, VAL_SEED,
-                                    GoogleSplit)
+from acubench.tasks.coswara import (
+    ANNOTATIONS,
+    AUDIO_DIR,
+    DATASET,
+    METADATA,
+    TEST_DRAWS,
+    VAL_FRACTION,
+    VAL_SEED,
+    GoogleSplit,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +67,7 @@ def read_quality(folder: Path, sound: str) -> dict[str, str]:
     bad = names[~names.str.endswith(suffix)].tolist()
     if bad:
         raise DatasetError(f"{path}: FILENAME value(s) {bad[:3]} do not end in {suffix!r}; is this the right file?")
-    return dict(zip(names.str[: -len(suffix)], quality))
+    return dict(zip(names.str[: -len(suffix)], quality, strict=True))
 
 
 def participant_folders(folder: Path, known: set[str]) -> dict[str, Path]:
@@ -190,7 +198,8 @@ def check(folder: Path) -> DataCheck:
     except DatasetError as exc:
         return DataCheck(present=True, problems=(str(exc),))
     dirs = {e.name: Path(e.path) for d in os.scandir(audio_dir) if d.is_dir() for e in os.scandir(d.path) if e.is_dir()}
-    expected = [dirs.get(pid, audio_dir / "?" / pid) / f"{sound}.wav" for sound, rated in ratings.items() for pid in rated]
+    expected = [dirs.get(pid, audio_dir / "?" / pid) / f"{sound}.wav"
+                for sound, rated in ratings.items() for pid in rated]
     found = sum(1 for p in expected if p.is_file())
     if found < len(expected):
         problems.append(f"{len(expected) - found} of {len(expected)} rated recordings not extracted yet "
@@ -225,12 +234,14 @@ def recordings(folder: Path) -> pd.DataFrame:
     frames = []
     for sound in SOUNDS:
         rows = _sound_rows(folder, extra, dirs, sound, Counter())
-        require_audio(list(rows["path"]), DATASET, fix="Run the repository's extract_data.py to unpack the dated archives")
+        require_audio(list(rows["path"]), DATASET,
+                      fix="Run the repository's extract_data.py to unpack the dated archives")
         frames.append(pd.DataFrame({
             "audio_path": rows["path"].astype(str), "dataset": DATASET.id, "subject": rows["id"],
             "recording_id": rows["id"] + f"_{sound}", "modality": sound.replace("-", " "),
             "age": pd.to_numeric(rows["a"], errors="coerce"), "sex": rows["g"],
             "device": "smartphone or computer microphone (web app)", "diagnosis": rows["diagnosis"],
-            "symptoms": rows["symptoms"], "smoker": rows["smoker"].map({k: "yes" if v else "no" for k, v in SMOKER.items()}),
+            "symptoms": rows["symptoms"],
+            "smoker": rows["smoker"].map({k: "yes" if v else "no" for k, v in SMOKER.items()}),
         }))
     return pd.concat(frames, ignore_index=True).reindex(columns=list(RECORDING_COLUMNS))

@@ -13,16 +13,23 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from sklearn.model_selection import train_test_split
 import numpy as np
 import pandas as pd
+from sklearn.model_selection import train_test_split
 
 from acubench.datasets import dataset_folder, refuse_escaping
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext
+from acubench.paths import atomic_path
 from acubench.reporting import LogReporter, Reporter
 from acubench.specs import DataCheck
-from acubench.tasks._common import (check_vocabulary, first_existing, log_dropped, read_table, reject_unexpected,
-                                    require_audio)
+from acubench.tasks._common import (
+    check_vocabulary,
+    first_existing,
+    log_dropped,
+    read_table,
+    reject_unexpected,
+    require_audio,
+)
 from acubench.tasks.coughvid import DATASET, METADATA, SOURCE_DIR, WAV_DIR
 
 log = logging.getLogger(__name__)
@@ -198,7 +205,9 @@ def check(folder: Path) -> DataCheck:
 def _flagged(meta: pd.DataFrame, stem: str) -> pd.Series:
     """True where any of the expert columns ``<stem>_1..3`` is set."""
     cols = [c for c in meta.columns if c.startswith(f"{stem}_")]
-    return meta[cols].astype(str).isin(("True", "true", "1", "1.0")).any(axis=1) if cols else pd.Series(False, meta.index)
+    if not cols:
+        return pd.Series(False, meta.index)
+    return meta[cols].astype(str).isin(("True", "true", "1", "1.0")).any(axis=1)
 
 
 def _expert_values(meta: pd.DataFrame, stem: str) -> pd.Series:
@@ -228,10 +237,10 @@ def recordings(folder: Path) -> pd.DataFrame:
     flags = {"fever or muscle pain": fever, "dyspnea": _flagged(meta, "dyspnea"), "choking": _flagged(meta, "choking"),
              "nasal congestion": _flagged(meta, "congestion")}
     cough_type = _expert_values(meta, "cough_type")
-    symptoms = [", ".join([t for t, f in zip(flags, row) if f] + ([f"{kind} cough"] if kind else []))
-                for row, kind in zip(zip(*flags.values()), cough_type)]
-    adventitious = [", ".join(t for t, f in zip(("wheezing", "stridor"), row) if f)
-                    for row in zip(_flagged(meta, "wheezing"), _flagged(meta, "stridor"))]
+    symptoms = [", ".join([t for t, f in zip(flags, row, strict=True) if f] + ([f"{kind} cough"] if kind else []))
+                for row, kind in zip(zip(*flags.values(), strict=True), cough_type, strict=True)]
+    adventitious = [", ".join(t for t, f in zip(("wheezing", "stridor"), row, strict=True) if f)
+                    for row in zip(_flagged(meta, "wheezing"), _flagged(meta, "stridor"), strict=True)]
     out = pd.DataFrame({
         "audio_path": [str(p) for p in paths],
         "dataset": DATASET.id,
@@ -251,17 +260,22 @@ def recordings(folder: Path) -> pd.DataFrame:
 # --- conversion (acubench data prepare coughvid) ------------------------------------------------
 
 
+class _ConversionFailed(Exception):
+    """ffmpeg's last error line, raised inside the atomic write so that nothing is renamed."""
+
+
 def _convert(ffmpeg: str, source: Path, target: Path) -> str | None:
     """Convert one recording to 16 kHz mono WAV atomically; the error text on failure."""
-    tmp = target.with_name(f".{target.name}.part")
-    cmd = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(source),
-           "-ac", "1", "-ar", str(TARGET_RATE), "-f", "wav", str(tmp)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0 or not tmp.is_file():
-        tmp.unlink(missing_ok=True)
-        lines = (proc.stderr or proc.stdout).strip().splitlines()
-        return lines[-1][:200] if lines else f"ffmpeg exit status {proc.returncode}"
-    os.replace(tmp, target)
+    try:
+        with atomic_path(target) as tmp:
+            cmd = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(source),
+                   "-ac", "1", "-ar", str(TARGET_RATE), "-f", "wav", str(tmp)]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0 or not tmp.is_file():
+                lines = (proc.stderr or proc.stdout).strip().splitlines()
+                raise _ConversionFailed(lines[-1][:200] if lines else f"ffmpeg exit status {proc.returncode}")
+    except _ConversionFailed as exc:
+        return str(exc)
     return None
 
 
@@ -287,7 +301,8 @@ def prepare(folder: Path, reporter: Reporter | None = None) -> None:
     reporter = reporter or LogReporter()
     folder = Path(folder)
     source_dir = folder / SOURCE_DIR
-    sources = sorted(p for p in source_dir.glob("*") if p.suffix.lower() in SOURCE_SUFFIXES) if source_dir.is_dir() else []
+    sources = (sorted(p for p in source_dir.glob("*") if p.suffix.lower() in SOURCE_SUFFIXES) if source_dir.is_dir()
+               else [])
     if not sources:
         raise DatasetError(f"{source_dir}: no .webm/.ogg recordings found. Download public_dataset.zip from "
                            f"{DATASET.url} and unzip it into {folder}")

@@ -42,7 +42,8 @@ def read_task1(folder: Path) -> pd.DataFrame:
         refuse_escaping(df[column], folder=audio_dir, metadata=path, spec=DATASET, column=column)
     for modality in ("breath", "cough"):
         df[f"{modality}_path"] = [audio_dir / audio_name(u, f, n) for u, f, n in
-                                  zip(df["Uid"], df["Folder Name"], df[f"{modality.capitalize()} filename"])]
+                                  zip(df["Uid"], df["Folder Name"], df[f"{modality.capitalize()} filename"],
+                                      strict=True)]
     return df
 
 

@@ -15,8 +15,14 @@ import pandas as pd
 from acubench.datasets import dataset_folder, refuse_escaping
 from acubench.manifest import RECORDING_COLUMNS, SPLITS, DatasetError, LoadContext, TaskOptionError
 from acubench.specs import DataCheck
-from acubench.tasks._common import (check_vocabulary, first_existing, log_dropped, read_table, reject_unexpected,
-                                    require_audio)
+from acubench.tasks._common import (
+    check_vocabulary,
+    first_existing,
+    log_dropped,
+    read_table,
+    reject_unexpected,
+    require_audio,
+)
 from acubench.tasks.coviduk import AUDIO_METADATA, DATASET, PARTICIPANTS, SPLITS_FILE, SUBSET_SEED, SUBSET_SIZES
 
 log = logging.getLogger(__name__)
@@ -158,7 +164,7 @@ def _parse_subset(value: object) -> dict[str, int] | None:
     if len(sizes) != 3 or min(sizes) < 1:
         raise TaskOptionError(f"--task-arg subset={value}: expected 'full' or three sizes train/val/test, "
                               f"e.g. 1000/500/1000")
-    return dict(zip(SPLITS, sizes))
+    return dict(zip(SPLITS, sizes, strict=True))
 
 
 def _seeded_subset(df: pd.DataFrame, sizes: dict[str, int] | None) -> pd.DataFrame:
@@ -222,7 +228,8 @@ def check(folder: Path) -> DataCheck:
     folder = Path(folder)
     if not folder.is_dir():
         return DataCheck(present=False)
-    problems = [f"missing {name}" for name in (PARTICIPANTS, AUDIO_METADATA, SPLITS_FILE) if not (folder / name).is_file()]
+    problems = [f"missing {name}" for name in (PARTICIPANTS, AUDIO_METADATA, SPLITS_FILE)
+                if not (folder / name).is_file()]
     audio_dir = next((folder / d for d in AUDIO_DIRS if (folder / d).is_dir()), None)
     if audio_dir is None:
         problems.append("missing audio folder audio/")
@@ -245,7 +252,7 @@ def _flag_names(people: pd.DataFrame, prefix: str, exclude: tuple[str, ...] = ()
     cols = [c for c in people.columns if c.startswith(prefix) and c not in exclude]
     names = [c[len(prefix):].replace("_", " ") for c in cols]
     flags = people[cols].astype(str).isin(("1", "1.0", "True"))
-    return flags.apply(lambda row: ", ".join(n for n, f in zip(names, row) if f), axis=1)
+    return flags.apply(lambda row: ", ".join(n for n, f in zip(names, row, strict=True) if f), axis=1)
 
 
 def recordings(folder: Path) -> pd.DataFrame:

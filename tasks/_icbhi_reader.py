@@ -14,10 +14,26 @@ import pandas as pd
 from acubench.datasets import dataset_folder
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext
 from acubench.specs import DataCheck
-from acubench.tasks._common import (carve_val, check_files, check_vocabulary, first_existing, log_dropped, read_table,
-                                    reject_unexpected, require, require_audio)
-from acubench.tasks.icbhi import (AUDIO_DIR, DATASET, DEMOGRAPHIC_FILE, DIAGNOSIS_FILE, SPLIT_FILE, VAL_FRACTION,
-                                  VAL_SEED)
+from acubench.tasks._common import (
+    carve_val,
+    check_files,
+    check_vocabulary,
+    first_existing,
+    log_dropped,
+    read_table,
+    reject_unexpected,
+    require,
+    require_audio,
+)
+from acubench.tasks.icbhi import (
+    AUDIO_DIR,
+    DATASET,
+    DEMOGRAPHIC_FILE,
+    DIAGNOSIS_FILE,
+    SPLIT_FILE,
+    VAL_FRACTION,
+    VAL_SEED,
+)
 
 log = logging.getLogger(__name__)
 
@@ -74,23 +90,27 @@ def _official_table(folder: Path) -> pd.DataFrame:
     audio_dir = require(folder / AUDIO_DIR, DATASET, f"audio folder {AUDIO_DIR}/")
     split_path = _challenge_file(folder, SPLIT_FILE)
     splits = read_table(split_path, DATASET, what="official train/test list", sep="\t", header=None,
-                        names=["recording_id", "official_split"], dtype=str, nonempty=["recording_id", "official_split"])
+                        names=["recording_id", "official_split"], dtype=str,
+                        nonempty=["recording_id", "official_split"])
     splits = splits.apply(lambda col: col.str.strip())
     splits["recording_id"] = _resolve_errata(splits["recording_id"], audio_dir)
     splits = splits.dropna(subset=["recording_id"]).reset_index(drop=True)
     check_vocabulary(splits["official_split"], ("train", "test"), split_path, "split", DATASET)
     dup = splits["recording_id"][splits["recording_id"].duplicated()]
     if len(dup):
-        raise DatasetError(f"{split_path}: recording(s) listed twice: {sorted(dup)[:5]}; re-download it from {DATASET.url}")
+        raise DatasetError(f"{split_path}: recording(s) listed twice: {sorted(dup)[:5]}; "
+                           f"re-download it from {DATASET.url}")
     fields = splits["recording_id"].str.extract(_NAME)
     bad = splits.loc[fields["pid"].isna(), "recording_id"].tolist()
     if bad:
         raise DatasetError(f"{split_path}: recording id(s) {bad[:5]} do not follow <pid>_<rec>_<loc>_<mode>_<device> "
                            f"with the ICBHI chest locations {sorted(CHEST_LOCATIONS)} and devices {sorted(DEVICES)}")
-    table = pd.concat([splits, fields.rename(columns={"pid": "subject", "loc": "chest_location", "mode": "acquisition"})],
+    table = pd.concat([splits, fields.rename(columns={"pid": "subject", "loc": "chest_location",
+                                                      "mode": "acquisition"})],
                       axis=1)
     table["path"] = [audio_dir / f"{r}.wav" for r in table["recording_id"]]
-    require_audio(list(table["path"]), DATASET, fix=f"Unzip ICBHI_final_database.zip from {DATASET.url} into {audio_dir}")
+    require_audio(list(table["path"]), DATASET,
+                  fix=f"Unzip ICBHI_final_database.zip from {DATASET.url} into {audio_dir}")
     reject_unexpected(audio_dir.glob("*.wav"), {p.name for p in table["path"]}, DATASET, audio_dir)
 
     diag_path = _challenge_file(folder, DIAGNOSIS_FILE)
@@ -98,7 +118,7 @@ def _official_table(folder: Path) -> pd.DataFrame:
                            names=["subject", "diagnosis"], dtype=str, nonempty=["subject", "diagnosis"])
     diagnosis = diagnosis.apply(lambda col: col.str.strip())
     check_vocabulary(diagnosis["diagnosis"], DIAGNOSES, diag_path, "diagnosis", DATASET)
-    by_patient = dict(zip(diagnosis["subject"], diagnosis["diagnosis"]))
+    by_patient = dict(zip(diagnosis["subject"], diagnosis["diagnosis"], strict=True))
     undiagnosed = sorted(set(table["subject"]) - set(by_patient))
     if undiagnosed:
         raise DatasetError(f"{diag_path}: no diagnosis for patient(s) {undiagnosed[:5]} whose recordings are in "
@@ -172,7 +192,8 @@ def _cycle_summary(txt: Path) -> str:
     crackles, wheezes = int(cycles["crackles"].astype(int).sum()), int(cycles["wheezes"].astype(int).sum())
     if not crackles and not wheezes:
         return f"none ({n} respiratory cycles)"
-    parts = [f"{name} in {k} of {n} respiratory cycles" for name, k in (("crackles", crackles), ("wheezes", wheezes)) if k]
+    parts = [f"{name} in {k} of {n} respiratory cycles"
+             for name, k in (("crackles", crackles), ("wheezes", wheezes)) if k]
     return "; ".join(parts)
 
 

@@ -109,8 +109,9 @@ def _reference_arrays(ctx: LoadContext, df: pd.DataFrame) -> pd.DataFrame:
         try:
             arrays[key] = np.load(path, allow_pickle=False).ravel()
         except (OSError, ValueError) as exc:
+            stem = "train_test_split" if key == "reference_split" else "sound_dir_loc_subset"
             raise TaskOptionError(f"{path}: cannot read --task-arg {key} ({exc}); expected OPERA's "
-                                  f"feature/kauh_eval/{'train_test_split' if key == 'reference_split' else 'sound_dir_loc_subset'}.npy") from None
+                                  f"feature/kauh_eval/{stem}.npy") from None
     names = [Path(str(p)).name for p in arrays["reference_files"]]
     if len(names) != len(arrays["reference_split"]):
         raise DatasetError(f"{paths['reference_split']}: {len(arrays['reference_split'])} entries but "
@@ -141,7 +142,8 @@ def load(ctx: LoadContext) -> pd.DataFrame:
     df["label"] = [obstructive_label(d, case_sensitive=reference) for d in df["diagnosis"]]
     unused = df["label"].isna()
     rule = "OPERA's case-sensitive match of N, asthma and COPD" if reference else "only N, asthma and COPD are used"
-    log_dropped("T08", {f"diagnosis {d!r} ({rule})": int(n) for d, n in df.loc[unused, "diagnosis"].value_counts().items()})
+    counts = df.loc[unused, "diagnosis"].value_counts()
+    log_dropped("T08", {f"diagnosis {d!r} ({rule})": int(n) for d, n in counts.items()})
     df = df[~unused].copy()
     df["label"] = df["label"].astype(int)
     df["subject"] = df["patient"]

@@ -16,8 +16,16 @@ from acubench.datasets import dataset_folder
 from acubench.manifest import POOL, RECORDING_COLUMNS, DatasetError, LoadContext
 from acubench.specs import DataCheck
 from acubench.tasks._common import log_dropped, read_table, require_audio
-from acubench.tasks.mmlung import (AUDIO_DIRS, DATASET, MODALITY_WORDS, N_PARTICIPANTS, SPIROMETRY_DIR, TABLE_CSV,
-                                   TABLE_XLSX, TARGETS)
+from acubench.tasks.mmlung import (
+    AUDIO_DIRS,
+    DATASET,
+    MODALITY_WORDS,
+    N_PARTICIPANTS,
+    SPIROMETRY_DIR,
+    TABLE_CSV,
+    TABLE_XLSX,
+    TARGETS,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +45,8 @@ def _audio_dir(folder: Path) -> Path | None:
 def _read_xlsx(path: Path) -> pd.DataFrame:
     if importlib.util.find_spec("openpyxl") is None:
         raise DatasetError(f"{path}: reading .xlsx needs the package openpyxl, which is not installed. Either "
-                           f"`pip install 'acubench[xls]'`, or save the sheet as {path.with_name(TABLE_CSV)} (CSV, same "
-                           "columns)")
+                           f"`pip install 'acubench[xls]'`, or save the sheet as {path.with_name(TABLE_CSV)} "
+                           "(CSV, same columns)")
     try:
         df = pd.read_excel(path, engine="openpyxl")
     except (OSError, ValueError, KeyError) as exc:

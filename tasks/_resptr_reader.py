@@ -15,10 +15,26 @@ import pandas as pd
 from acubench.datasets import dataset_folder
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext
 from acubench.specs import DataCheck
-from acubench.tasks._common import (assign_splits, check_vocabulary, group_split, read_table, reject_unexpected,
-                                    require_audio)
-from acubench.tasks.resptr import (AUDIO_SUBDIR, DATASET, DIAGNOSIS_COLUMN, GRADES, LABELS_CSV, LABELS_XLSX,
-                                   PATIENT_COLUMN, SPLIT_SEED, TEST_FRACTION, VAL_FRACTION)
+from acubench.tasks._common import (
+    assign_splits,
+    check_vocabulary,
+    group_split,
+    read_table,
+    reject_unexpected,
+    require_audio,
+)
+from acubench.tasks.resptr import (
+    AUDIO_SUBDIR,
+    DATASET,
+    DIAGNOSIS_COLUMN,
+    GRADES,
+    LABELS_CSV,
+    LABELS_XLSX,
+    PATIENT_COLUMN,
+    SPLIT_SEED,
+    TEST_FRACTION,
+    VAL_FRACTION,
+)
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +132,7 @@ def split_patients(patients: list[str], grades: list[int]) -> dict[str, str]:
         One entry per patient, in the label table's row order (the result depends on it).
     """
     rest, test = group_split(patients, grades, test_size=TEST_FRACTION, seed=SPLIT_SEED)
-    grade = dict(zip(patients, grades))
+    grade = dict(zip(patients, grades, strict=True))
     train, val = group_split(rest, [grade[p] for p in rest], test_size=VAL_FRACTION, seed=SPLIT_SEED)
     return {**dict.fromkeys(train, "train"), **dict.fromkeys(val, "val"), **dict.fromkeys(test, "test")}
 

@@ -163,7 +163,7 @@ def recordings(folder: Path) -> pd.DataFrame:
     if (folder / SUMMARY).is_file():
         summary = read_table(folder / SUMMARY, DATASET, what="patient summary", columns=["patient_num", "disease"],
                              dtype=str)
-        diagnosis = df["patient"].map(dict(zip(summary["patient_num"].str.strip(), summary["disease"])))
+        diagnosis = df["patient"].map(dict(zip(summary["patient_num"].str.strip(), summary["disease"], strict=True)))
     out = pd.DataFrame({
         "audio_path": df["path"].astype(str),
         "dataset": DATASET.id,
@@ -175,6 +175,6 @@ def recordings(folder: Path) -> pd.DataFrame:
         "device": "Yunting model II stethoscope",
         "site": df["loc"].map(LOCATIONS),
         "diagnosis": diagnosis,
-        "adventitious": [_events_text(r, e) for r, e in zip(df["record_annotation"], df["events"])],
+        "adventitious": [_events_text(r, e) for r, e in zip(df["record_annotation"], df["events"], strict=True)],
     })
     return out.reindex(columns=list(RECORDING_COLUMNS))

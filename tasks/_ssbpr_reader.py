@@ -9,8 +9,8 @@ import logging
 import re
 from pathlib import Path
 
-from sklearn.model_selection import train_test_split
 import pandas as pd
+from sklearn.model_selection import train_test_split
 
 from acubench.datasets import dataset_folder
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext

@@ -13,8 +13,15 @@ import pandas as pd
 from acubench.datasets import dataset_folder, member_paths
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext
 from acubench.specs import DataCheck
-from acubench.tasks._common import (assign_splits, check_vocabulary, first_existing, group_split, read_table,
-                                    reject_unexpected, require_audio)
+from acubench.tasks._common import (
+    assign_splits,
+    check_vocabulary,
+    first_existing,
+    group_split,
+    read_table,
+    reject_unexpected,
+    require_audio,
+)
 from acubench.tasks.zchsound import DATASET, SPLIT_SEED, TEST_FRACTION, VAL_FRACTION
 
 log = logging.getLogger(__name__)
@@ -86,7 +93,7 @@ def load(ctx: LoadContext) -> pd.DataFrame:
     df["label_name"] = df["label"].map({0: "normal", 1: "CHD"})
     strata = (df["subset"] + ":" + df["diagnosis"]).tolist()
     rest, test = group_split(df["subject"].tolist(), strata, test_size=TEST_FRACTION, seed=SPLIT_SEED)
-    by_subject = dict(zip(df["subject"], strata))
+    by_subject = dict(zip(df["subject"], strata, strict=True))
     train, val = group_split(rest, [by_subject[s] for s in rest], test_size=VAL_FRACTION, seed=SPLIT_SEED)
     mapping = {**dict.fromkeys(train, "train"), **dict.fromkeys(val, "val"), **dict.fromkeys(test, "test")}
     df = assign_splits(df, mapping)

@@ -41,8 +41,8 @@ DATASET = DatasetSpec(
     layout=(f"{SOURCE_DIR}/ (unzipped public_dataset.zip: <uuid>.webm|.ogg recordings, <uuid>.json and {METADATA}; "
             f"{METADATA} may also sit directly in the dataset folder), then {WAV_DIR}/<uuid>.wav made by "
             "`acubench data prepare coughvid` (needs FFmpeg)"),
-    citation=("Orlandic L, Teijeiro T, Atienza D. The COUGHVID crowdsourcing dataset, a corpus for the study of large-scale "
-              "cough analysis algorithms. Scientific Data 8:156, 2021."),
+    citation=("Orlandic L, Teijeiro T, Atienza D. The COUGHVID crowdsourcing dataset, a corpus for the study of "
+              "large-scale cough analysis algorithms. Scientific Data 8:156, 2021."),
     check="acubench.tasks._coughvid_reader:check",
     recordings="acubench.tasks._coughvid_reader:recordings",
     prepare="acubench.tasks._coughvid_reader:prepare",

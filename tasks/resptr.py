@@ -67,8 +67,8 @@ TASKS = [
             "Lung sounds of a patient with mild COPD (severity grade 1).",
             "Lung sounds of a patient with moderate COPD (severity grade 2).",
             "Lung sounds of a patient with severe COPD (severity grade 3), with diminished breath sounds or wheezes.",
-            "Lung sounds of a patient with very severe COPD (severity grade 4), with markedly diminished breath "
-            "sounds, wheezes or crackles.",
+            ("Lung sounds of a patient with very severe COPD (severity grade 4), with markedly diminished breath "
+             "sounds, wheezes or crackles."),
         ),
         protocol="fixed",
         clip_seconds=8.0,

@@ -57,8 +57,8 @@ TASKS = [
         classes=("normal", "CHD"),
         class_prompts=(
             "Heart sounds of a healthy child with a structurally normal heart.",
-            "Heart sounds of a child with a congenital heart defect such as a septal defect or a patent ductus "
-            "arteriosus, often with a murmur.",
+            ("Heart sounds of a child with a congenital heart defect such as a septal defect or a patent ductus "
+             "arteriosus, often with a murmur."),
         ),
         protocol="fixed",
         clip_seconds=8.0,

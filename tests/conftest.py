@@ -20,6 +20,14 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture(scope="session")
+def bert_teacher(tmp_path_factory):
+    """A tiny BERT-shaped teacher (word-level tokenizer, random weights) saved as a Hugging Face folder."""
+    from tiny_align import make_bert_teacher
+
+    return make_bert_teacher(tmp_path_factory.mktemp("bert-teacher"))
+
+
+@pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory):
     """The demo suite (seed 0), generated once per test session; returns its folder.
 

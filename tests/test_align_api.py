@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -17,7 +16,7 @@ from acubench.cli import main
 from acubench.loading import load_encoder
 from acubench.manifest import LoadContext
 from acubench.specs import DatasetSpec, TaskSpec
-from test_align_fixtures import bert_teacher, make_corpus, register_tiny  # noqa: F401
+from tiny_align import make_corpus, register_tiny
 
 FAST = {"epochs": 2, "batch_size": 8, "lr": 5e-3, "proj_dim": 16, "proj_hidden": 32, "clip_seconds": None,
         "max_pairs": None, "val_fraction": 0.25, "augment": False}
@@ -68,8 +67,9 @@ def _align(corpus_csv, teacher, tmp_path, **kw):
     return align("tiny-align", **options)
 
 
+@pytest.mark.slow
 def test_align_caches_by_key_and_reloads_as_an_aligned_encoder(registered, corpus_csv, bert_teacher, tmp_path,
-                                                                 monkeypatch):  # noqa: F811
+                                                                 monkeypatch):
     first = _align(corpus_csv, bert_teacher, tmp_path)
     assert first.trained and first.path.is_file() and first.encoder_file.is_file()
     assert first.path.parent == tmp_path / "cache" / "aligned" / f"tiny-align-{first.fingerprint}"
@@ -79,7 +79,7 @@ def test_align_caches_by_key_and_reloads_as_an_aligned_encoder(registered, corpu
     assert run_key(meta) == first.fingerprint
 
     monkeypatch.setattr(api, "train", lambda **_: pytest.fail("a finished run must not train again"))
-    again = ensure_aligned("tiny-align", weights=None, random_init="never", corpus=str(corpus_csv),
+    again = ensure_aligned("tiny-align", corpus=str(corpus_csv),
                            teacher=str(bert_teacher), overrides=FAST, cache_dir=tmp_path / "cache")
     assert not again.trained and again.path == first.path and again.fingerprint == first.fingerprint
     # settings that do not change the result keep the key; others change it
@@ -110,7 +110,7 @@ def test_align_caches_by_key_and_reloads_as_an_aligned_encoder(registered, corpu
     assert model.audio_head.layers[0].in_features == 16 and model.text_head.layers[0].in_features == 32
 
 
-def test_an_out_folder_holding_another_run_is_refused(registered, corpus_csv, bert_teacher, tmp_path):  # noqa: F811
+def test_an_out_folder_holding_another_run_is_refused(registered, corpus_csv, bert_teacher, tmp_path):
     out = tmp_path / "run"
     _align(corpus_csv, bert_teacher, tmp_path, out=out, overrides={**FAST, "epochs": 1})
     with pytest.raises(AlignError, match="holds a different alignment run"):
@@ -122,7 +122,7 @@ def test_an_out_folder_holding_another_run_is_refused(registered, corpus_csv, be
         _align(corpus_csv, bert_teacher, tmp_path, out=stranger)
 
 
-def test_the_align_command(registered, corpus_csv, bert_teacher, tmp_path, capsys):  # noqa: F811
+def test_the_align_command(registered, corpus_csv, bert_teacher, tmp_path, capsys):
     out = tmp_path / "cli-run"
     argv = ["align", "--encoder", "tiny-align", "--corpus", str(corpus_csv), "--teacher", str(bert_teacher),
             "--epochs", "1", "--batch-size", "8", "--lr", "5e-3", "--clip-seconds", "0.5", "--no-augment",
@@ -150,8 +150,9 @@ def _toy_task_data(root, n=24):
                   "subject": frame["subject"], "split": split}).to_csv(folder / "labels.csv", index=False)
 
 
+@pytest.mark.slow
 def test_zero_shot_rows_reach_the_run_and_reproduce_from_predictions(registered, corpus_csv, bert_teacher,
-                                                                      tmp_path, capsys):  # noqa: F811
+                                                                      tmp_path, capsys):
     from sklearn.metrics import roc_auc_score
 
     from acubench.align.options import AlignOptions
@@ -162,7 +163,8 @@ def test_zero_shot_rows_reach_the_run_and_reproduce_from_predictions(registered,
     ckpt = _align(corpus_csv, bert_teacher, tmp_path, overrides={**FAST, "epochs": 5}).path
     result = run("tiny-align", tasks="toy-zs", probes=["linear", "zeroshot"], seeds=2, data_root=tmp_path / "data",
                  cache=tmp_path / "cache", out=tmp_path / "run", aligned=True,
-                 align_options=AlignOptions(checkpoint=str(ckpt)), encoder_options=EncoderOptions(random_init="fallback"))
+                 align_options=AlignOptions(checkpoint=str(ckpt)),
+                 encoder_options=EncoderOptions(random_init="fallback"))
     zs = [r for r in result.records if r.probe == "zeroshot"]
     assert len(zs) == 2 and all(r.aligned for r in zs)  # the base row has no joint space: no zero-shot row
     assert {r.probe for r in result.records if not r.aligned} == {"linear"}
@@ -219,12 +221,14 @@ def test_zero_shot_is_refused_where_it_cannot_score(registered, tmp_path, capsys
         checkpoint_teacher({"teacher": None}, "cpu")
 
 
-def test_run_aligned_says_what_it_did(registered, corpus_csv, bert_teacher, tmp_path, capsys):  # noqa: F811
-    from acubench.api import run
+@pytest.mark.slow
+def test_run_aligned_says_what_it_did(registered, corpus_csv, bert_teacher, tmp_path, capsys):
+    from rich.console import Console
+
     from acubench.align.options import AlignOptions
+    from acubench.api import run
     from acubench.cli.reporting import RichReporter
     from acubench.loading import EncoderOptions
-    from rich.console import Console
 
     _toy_task_data(tmp_path / "data")
     fallback = EncoderOptions(random_init="fallback")
@@ -268,8 +272,9 @@ def test_run_aligned_never_falls_back_to_the_demo_corpus_for_real_tasks(register
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_sweep_aligns_every_combination_into_one_board_and_resumes(registered, corpus_csv, bert_teacher, tmp_path,
-                                                                     monkeypatch):  # noqa: F811
+                                                                     monkeypatch):
     from acubench.align import variant as variant_module
     from acubench.align.trainer import train as real_train
     from acubench.cli.sweep import parse_grid
@@ -339,7 +344,7 @@ def _one_error_line(err: str, *needles: str) -> str:
 
 
 def test_bad_alignment_input_is_one_line_naming_the_file_and_leaves_nothing(registered, corpus_csv, bert_teacher,
-                                                                            tmp_path, capsys, monkeypatch):  # noqa: F811
+                                                                            tmp_path, capsys, monkeypatch):
     """Empty, one-subject, identical-report and missing-audio corpora, and teachers that do not load, through
     `align`, `run --aligned` and `sweep`: exit 2, one line naming the file, no run folder, no checkpoint folder."""
     _toy_task_data(tmp_path / "data")

@@ -26,7 +26,8 @@ ABSENT = DatasetSpec(id="toyabsent", name="Toy absent", folder="toyabsent", url=
                      license="CC0", layout="*.wav", recordings="test_align_corpus:recordings")
 TASKS = [
     TaskSpec(id="toy-fixed", name="toy-fixed", dataset="toyrec", loader="test_align_corpus:load_fixed",
-             kind="binary", modality="lung", target="wheeze", classes=("no", "yes"), protocols=("default", "reference")),
+             kind="binary", modality="lung", target="wheeze", classes=("no", "yes"),
+             protocols=("default", "reference")),
     TaskSpec(id="toy-loso", name="toy-loso", dataset="toyloso", loader="test_align_corpus:load_loso",
              kind="regression", modality="breath", target="rate", protocol="loso"),
 ]
@@ -51,7 +52,8 @@ def load_fixed(ctx: LoadContext) -> pd.DataFrame:
     test |= set(filter(None, ctx.options.get("more_test", "").split(",")))  # a loader option, like --task-arg
     return pd.DataFrame({"clip_id": first["file"], "path": [str(ctx.data_root / "toyrec" / f) for f in first["file"]],
                          "label": [int(s) % 2 for s in first["subject"]], "subject": first["subject"],
-                         "split": ["test" if s in test else ("val" if s == "6" else "train") for s in first["subject"]]})
+                         "split": ["test" if s in test else ("val" if s == "6" else "train")
+                                   for s in first["subject"]]})
 
 
 def load_loso(ctx: LoadContext) -> pd.DataFrame:
@@ -189,7 +191,7 @@ def test_the_corpus_command_writes_the_csv_and_reports_exclusions(data_root, tmp
     assert code == 0
     printed = capsys.readouterr()
     assert "| toyrec" in printed.out and "wrote 34 pairs" in printed.err
-    row = [line for line in printed.out.splitlines() if line.startswith("| toyrec")][0]
+    row = next(line for line in printed.out.splitlines() if line.startswith("| toyrec"))
     assert [c.strip() for c in row.strip("|").split("|")] == ["toyrec", "20", "3", "3", "14"]
     written = pd.read_csv(out)
     toyrec = written[written["dataset"] == "toyrec"]
@@ -225,7 +227,8 @@ def test_a_corpus_holding_test_clips_is_refused_by_path_and_by_content(data_root
     with pytest.raises(CorpusLeakError, match="toy-loso"):
         check_corpus_leaks([str(data_root / "toyloso" / "p0_0.wav")], source="x", data_root=data_root,
                            cache_dir=tmp_path / "cache")
-    assert check_corpus_leaks(clean, source="x", data_root=data_root, cache_dir=tmp_path / "cache")["overlapping_files"] == 0
-    with pytest.raises(CorpusLeakError, match="p5_0.wav"):
+    assert check_corpus_leaks(clean, source="x", data_root=data_root,
+                              cache_dir=tmp_path / "cache")["overlapping_files"] == 0
+    with pytest.raises(CorpusLeakError, match=r"p5_0\.wav"):
         check_corpus_leaks([str(data_root / "toyrec" / "p5_0.wav")], source="x", data_root=data_root,
                            cache_dir=tmp_path / "cache", options={"more_test": "5"})

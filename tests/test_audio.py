@@ -32,7 +32,7 @@ def test_stereo_is_averaged_to_mono(tmp_path):
 def test_segment_bounds_in_seconds(tmp_path):
     data = np.arange(10000, dtype=np.float32) / 10000
     p = _write(tmp_path / "seg.wav", data, sr=1000, subtype="FLOAT")
-    wave, sr = read_audio(p, start=2.0, end=3.5)
+    wave, _ = read_audio(p, start=2.0, end=3.5)
     np.testing.assert_allclose(wave, data[2000:3500])
     whole, _ = read_audio(p, start=float("nan"), end=float("nan"))
     assert len(whole) == 10000

@@ -121,6 +121,7 @@ def test_a_named_task_whose_metadata_is_malformed_stops_the_run(toy_data, tmp_pa
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_under_all_a_malformed_dataset_is_reported_loudly_and_recorded(toy_data, tmp_path, capsys):
     labels = toy_data / "toyset" / "labels.csv"
     labels.write_text("clip_id,path\n")  # the publisher's file, truncated
@@ -238,6 +239,7 @@ def test_out_on_a_finished_run_refuses_unless_overwrite(tmp_path, capsys):
     assert (out / "results.jsonl").read_text() == "{}\n"
 
 
+@pytest.mark.slow
 def test_a_failure_while_writing_leaves_no_half_written_run(tmp_path, capsys, monkeypatch):
     import acubench.leaderboard.render as render
 
@@ -260,7 +262,8 @@ def test_a_failure_while_saving_embeddings_leaves_no_temp_files(tmp_path, capsys
 
     clip = _wav(tmp_path / "clip.wav", _tone())
     monkeypatch.setattr(embedding.np, "save", full)
-    code, err = _cli(capsys, "embed", "--encoder", "logmel", "--no-cache", str(clip), "-o", str(tmp_path / "out" / "e.npy"))
+    code, err = _cli(capsys, "embed", "--encoder", "logmel", "--no-cache", str(clip), "-o",
+                     str(tmp_path / "out" / "e.npy"))
     _one_clear_line(code, err, "No space left on device")
     assert list((tmp_path / "out").iterdir()) == []
 
@@ -293,7 +296,8 @@ def test_two_concurrent_runs_into_one_runs_folder_both_keep_their_results(tmp_pa
 
 @pytest.mark.slow
 def test_kill_9_mid_run_then_resume_gives_byte_identical_results(tmp_path):
-    """A run killed with SIGKILL after its first task is embedded resumes from the cache to the same bytes as an uninterrupted run."""
+    """A run killed with SIGKILL after its first task is embedded resumes from the cache to the same bytes as an
+    uninterrupted run."""
     whole, cache_a = tmp_path / "a" / "run", tmp_path / "cache-a"
     cmd, env = _run_cmd(whole, cache_a)
     subprocess.run(cmd, env=env, check=True, capture_output=True)

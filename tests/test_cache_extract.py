@@ -62,7 +62,8 @@ def test_key_depends_on_file_segment_and_policy(clips):
     base = clip_key(p, start=None, end=None, channel=None, policy=POLICY, sample_rate=16000)
     assert base == clip_key(p, start=float("nan"), end=None, channel=None, policy=POLICY, sample_rate=16000)
     assert base != clip_key(p, start=0.1, end=None, channel=None, policy=POLICY, sample_rate=16000)
-    assert base != clip_key(p, start=None, end=None, channel=None, policy=ClipPolicy(window_seconds=1), sample_rate=16000)
+    assert base != clip_key(p, start=None, end=None, channel=None, policy=ClipPolicy(window_seconds=1),
+                            sample_rate=16000)
     assert base != clip_key(p, start=None, end=None, channel=None, policy=POLICY, sample_rate=48000)
     sf.write(p, np.ones(800, dtype=np.float32) * 0.1, 16000)
     assert base != clip_key(p, start=None, end=None, channel=None, policy=POLICY, sample_rate=16000)
@@ -72,7 +73,7 @@ def test_bad_audio_stops_or_is_skipped_and_counted(clips, tmp_path):
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"RIFFxxxxWAVE")
     table = pd.concat([clips, pd.DataFrame([{"clip_id": "bad", "path": str(broken)}])], ignore_index=True)
-    with pytest.raises(AudioError, match="broken.wav"):
+    with pytest.raises(AudioError, match=r"broken\.wav"):
         extract(ToyEncoder(), table, POLICY)
     ext = extract(ToyEncoder(), table, POLICY, skip_bad_audio=True)
     assert [c for c, _ in ext.bad] == ["bad"] and ext.ok.sum() == 7 and np.isnan(ext.embeddings[7]).all()
@@ -92,7 +93,8 @@ def test_nan_encoder_output_names_the_clip_and_caches_nothing(clips, tmp_path):
     with torch.no_grad():
         enc.proj.weight[0, 0] = float("nan")
     cache = EmbeddingCache(tmp_path / "cache", enc.fingerprint())
-    with pytest.raises(EncoderOutputError, match=r"encoder toy \(random init \(seed 0\)\) returned NaN/Inf for clip c6"):
+    with pytest.raises(EncoderOutputError,
+                       match=r"encoder toy \(random init \(seed 0\)\) returned NaN/Inf for clip c6"):
         extract(enc, clips, POLICY, cache=cache)
     assert not list((tmp_path / "cache").rglob("seg-*.npy"))
 

@@ -19,9 +19,9 @@ from acubench.cli import main
 from acubench.plugins import Registries, Registry
 from acubench.specs import TaskSpec
 from acubench.tasks import coswara, coughvid, coviduk, demo, icbhi, kauh
-from test_tasks_coughvid import build_coughvid
-from test_tasks_icbhi import build_icbhi
-from test_tasks_kauh import build_kauh
+from layouts.coughvid import build_coughvid
+from layouts.icbhi import build_icbhi
+from layouts.kauh import build_kauh
 
 MODULES = {"coviduk": coviduk, "coughvid": coughvid, "icbhi": icbhi, "coswara": coswara, "kauh": kauh}
 DEMO = TaskSpec(id="demo-wheeze", name="demo-wheeze", dataset="demo", loader="acubench.tasks.demo:load",

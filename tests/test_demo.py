@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +25,8 @@ from acubench.plugins import get_dataset, get_encoder, get_task, registries, sel
 from acubench.specs import resolve_ref
 from acubench.tasks import demo
 from acubench.tasks.demo import plan as planning
-from acubench.tasks.demo import store, synth
 from acubench.tasks.demo import reader as demo_reader
+from acubench.tasks.demo import store, synth
 
 FIXED = ("demo-wheeze", "demo-diagnosis", "demo-murmur", "demo-cough")
 LOSO = ("demo-resp-rate", "demo-fev1")
@@ -101,7 +100,7 @@ def test_labels_agree_with_metadata(meta):
     assert (lung["label_diagnosis"] == lung["diagnosis"].map(demo.LUNG_DIAGNOSES.index)).all()
     heart = meta[meta["modality"] == "heart sounds"]
     audible = [m == "Present" and site in str(locs).split("+")
-               for m, site, locs in zip(heart["murmur"], heart["site"], heart["murmur_locations"])]
+               for m, site, locs in zip(heart["murmur"], heart["site"], heart["murmur_locations"], strict=True)]
     assert (heart["label_murmur"] == np.array(audible, dtype=int)).all()
     cough = meta[meta["modality"] == "cough"]
     assert (cough["label_infection"] == (cough["diagnosis"] == "acute respiratory infection").astype(int)).all()
@@ -178,7 +177,7 @@ def test_loader_reads_an_explicit_folder_and_rejects_bad_options(demo_dir, tmp_p
                                      options={"folder": str(empty)}))
     with pytest.raises(TaskOptionError, match="seed=x is not an integer"):
         demo_reader.load(LoadContext(task=wheeze, data_root=tmp_path, cache_dir=tmp_path, options={"seed": "x"}))
-    with pytest.raises(TaskOptionError, match="folder=.*nowhere: no such folder"):
+    with pytest.raises(TaskOptionError, match=r"folder=.*nowhere: no such folder"):
         demo_reader.load(LoadContext(task=wheeze, data_root=tmp_path, cache_dir=tmp_path,
                                      options={"folder": str(tmp_path / "nowhere")}))
 
@@ -301,17 +300,6 @@ def test_refuses_to_write_into_a_foreign_folder(small_plan, tmp_path):
     with pytest.raises(DatasetError, match="not a demo folder"):
         store.generate_demo(tmp_path)
     assert (tmp_path / "precious.txt").read_text() == "keep me"
-
-
-def test_generation_is_fast():
-    plan = planning.demo_plan(0)
-    sample = plan.iloc[::8]
-    start = time.perf_counter()
-    for row in sample.to_dict("records"):
-        synth.render_recording(row, 0)
-    projected = (time.perf_counter() - start) * len(plan) / len(sample)
-    # About 10 s on 2 busy cores; the bound is loose because the machine is shared.
-    assert projected < 60, f"projected full generation {projected:.0f} s"
 
 
 # --- learnability ---------------------------------------------------------------------------

@@ -44,7 +44,7 @@ def test_bad_inputs_and_options_are_one_clear_error(recordings, tmp_path, capsys
         api.embed([tmp_path / "missing"], encoder="logmel")
     with pytest.raises(OptionError, match="--clip-policy 'windows:x'"):
         api.embed([recordings], encoder="logmel", clip_policy="windows:x")
-    with pytest.raises(OptionError, match="must end in .npy or .parquet"):
+    with pytest.raises(OptionError, match=r"must end in \.npy or \.parquet"):
         main(["-v", "embed", "--encoder", "logmel", str(recordings), "-o", str(tmp_path / "e.txt")])
     with pytest.raises(OptionError, match="precision must be one of"):
         EncoderOptions(precision="fp16")

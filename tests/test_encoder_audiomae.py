@@ -183,8 +183,8 @@ def test_mismatching_checkpoints_name_the_keys(tiny, tmp_path):
         load_encoder("audiomae", config="tiny", weights=tmp_path / "shape.pth")
     # The full-size release does not fit the tiny config: the error names the layers.
     with pytest.raises(CheckpointError, match="shape mismatch"):
-        load_encoder("audiomae", config={"name": "tiny", "embed_dim": 64, "num_heads": 4}, weights=tmp_path / "missing.pth",
-                     strict=False)
+        load_encoder("audiomae", config={"name": "tiny", "embed_dim": 64, "num_heads": 4},
+                     weights=tmp_path / "missing.pth", strict=False)
 
 
 def test_export_round_trip(tiny, tmp_path):

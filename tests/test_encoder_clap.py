@@ -67,7 +67,8 @@ def test_frontend_is_the_released_extractor(tiny):
                                     max_length_s=10, frequency_min=50, frequency_max=14000)
     for wave in _waves():
         ours = tiny.featurize([wave])[0]
-        theirs = released(wave.numpy(), sampling_rate=SR, truncation="rand_trunc", return_tensors="pt")["input_features"]
+        theirs = released(wave.numpy(), sampling_rate=SR, truncation="rand_trunc",
+                          return_tensors="pt")["input_features"]
         assert ours.shape == (1001, 64)
         torch.testing.assert_close(ours, theirs[0, 0].float(), atol=1e-4, rtol=1e-5)
 

@@ -52,8 +52,8 @@ def hear_module(tmp_path, monkeypatch):
     (tmp_path / "toyhear.py").write_text(textwrap.dedent(HEAR_MODULE))
     (tmp_path / "notahear.py").write_text("def load_model(model_file_path=''):\n    return None\n")
     api = "def get_scene_embeddings(audio, model):\n    raise ValueError('bad audio')\n"
-    (tmp_path / "brokenhear.py").write_text("def load_model(model_file_path=''):\n    raise RuntimeError('no weights')\n"
-                                            + api)
+    broken = "def load_model(model_file_path=''):\n    raise RuntimeError('no weights')\n"
+    (tmp_path / "brokenhear.py").write_text(broken + api)
     (tmp_path / "norate.py").write_text("class M:\n    scene_embedding_size = 3\n"
                                         "def load_model(model_file_path=''):\n    return M()\n" + api)
     (tmp_path / "failinghear.py").write_text("class M:\n    sample_rate = 8000\n    scene_embedding_size = 3\n"
@@ -103,7 +103,8 @@ def test_weights_path_goes_to_load_model(hear_module, tmp_path):
 def test_errors_name_the_module_and_the_fix(hear_module, tmp_path):
     with pytest.raises(HearError, match=r"cannot import module 'no_such_hear_pkg'.*pip install no_such_hear_pkg"):
         load_encoder("hear:no_such_hear_pkg")
-    with pytest.raises(HearError, match=r"'notahear' does not implement the HEAR API \(missing \['get_scene_embeddings'\]\)"):
+    with pytest.raises(HearError,
+                       match=r"'notahear' does not implement the HEAR API \(missing \['get_scene_embeddings'\]\)"):
         load_encoder("hear:notahear")
     with pytest.raises(HearError, match="use --encoder hear:MODULE"):
         load_encoder("hear")

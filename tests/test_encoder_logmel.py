@@ -99,4 +99,4 @@ def test_separates_spectrally_different_classes():
     high = [torch.from_numpy(np.diff(noise(16001, 10 + s).numpy()).astype(np.float32)) for s in range(4)]
     emb = enc.embed(low + high)
     score = emb[:, 56:64].mean(1) - emb[:, 0:8].mean(1)
-    assert bool((score[4:].min() > score[:4].max()))
+    assert bool(score[4:].min() > score[:4].max())

@@ -21,7 +21,7 @@ from acubench.encoders import ms_clap
 from acubench.encoders._cnn14 import TorchlibrosaLogmel
 from acubench.frontends import MelConfig, mel_filterbank
 from acubench.loading import load_encoder
-from test_encoders_opera import ct_released_keys, perturbed
+from layouts.opera import ct_released_keys, perturbed
 
 SR = 44100
 BN = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")

@@ -60,7 +60,7 @@ def test_frontend_is_the_released_whisper_extractor(tiny):
     # Frames per clip: the attention mask's count, ceil(n / 160); the 100-sample clip is padded to 480.
     assert x[..., -1].sum(dim=1).tolist() == [500, 201, 3]
     assert x.shape == (3, 500, 129)
-    for row, wave in zip(x, waves):
+    for row, wave in zip(x, waves, strict=True):
         out = released(np.pad(wave.numpy(), (0, max(0, 480 - len(wave)))), sampling_rate=SR,
                        padding="max_length", return_attention_mask=True, return_tensors="pt")
         n = int(out["attention_mask"].sum())
@@ -116,7 +116,8 @@ def _omni_folder(tmp_path, tower_state, *, output_dim=24):
     llm_1 = {"thinker.model.embed_tokens.weight": torch.zeros(50, output_dim),
              "thinker.model.layers.0.self_attn.q_proj.weight": torch.zeros(output_dim, output_dim),
              "talker.model.layers.0.mlp.up_proj.weight": torch.zeros(8, 8)}
-    llm_2 = {"thinker.visual.blocks.0.attn.qkv.weight": torch.zeros(12, 4), "thinker.lm_head.weight": torch.zeros(50, 8)}
+    llm_2 = {"thinker.visual.blocks.0.attn.qkv.weight": torch.zeros(12, 4),
+             "thinker.lm_head.weight": torch.zeros(50, 8)}
     shard_2 = {**{f"thinker.audio_tower.{k}": v.to(torch.bfloat16) for k, v in tower_state.items()}, **llm_2}
     save_file(llm_1, str(folder / "model-00001-of-00002.safetensors"))
     save_file(shard_2, str(folder / "model-00002-of-00002.safetensors"))
@@ -180,10 +181,12 @@ def test_hub_resolution_fetches_only_the_towers_files(tiny, tmp_path, monkeypatc
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
     requested = []
     real = qwen_omni._hub_download
-    monkeypatch.setattr(qwen_omni, "_hub_download", lambda repo, name: requested.append((repo, name)) or real(repo, name))
+    monkeypatch.setattr(qwen_omni, "_hub_download",
+                        lambda repo, name: requested.append((repo, name)) or real(repo, name))
     enc = load_encoder("qwen-omni", config="tiny")
     assert enc.weights_info.source == str(snapshot)
-    assert requested == [("Qwen/Qwen2.5-Omni-3B", "config.json"), ("Qwen/Qwen2.5-Omni-3B", "model.safetensors.index.json"),
+    assert requested == [("Qwen/Qwen2.5-Omni-3B", "config.json"),
+                         ("Qwen/Qwen2.5-Omni-3B", "model.safetensors.index.json"),
                          ("Qwen/Qwen2.5-Omni-3B", "model-00002-of-00002.safetensors")]
     again = load_encoder("qwen-omni", config="tiny", weights="Qwen/Qwen2.5-Omni-3B")
     waves = _waves()[:2]
@@ -203,12 +206,13 @@ def test_mismatching_towers_name_the_keys(tiny, tmp_path):
     save_file({k: v for k, v in state.items() if k != key}, str(tmp_path / "missing.safetensors"))
     with pytest.raises(CheckpointError, match=r"layers\.1\.fc2\.weight"):
         load_encoder("qwen-omni", config="tiny", weights=tmp_path / "missing.safetensors")
-    save_file(dict(state, **{"thinker.audio_tower.proj.weight": torch.zeros(99, 32)}), str(tmp_path / "shape.safetensors"))
+    save_file(dict(state, **{"thinker.audio_tower.proj.weight": torch.zeros(99, 32)}),
+              str(tmp_path / "shape.safetensors"))
     with pytest.raises(CheckpointError, match=r"proj\.weight: checkpoint \(99, 32\) vs model \(24, 32\)"):
         load_encoder("qwen-omni", config="tiny", weights=tmp_path / "shape.safetensors")
     index = {"weight_map": {"thinker.audio_tower.conv1.weight": "gone.safetensors"}}
     (tmp_path / "model.safetensors.index.json").write_text(json.dumps(index))
-    with pytest.raises(CheckpointError, match="gone.safetensors: shard listed"):
+    with pytest.raises(CheckpointError, match=r"gone\.safetensors: shard listed"):
         load_encoder("qwen-omni", config="tiny", weights=tmp_path)
 
 

@@ -14,8 +14,17 @@ import numpy as np
 import pytest
 import torch
 
-from acubench.frontends import (OPERA_MEL, MelConfig, batch_by_length, mel_filterbank, mel_power, minmax_per_clip,
-                                opera_logmel, opera_logmels, power_to_db)
+from acubench.frontends import (
+    OPERA_MEL,
+    MelConfig,
+    batch_by_length,
+    mel_filterbank,
+    mel_power,
+    minmax_per_clip,
+    opera_logmel,
+    opera_logmels,
+    power_to_db,
+)
 
 SR = 16000
 
@@ -103,7 +112,7 @@ def test_ragged_clips_each_at_own_length():
     waves = [torch.randn(n, generator=gen) for n in (16000, 8000, 16000, 3000)]
     out = opera_logmels(waves)
     assert [m.shape[0] for m in out] == [32, 16, 32, 6]
-    for w, m in zip(waves, out):
+    for w, m in zip(waves, out, strict=True):
         torch.testing.assert_close(m, opera_logmel(w), rtol=0, atol=1e-6)
     groups = batch_by_length(waves)
     assert [idx for idx, _ in groups] == [[0, 2], [1], [3]]

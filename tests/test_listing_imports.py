@@ -16,13 +16,13 @@ import pytest
 
 HEAVY = ("torch", "sklearn", "pandas", "transformers", "scipy")
 
-PROBE = """
+PROBE = f"HEAVY = {HEAVY!r}\n" + """
 import contextlib, io, json, sys
 from acubench.cli import main
 with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
     rc = main(sys.argv[1:])
-print(json.dumps({"rc": rc, "heavy": [m for m in %r if m in sys.modules]}))
-""" % (HEAVY,)
+print(json.dumps({"rc": rc, "heavy": [m for m in HEAVY if m in sys.modules]}))
+"""
 
 
 @pytest.mark.parametrize("command", [["tasks"], ["encoders"], ["plugins"], ["data", "status"],

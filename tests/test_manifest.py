@@ -8,8 +8,10 @@ import pytest
 from acubench.manifest import ManifestError, check_leakage, split_counts, validate_manifest
 from acubench.specs import TaskSpec
 
-BIN = TaskSpec(id="t", name="t", dataset="d", loader="m:f", kind="binary", modality="m", target="x", classes=("no", "yes"))
-REG = TaskSpec(id="r", name="r", dataset="d", loader="m:f", kind="regression", modality="m", target="y", protocol="loso")
+BIN = TaskSpec(id="t", name="t", dataset="d", loader="m:f", kind="binary", modality="m", target="x",
+               classes=("no", "yes"))
+REG = TaskSpec(id="r", name="r", dataset="d", loader="m:f", kind="regression", modality="m", target="y",
+               protocol="loso")
 
 
 def _df(**over):

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 import pytest
@@ -27,18 +27,21 @@ from acubench import plugins
 from acubench.datasets import member_paths, refuse_escaping
 from acubench.manifest import DatasetError, LoadContext
 from acubench.specs import resolve_ref
-from test_tasks_circor import build_circor
-from test_tasks_coswara import SMALL as COSWARA_DRAWS
-from test_tasks_coswara import build_coswara
-from test_tasks_coughvid import build_coughvid
-from test_tasks_coviduk import build_coviduk
-from test_tasks_extra import build_covid, build_hflung, build_sprsound, build_ssbpr
-from test_tasks_icbhi import build_icbhi
-from test_tasks_kauh import build_kauh
-from test_tasks_mmlung import build_mmlung
-from test_tasks_nosemic import build_nosemic
-from test_tasks_resptr import build_resptr
-from test_tasks_zchsound import build_zchsound
+from layouts.circor import build_circor
+from layouts.coswara import SMALL as COSWARA_DRAWS
+from layouts.coswara import build_coswara
+from layouts.coughvid import build_coughvid
+from layouts.covid19sounds import build_covid
+from layouts.coviduk import build_coviduk
+from layouts.hflung import build_hflung
+from layouts.icbhi import build_icbhi
+from layouts.kauh import build_kauh
+from layouts.mmlung import build_mmlung
+from layouts.nosemic import build_nosemic
+from layouts.resptr import build_resptr
+from layouts.sprsound import build_sprsound
+from layouts.ssbpr import build_ssbpr
+from layouts.zchsound import build_zchsound
 
 ESCAPES = ("../../elsewhere.wav", "/tmp/elsewhere.wav")
 
@@ -69,7 +72,8 @@ POISONED: dict[str, Poison] = {
                     "ICBHI_challenge_train_test.txt"),
     "circor": Poison(build_circor, lambda f, bad: _set_cell(f / "training_data.csv", "Patient ID", bad),
                      "training_data.csv"),
-    "coughvid": Poison(build_coughvid, lambda f, bad: _set_cell(f / "public_dataset/metadata_compiled.csv", "uuid", bad),
+    "coughvid": Poison(build_coughvid,
+                       lambda f, bad: _set_cell(f / "public_dataset/metadata_compiled.csv", "uuid", bad),
                        "metadata_compiled.csv"),
     "coviduk": Poison(build_coviduk, lambda f, bad: _set_cell(f / "audio_metadata.csv", "exhalation_file_name", bad),
                       "audio_metadata.csv"),

@@ -5,16 +5,15 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pytest
-
 import pluggy
+import pytest
 
 from acubench import hookspecs, plugins
 from acubench.cli import main
 from acubench.hookspecs import contribute
-from acubench.plugins import DuplicateNameError, Registry, UnknownNameError
+from acubench.plugins import DuplicateNameError, Registry, UnknownNameError, select_tasks
 from acubench.results import read_records
-from acubench.specs import EncoderSpec, SpecError, TaskSpec
+from acubench.specs import DatasetSpec, EncoderSpec, SpecError, TaskSpec
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "acubench-example-encoder"
 
@@ -28,7 +27,7 @@ def test_registry_aliases_duplicates_and_suggestions():
     assert reg.get("opera").id == "opera-gt" and reg.get("OPERA-GT").id == "opera-gt"
     with pytest.raises(UnknownNameError, match="Did you mean opera"):
         reg.get("oprea")
-    with pytest.raises(DuplicateNameError, match="'a'.*'c'"):
+    with pytest.raises(DuplicateNameError, match=r"'a'.*'c'"):
         Registry.build("encoder", [("a", _spec("opera-gt", ("opera",))), ("c", _spec("opera-ct", ("opera",)))])
 
 
@@ -71,6 +70,29 @@ def test_builtins_arrive_through_entry_points():
     assert "acubench" in dists
 
 
+def test_all_means_every_task_on_real_data_by_the_datasets_declaration():
+    def task(id_, dataset, suites):
+        return TaskSpec(id=id_, name=id_, dataset=dataset, loader="m:f", kind="regression", modality="m",
+                        target="t", suites=suites)
+
+    def dataset(id_, generated):
+        return DatasetSpec(id=id_, name=id_, folder=id_, url="", license="", layout="", generated=generated)
+
+    plugin = contribute(datasets=[dataset("synthetic", True), dataset("recorded", False)],
+                        tasks=[task("gen-1", "synthetic", ("toy",)), task("rec-1", "recorded", ("demo",))])
+    pm = plugins.plugin_manager()
+    pm.register(plugin, name="generated-vs-recorded")
+    plugins.registries.cache_clear()
+    try:
+        chosen = {t.id for t in select_tasks("all")}
+        # A generated dataset's task stays out whatever its suite; a real dataset's is in, even in "demo".
+        assert "rec-1" in chosen and "gen-1" not in chosen and not any(t.startswith("demo-") for t in chosen)
+        assert {t.id for t in select_tasks("toy")} == {"gen-1"}
+    finally:
+        pm.unregister(name="generated-vs-recorded")
+        plugins.reset()
+
+
 @pytest.fixture
 def example_plugin(tmp_path, monkeypatch):
     """Make the README's example plugin discoverable as an installed distribution."""
@@ -93,6 +115,7 @@ def example_plugin(tmp_path, monkeypatch):
     plugins.reset()
 
 
+@pytest.mark.slow
 def test_third_party_encoder_is_listed_and_runs(example_plugin, tmp_path, capsys):
     assert plugins.get_encoder("mfcc-stats").embed_dim == 40
     assert main(["encoders"]) == 0
@@ -102,12 +125,14 @@ def test_third_party_encoder_is_listed_and_runs(example_plugin, tmp_path, capsys
     assert "mfcc-stats" in (out / "leaderboard.md").read_text()
 
 
+@pytest.mark.slow
 def test_third_party_probe_is_listed_and_runs(example_plugin, tmp_path, capsys):
     spec = plugins.get_probe("knn")
     assert (spec.deterministic, spec.standardise, spec.trains) == (True, True, True)
     assert main(["probes"]) == 0
     listing = " ".join(capsys.readouterr().out.split())
-    assert "knn" in listing and "one fit for every seed" in listing and plugins.registries().probes.owners["knn"] == "knn"
+    assert "knn" in listing and "one fit for every seed" in listing
+    assert plugins.registries().probes.owners["knn"] == "knn"
     out = tmp_path / "run"
     assert main(["run", "--encoder", "logmel", "--probe", "linear,knn", "--tasks", "demo-wheeze", "--seeds", "2",
                  "--out", str(out)]) == 0

@@ -98,7 +98,7 @@ def test_loso_folds_keep_subjects_apart(monkeypatch):
                    probe="linear", seed=0)
     assert len(out.fold_values) == 8 and len(seen) == 8
     held = [p for p in dict.fromkeys(subject)]
-    for (train_subjects, val_subjects), test_subject in zip(seen, held):
+    for (train_subjects, val_subjects), test_subject in zip(seen, held, strict=True):
         assert test_subject not in train_subjects | val_subjects
         assert not train_subjects & val_subjects and val_subjects
     assert out.value == pytest.approx(np.mean(out.fold_values))
@@ -126,14 +126,23 @@ def _hand_rolled_reference(X, y, Xv, yv, *, kind, epochs, batch, l2, seed, every
     if kind == "binary":
         yt = torch.tensor(y)
         forward = head
-        loss_of = lambda out, tgt: torch.nn.functional.cross_entropy(out + 1e-10, tgt)
-        val_score = lambda: roc_auc_score(yv, torch.softmax(forward(torch.tensor(Xv)), 1)[:, 1].numpy())
+
+        def loss_of(out, tgt):
+            return torch.nn.functional.cross_entropy(out + 1e-10, tgt)
+
+        def val_score():
+            return roc_auc_score(yv, torch.softmax(forward(torch.tensor(Xv)), 1)[:, 1].numpy())
     else:
         yt = torch.tensor(y, dtype=torch.float32)
         mean, std = np.mean(y), np.std(y)  # the reference's np.std: population std
-        forward = lambda x: head(x)[:, 0] * std + mean
+
+        def forward(x):
+            return head(x)[:, 0] * std + mean
+
         loss_of = torch.nn.functional.mse_loss
-        val_score = lambda: -mean_absolute_error(yv, forward(torch.tensor(Xv)).numpy())
+
+        def val_score():
+            return -mean_absolute_error(yv, forward(torch.tensor(Xv)).numpy())
     best, best_state = -np.inf, None
     for epoch in range(epochs):
         order = torch.randperm(len(xt), generator=gen)

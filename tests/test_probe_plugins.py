@@ -45,7 +45,8 @@ def test_builtin_probes_arrive_through_the_entry_point_with_their_capabilities()
     assert (reference.deterministic, reference.standardise) == (False, False)
     assert {"epochs", "l2_strength", "checkpoint_every_n_epochs"} <= reference.options
     zeroshot = reg.get("zero-shot")
-    assert (zeroshot.id, zeroshot.trains, zeroshot.deterministic, zeroshot.standardise) == ("zeroshot", False, True, False)
+    declared = (zeroshot.id, zeroshot.trains, zeroshot.deterministic, zeroshot.standardise)
+    assert declared == ("zeroshot", False, True, False)
     assert zeroshot.aligned_only and zeroshot.kinds == ("binary", "multiclass")
 
 
@@ -118,7 +119,8 @@ def test_declaring_and_listing_probes_imports_no_heavy_package():
     code = ("import contextlib, io, json, sys\nimport acubench.probe_specs, acubench.probe_base\n"
             "from acubench.cli import main\n"
             "with contextlib.redirect_stdout(io.StringIO()) as out:\n    rc = main(['probes'])\n"
-            f"print(json.dumps([rc, [m for m in {HEAVY!r} if m in sys.modules], 'reference-linear' in out.getvalue()]))")
+            f"print(json.dumps([rc, [m for m in {HEAVY!r} if m in sys.modules], "
+            "'reference-linear' in out.getvalue()]))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == [0, [], True]

@@ -40,6 +40,7 @@ def _recompute_with_sklearn(rec, rows: pd.DataFrame) -> float:
     return mean_absolute_error(y, rows["score"])
 
 
+@pytest.mark.slow
 def test_demo_run_writes_everything_and_reruns_from_cache(tmp_path, shared_cache, monkeypatch, capsys):
     monkeypatch.setenv("ACUBENCH_CACHE", str(shared_cache))
     a, b = tmp_path / "a", tmp_path / "b"
@@ -123,6 +124,7 @@ def test_a_published_task_reaches_the_reference_rows_end_to_end(toy_plugin, tmp_
     assert "never tested" in text and "No task in this table has a published" not in text
 
 
+@pytest.mark.slow
 def test_tasks_without_data_are_skipped_with_a_reason(toy_plugin, tmp_path, capsys):
     out = tmp_path / "r"
     assert main(["run", "--encoder", "logmel", "--tasks", "toy-task,demo-wheeze", "--data-root",
@@ -147,7 +149,8 @@ def test_python_api_is_quiet_and_returns_the_board_the_terminal_shows(toy_plugin
     result = api.run("logmel", tasks="toy-task", data_root=toy_plugin, seeds=1, out=tmp_path / "api",
                      skip_bad_audio=True, reference_rows=True, bootstrap=0)
     assert capsys.readouterr() == ("", "")
-    assert result.board.reference and result.out_dir == tmp_path / "api" and (result.out_dir / "results.jsonl").is_file()
+    assert result.board.reference and result.out_dir == tmp_path / "api"
+    assert (result.out_dir / "results.jsonl").is_file()
     assert main(["run", "--encoder", "logmel", "--tasks", "toy-task", "--data-root", str(toy_plugin), "--seeds", "1",
                  "--out", str(tmp_path / "cli"), "--skip-bad-audio", "--reference", "--bootstrap", "0"]) == 0
     err = capsys.readouterr().err

@@ -98,6 +98,7 @@ def test_clustered_delong_equals_the_formulas_and_widens_the_variance():
     theta, cov, p = _delong_by_the_formulas(y.tolist(), a.tolist(), b.tolist(), cluster=subjects.tolist())
     out = stats.delong(y, a, b, unit=subjects)
     assert out.clustered
+    assert out.auc == pytest.approx(theta, abs=1e-12)
     np.testing.assert_allclose(out.cov, cov, rtol=1e-10)
     assert out.p == pytest.approx(p, rel=1e-9)
     # Counting correlated clips as independent understates the variance of each AUROC.

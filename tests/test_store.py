@@ -15,7 +15,7 @@ import pytest
 import soundfile as sf
 
 from acubench import cache as store
-from acubench.cache import EmbeddingCache, clip_key
+from acubench.cache import EmbeddingCache
 from acubench.extract import clip_keys, extract
 from acubench.specs import ClipPolicy
 from toy_encoder import ToyEncoder
@@ -109,7 +109,7 @@ def test_kill_9_mid_run_loses_nothing_written_and_the_rerun_resumes(clips, tmp_p
 def test_two_concurrent_runs_on_one_store_lose_nothing(clips, tmp_path):
     procs = [_child(clips, tmp_path, 0.02) for _ in range(2)]
     for p in procs:
-        out, err = p.communicate(timeout=120)
+        _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
     enc = ToyEncoder()
     again = extract(enc, clips, POLICY, cache=EmbeddingCache(tmp_path / "cache", "fp", task="T"))
@@ -162,7 +162,7 @@ def test_the_per_clip_cache_of_0_1_is_migrated_once(clips, tmp_path):
     fresh = extract(ToyEncoder(), clips, POLICY)
     keys = clip_keys(clips, POLICY, 16000)
     legacy = tmp_path / "embeddings" / "fp"
-    for key, emb in zip(keys[:6], fresh.embeddings):
+    for key, emb in zip(keys[:6], fresh.embeddings[:6], strict=True):
         (legacy / key[:2]).mkdir(parents=True, exist_ok=True)
         np.save(legacy / key[:2] / f"{key}.npy", emb)
     np.save(legacy / keys[5][:2] / f"{keys[5]}.npy", np.full(8, np.nan, dtype=np.float32))  # damaged: not migrated

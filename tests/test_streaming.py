@@ -43,7 +43,7 @@ def test_block_wise_windows_equal_the_whole_recording_path(long_recording, monke
     monkeypatch.setattr(streaming, "RETAIN_SAMPLES", retain)
     got = list(clip_windows(long_recording, 16000, policy))
     assert [len(w) for w in got] == [len(w) for w in expected]
-    for a, b in zip(got, expected):
+    for a, b in zip(got, expected, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5)  # float32 rounding of the 2 × 64-tap-per-zero sinc
 
 

@@ -8,54 +8,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import soundfile as sf
 
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext, TaskOptionError, validate_manifest
 from acubench.tasks import _coviduk_reader as coviduk_reader
 from acubench.tasks import coviduk
+from layouts.coviduk import RESULTS, SPLITS, N, build_coviduk, file_name
 
-N = 36
-RESULTS = ["Negative", "Positive", "Negative", "Unknown/Void", "Negative", "Positive", "", "Negative", "Positive"]
-SPLITS = ["train", "train", "val", "test", "train", "long", "test", "", "train", "val", "test", "train"]
 SMALL = {"train": 4, "val": 2, "test": 3}
-
-
-def participant(i: int) -> str:
-    return f"{5000 + i}"
-
-
-def file_name(i: int, modality: str) -> str:
-    return f"{5000 + i}_{modality}_{'abcdefghij'[i % 10]}x.wav" if i % 4 else f"62-12-{i:04d}-{modality}.wav"
-
-
-def build_coviduk(root: Path, audio_dir: str = "audio") -> Path:
-    """The open-access edition's three metadata files and its audio folder (a few rows without a recording)."""
-    folder = root / coviduk.DATASET.folder
-    (folder / audio_dir).mkdir(parents=True)
-    people, audio, splits = [], [], []
-    for i in range(N):
-        people.append({"participant_identifier": participant(i), "covid_test_result": RESULTS[i % len(RESULTS)],
-                       "age": ["18-24", "45-54", "65-74"][i % 3], "gender": ["Female", "Male"][i % 2],
-                       "smoker_status": "Never smoked", "symptom_cough_any": int(i % 3 == 0),
-                       "symptom_shortness_of_breath": int(i % 5 == 0), "symptom_none": int(i % 3 and i % 5 > 0),
-                       "respiratory_condition_asthma": int(i == 5), "respiratory_condition_other": 0})
-        row = {"participant_identifier": participant(i)}
-        for modality in coviduk_reader.MODALITIES:
-            row[f"{modality}_file_name"] = file_name(i, modality)
-            row[f"{modality}_size"] = 44 if (modality == "cough" and i == 8) else 9000
-        if i == 12:
-            row["exhalation_file_name"], row["exhalation_size"] = "", np.nan  # no exhalation recorded
-        audio.append(row)
-        splits.append({"participant_identifier": participant(i), "splits": SPLITS[i % len(SPLITS)],
-                       "in_matched_rebalanced_train": i % 2 == 0})
-        for modality in coviduk_reader.MODALITIES:
-            if row[f"{modality}_file_name"] and row[f"{modality}_size"] > 44:
-                sf.write(str(folder / audio_dir / row[f"{modality}_file_name"]),
-                         np.random.default_rng(i).normal(0, 0.1, 300).astype("float32"), 48000)
-    pd.DataFrame(people).to_csv(folder / coviduk.PARTICIPANTS, index=False)
-    pd.DataFrame(audio).to_csv(folder / coviduk.AUDIO_METADATA, index=False)
-    pd.DataFrame(splits).to_csv(folder / coviduk.SPLITS_FILE, index=False)
-    return folder
 
 
 @pytest.fixture
@@ -111,7 +70,7 @@ def test_default_draws_a_seeded_subset_of_participants(root):
 
 def test_operas_subset_lists_are_used_as_they_are(root):
     folder = root / coviduk.DATASET.folder
-    with pytest.raises(DatasetError, match="exhalation_training_files_downsample.npy"):
+    with pytest.raises(DatasetError, match=r"exhalation_training_files_downsample\.npy"):
         load(root, protocol="reference")
     chosen = {"train": [0, 4], "val": [9], "test": [10, 34]}
     for split, people in chosen.items():
@@ -121,7 +80,7 @@ def test_operas_subset_lists_are_used_as_they_are(root):
         df = load(root, protocol=protocol)
         assert {s: members(df, s) for s in chosen} == chosen and (df["subset"] == "reference lists").all()
     np.save(folder / "exhalation_val_files_downsample.npy", np.array([file_name(12, "exhalation")]))
-    with pytest.raises(DatasetError, match="exhalation_val_files_downsample.npy: 1 listed file"):
+    with pytest.raises(DatasetError, match=r"exhalation_val_files_downsample\.npy: 1 listed file"):
         load(root)
 
 
@@ -131,12 +90,12 @@ def test_bad_layouts_raise_one_clear_error(root):
     with pytest.raises(DatasetError, match=f"{file_name(0, 'exhalation')}: 1 of"):
         load(root, subset="full")
     (folder / "audio" / "extra.wav").write_bytes(b"")
-    with pytest.raises(DatasetError, match="extra.wav.*not in the metadata"):
+    with pytest.raises(DatasetError, match=r"extra\.wav.*not in the metadata"):
         load(root, subset="full")
     (folder / "audio" / "extra.wav").unlink()
     people = folder / coviduk.PARTICIPANTS
     people.write_text(people.read_text().replace("Unknown/Void", "Inconclusive"))
-    with pytest.raises(DatasetError, match="covid_test_result value.*Inconclusive"):
+    with pytest.raises(DatasetError, match=r"covid_test_result value.*Inconclusive"):
         load(root, subset="full")
     (folder / coviduk.SPLITS_FILE).unlink()
     with pytest.raises(DatasetError, match=coviduk.SPLITS_FILE):

@@ -14,19 +14,7 @@ from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext, vali
 from acubench.plugins import get_encoder
 from acubench.tasks import _nosemic_reader as nosemic_reader
 from acubench.tasks import nosemic
-
-#: Two recordings per OPERA participant; rates with and without decimals, as in the real names.
-FILES = [f"{uid}_{1 + k}_{'ab'[k]}_{12 + int(uid) % 7 + 0.5 * k:g}.wav"
-         for uid in nosemic.REFERENCE_UIDS for k in (0, 1)]
-
-
-def build_nosemic(root: Path, names=FILES) -> Path:
-    audio = root / "nosemic" / "audio"
-    audio.mkdir(parents=True)
-    noise = np.random.default_rng(0).normal(0, 0.1, 200).astype("float32")
-    for name in names:
-        sf.write(str(audio / name), noise, 16000)
-    return audio
+from layouts.nosemic import FILES, build_nosemic
 
 
 def load(root: Path) -> pd.DataFrame:

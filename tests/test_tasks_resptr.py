@@ -5,39 +5,17 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
-import soundfile as sf
 
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext, validate_manifest
 from acubench.tasks import _resptr_reader as resptr_reader
 from acubench.tasks import resptr
+from layouts.resptr import GRADES, PATIENTS, build_resptr
 
-#: A synthetic Labels.csv: the publisher's patient ids and grade counts (4 x17, 3 x7, 2 x7, 0 x6, 1 x5),
-#: with grades assigned by us (no dataset rows are copied into the project). On the real Labels.csv the
-#: loader reproduces the published split (REFERENCE.md §1.7); here the split it draws is pinned.
-PATIENTS = ("H002 H003 H004 H005 H006 H007 H008 H009 H010 H011 H012 H013 H014 H015 H016 H017 H018 H021 H022 H023 "
-            "H024 H025 H026 H028 H029 H030 H031 H032 H033 H034 H035 H036 H037 H038 H039 H040 H041 H042 H043 H044 "
-            "H045 H050").split()
-GRADES = "434241434324130440404442420441340232103412"
 #: What the recipe (seed 1337, stratified two-stage split in row order) draws on this fixture.
 DRAWN_VAL = ["H003", "H012", "H023", "H025", "H032", "H036", "H045"]
 DRAWN_TEST = ["H004", "H005", "H015", "H018", "H026", "H029", "H034", "H039", "H042"]
-
-
-def build_resptr(root: Path, *, nested: bool = True) -> Path:
-    folder = root / "RespiratoryDatabase@TR"
-    audio = folder / "RespiratoryDatabase@TR" if nested else folder
-    audio.mkdir(parents=True)
-    # the publisher's export: UTF-8 BOM, CRLF line ends, a trailing empty column on every line
-    lines = ["Patient ID,Diagnosis,"] + [f"{p},COPD{g}," for p, g in zip(PATIENTS, GRADES)]
-    (folder / "Labels.csv").write_bytes(("\ufeff" + "\r\n".join(lines) + "\r\n").encode("utf-8"))
-    noise = np.random.default_rng(0).normal(0, 0.1, 64).astype("float32")
-    for p in PATIENTS:
-        for c in resptr_reader.CHANNELS:
-            sf.write(str(audio / f"{p}_{c}.wav"), noise, 4000)
-    return folder
 
 
 def load(root: Path) -> pd.DataFrame:
@@ -119,11 +97,11 @@ def test_bad_layouts_raise_one_clear_error(tmp_path):
     labels.write_bytes(original)
 
     (audio / "H030_R4.wav").rename(tmp_path / "H030_R4.wav")
-    with pytest.raises(DatasetError, match="H030_R4.wav"):
+    with pytest.raises(DatasetError, match=r"H030_R4\.wav"):
         load(tmp_path)
     (tmp_path / "H030_R4.wav").rename(audio / "H030_R4.wav")
     (audio / "H099_L1.wav").write_bytes((audio / "H002_L1.wav").read_bytes())
-    with pytest.raises(DatasetError, match="H099_L1.wav"):
+    with pytest.raises(DatasetError, match=r"H099_L1\.wav"):
         load(tmp_path)
     (audio / "H099_L1.wav").unlink()
 

@@ -12,31 +12,7 @@ import soundfile as sf
 from acubench.manifest import RECORDING_COLUMNS, DatasetError, LoadContext, validate_manifest
 from acubench.tasks import _zchsound_reader as zchsound_reader
 from acubench.tasks import zchsound
-
-#: subset -> diagnosis counts, in file-number order (the real subsets hold all five diagnoses)
-COUNTS = {"clean": {"NORMAL": 14, "ASD": 6, "VSD": 5, "PFO": 4, "PDA": 4},
-          "noisy": {"NORMAL": 8, "ASD": 6, "VSD": 4, "PDA": 4}}
-AUDIO = {"clean": "clean Heartsound Data", "noisy": "Noise Heartsound Data Details"}
-TABLE = {"clean": "Clean Heartsound Data Details.csv", "noisy": "Noise Heartsound Data Details.csv"}
-
-
-def build_zchsound(root: Path) -> Path:
-    folder = root / "ZCHSound"
-    number = 0
-    for subset, counts in COUNTS.items():
-        (folder / AUDIO[subset]).mkdir(parents=True)
-        lines = ["fileName;gender;age(days);diagnosis"]
-        for diagnosis, n in counts.items():
-            for _ in range(n):
-                number += 1
-                name = f"ZCH{number:04d}.wav"
-                # the publisher's awkward cases: a trailing blank after a diagnosis, ages from days to years
-                lines.append(f"{name};{'MF'[number % 2]};{number * 97};{diagnosis}{' ' if number == 3 else ''}")
-                sf.write(str(folder / AUDIO[subset] / name),
-                         np.random.default_rng(number).normal(0, 0.1, 300).astype("float32"), 2000)
-        # a UTF-8 byte-order mark before the header, as spreadsheet exports write it
-        (folder / TABLE[subset]).write_text("\ufeff" + "\n".join(lines) + "\n", encoding="utf-8")
-    return folder
+from layouts.zchsound import AUDIO, TABLE, build_zchsound
 
 
 @pytest.fixture
@@ -84,15 +60,15 @@ def test_bad_layouts_raise_one_clear_error(tmp_path):
         load(tmp_path)
     clean_table.write_text(text, encoding="utf-8")
     (folder / AUDIO["noisy"] / "ZCH0040.wav").rename(folder / "ZCH0040.wav")
-    with pytest.raises(DatasetError, match="ZCH0040.wav: 1 of 22 audio file"):
+    with pytest.raises(DatasetError, match=r"ZCH0040\.wav: 1 of 22 audio file"):
         load(tmp_path)
     (folder / "ZCH0040.wav").rename(folder / AUDIO["noisy"] / "ZCH0040.wav")
     sf.write(str(folder / AUDIO["clean"] / "ZCH0040.wav"), np.zeros(300, dtype="float32"), 2000)
-    with pytest.raises(DatasetError, match="ZCH0040.wav: 1 audio file"):
+    with pytest.raises(DatasetError, match=r"ZCH0040\.wav: 1 audio file"):
         load(tmp_path)
     (folder / AUDIO["clean"] / "ZCH0040.wav").unlink()
     (folder / TABLE["noisy"]).unlink()
-    with pytest.raises(DatasetError, match="Noise Heartsound Data Details.csv: missing noisy details table"):
+    with pytest.raises(DatasetError, match=r"Noise Heartsound Data Details\.csv: missing noisy details table"):
         load(tmp_path)
 
 

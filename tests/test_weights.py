@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from acubench.checkpoints import (CheckpointError, checkpoint_format, fit_state_dict, load_checkpoint, strip_prefix,
-                                  unwrap_state_dict)
+from acubench.checkpoints import (
+    CheckpointError,
+    checkpoint_format,
+    fit_state_dict,
+    load_checkpoint,
+    strip_prefix,
+    unwrap_state_dict,
+)
 from acubench.specs import EncoderSpec, WeightsRef
 from acubench.weights import WeightsNotFound, file_sha256, resolve_weights
 
@@ -48,7 +53,7 @@ def test_pickled_objects_need_trust(tmp_path, capsys):
 def test_unreadable_file_is_named(tmp_path):
     bad = tmp_path / "broken.pt"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="broken.pt"):
+    with pytest.raises(CheckpointError, match=r"broken\.pt"):
         load_checkpoint(bad)
 
 
@@ -136,13 +141,14 @@ def test_resolution_order_and_message(tmp_path, monkeypatch):
     assert resolve_weights(spec, str(explicit)) == explicit
     with pytest.raises(WeightsNotFound) as err:
         resolve_weights(spec)
-    assert "toy.ckpt" in str(err.value) and "--weights" in str(err.value) and "https://example.org/toy" in str(err.value)
+    message = str(err.value)
+    assert "toy.ckpt" in message and "--weights" in message and "https://example.org/toy" in message
     folder = tmp_path / "w"
     folder.mkdir()
     (folder / "toy.ckpt").write_bytes(b"y")
     monkeypatch.setenv("ACUBENCH_WEIGHTS", str(folder))
     assert resolve_weights(spec) == folder / "toy.ckpt"
-    with pytest.raises(WeightsNotFound, match="nope.ckpt"):
+    with pytest.raises(WeightsNotFound, match=r"nope\.ckpt"):
         resolve_weights(spec, str(tmp_path / "nope.ckpt"))
 
 

@@ -13,7 +13,7 @@ import errno
 import importlib
 import logging
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from acubench._version import __version__
 from acubench.errors import AcubenchError

@@ -34,8 +34,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 #: One line of help per AlignConfig setting (the flags themselves are generated from the dataclass).
 _HELP = {
-    "epochs": "epochs", "batch_size": "pairs per optimiser forward pass: the global batch, split over torchrun processes",
-    "grad_accum": "forward passes per optimiser step", "lr": "AdamW learning rate", "weight_decay": "AdamW weight decay",
+    "epochs": "epochs",
+    "batch_size": "pairs per optimiser forward pass: the global batch, split over torchrun processes",
+    "grad_accum": "forward passes per optimiser step", "lr": "AdamW learning rate",
+    "weight_decay": "AdamW weight decay",
     "warmup_steps": "linear warm-up steps", "lambda_align": "weight of the alignment loss",
     "lambda_mam": "weight of the masked-modelling loss",
     "align_loss": "alignment loss: cka-debiased (default), cka, cka-rbf, acula-reference (AcuLa's formula), infonce, "
@@ -51,7 +53,8 @@ _HELP = {
     "val_fraction": "fraction of subjects held out for validation", "max_val_pairs": "cap on held-out pairs",
     "augment": "waveform augmentations of training audio", "augment_p": "probability of each augmentation",
     "teacher_pooling": "mean over real tokens (default), last real token, or the reference's mean-with-padding",
-    "teacher_layer": "teacher hidden state to align to (-1: last layer)", "max_text_length": "teacher tokens per report",
+    "teacher_layer": "teacher hidden state to align to (-1: last layer)",
+    "max_text_length": "teacher tokens per report",
     "lowercase_reports": "lowercase reports (as AcuLa)",
     "teacher_cache": "teacher vectors computed once and cached (off: the teacher runs in every step, for timing)",
     "save_every": "epochs between resumable checkpoints", "clip_grad_norm": "gradient-norm clipping (0: off)",
@@ -79,7 +82,8 @@ def add_setting_args(group: argparse._ArgumentGroup, names: tuple[str, ...] | No
             continue
         flag = "--" + prefix + f.name.replace("_", "-")
         if f.type == "bool":
-            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=_HELP[f.name])
+            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
+                               help=_HELP[f.name])
         else:
             group.add_argument(flag, dest=f.name, type=_type(f.type), default=None, choices=_CHOICES.get(f.name),
                                help=_HELP[f.name])
@@ -112,7 +116,8 @@ def setting_overrides(args: argparse.Namespace, names: tuple[str, ...] | None = 
 
 def add_aligned_args(p: argparse.ArgumentParser, sweep: bool = False) -> None:
     """``acubench run``'s AcuLa flags (``sweep``: without --aligned and --aligned-checkpoint)."""
-    g = p.add_argument_group("AcuLa post-training" if sweep else "AcuLa post-training (--aligned, --aligned-checkpoint)")
+    g = p.add_argument_group("AcuLa post-training" if sweep
+                             else "AcuLa post-training (--aligned, --aligned-checkpoint)")
     if not sweep:
         g.add_argument("--aligned", action="store_true",
                        help="also evaluate each encoder after AcuLa alignment (aligns first unless a cached "
@@ -123,7 +128,8 @@ def add_aligned_args(p: argparse.ArgumentParser, sweep: bool = False) -> None:
     g.add_argument("--corpus", default=None, metavar="demo|datasets|FILE.csv",
                    help="alignment corpus (default: demo for demo tasks, else 'datasets', the corpus of the datasets "
                         "present with test clips excluded; the demo corpus is used for real tasks only when named)")
-    g.add_argument("--teacher", default=None, help="teacher language model id or path (default: offline all-MiniLM-L6-v2)")
+    g.add_argument("--teacher", default=None,
+                   help="teacher language model id or path (default: offline all-MiniLM-L6-v2)")
     g.add_argument("--align-preset", default=None, choices=PRESET_NAMES,
                    help="demo (CPU-sized), paper (AcuLa corrected) or reference (AcuLa's code exactly); default demo "
                         "on the demo corpus, paper otherwise")
@@ -188,6 +194,7 @@ def _register_align(sub: argparse._SubParsersAction) -> None:
 
 def _align(args: argparse.Namespace) -> int:
     from acubench.align.api import align
+    from acubench.loading import EncoderOptions
     from acubench.paths import cache_dir, check_writable_dir
 
     # Outputs checked before the corpus, the teacher and the training (harden, #12).
@@ -195,10 +202,11 @@ def _align(args: argparse.Namespace) -> int:
         check_writable_dir(args.out, what="alignment run folder (--out)", fix="choose another --out")
     check_writable_dir(cache_dir(), what="cache (teacher embeddings, default alignment folder)",
                        fix="point $ACUBENCH_CACHE at a writable folder")
+    options = EncoderOptions(weights=args.weights, config=args.config,
+                             random_init="fallback" if args.random_init else "never", strict=not args.non_strict,
+                             trust_checkpoint=args.trust_checkpoint, device=args.device)
     ckpt = align(args.encoder, corpus=args.corpus, teacher=args.teacher, preset=args.preset,
-                 overrides=setting_overrides(args), weights=args.weights, config=args.config,
-                 random_init="fallback" if args.random_init else "never", strict=not args.non_strict,
-                 trust_checkpoint=args.trust_checkpoint, device=args.device, seed=args.seed, out=args.out,
+                 overrides=setting_overrides(args), encoder_options=options, seed=args.seed, out=args.out,
                  skip_bad=args.skip_bad, data_root=args.data_root, task_options=task_options(args.task_arg),
                  allow_test_overlap=args.allow_test_overlap, console=console())
     print(ckpt.path)
@@ -300,6 +308,8 @@ def _register_zeroshot(sub: argparse._SubParsersAction) -> None:
 
 
 def _zeroshot(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from acubench.align.api import ensure_aligned, read_aligned
     from acubench.api import zeroshot
     from acubench.loading import EncoderOptions
@@ -313,9 +323,8 @@ def _zeroshot(args: argparse.Namespace) -> int:
     options = EncoderOptions(trust_checkpoint=args.trust_checkpoint, device=args.device, precision=args.precision,
                              batch_size=args.batch_size)
     if args.aligned is None:
-        ckpt = ensure_aligned(args.encoder, weights=args.weights,
-                              random_init="fallback" if args.random_init else "never",
-                              device=str(options.resolved().device), console=out).path
+        base = replace(options, weights=args.weights, random_init="fallback" if args.random_init else "never")
+        ckpt = ensure_aligned(args.encoder, encoder_options=base, console=out).path
     else:
         ckpt = args.aligned
         _, _, meta = read_aligned(ckpt, trust_checkpoint=args.trust_checkpoint)

@@ -50,7 +50,8 @@ def add_task_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", default=None, metavar="DIR",
                    help="datasets folder (default $ACUBENCH_DATA, else ~/acubench-data); see `acubench data status`")
     p.add_argument("--protocol", default="default", choices=("default", "reference"),
-                   help="split protocol: the corrected default, or 'reference' to reproduce the OPERA/AcuLa code exactly")
+                   help="split protocol: the corrected default, or 'reference' to reproduce the OPERA/AcuLa code "
+                        "exactly")
     add_task_option_arg(p)
 
 
@@ -94,7 +95,8 @@ def encoder_options(args: argparse.Namespace) -> EncoderOptions:
     """The :class:`~acubench.loading.EncoderOptions` of :func:`add_encoder_args`' flags."""
     from acubench.loading import EncoderOptions
 
-    return EncoderOptions(weights=args.weights, config=args.config, random_init="fallback" if args.random_init else None,
+    return EncoderOptions(weights=args.weights, config=args.config,
+                          random_init="fallback" if args.random_init else None,
                           strict=not args.non_strict, trust_checkpoint=args.trust_checkpoint, device=args.device,
                           precision=args.precision, batch_size=args.batch_size)
 

@@ -12,9 +12,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from acubench.cli.common import add_task_option_arg, task_options
+from acubench.cli.common import add_task_option_arg, reporter, task_options
 from acubench.cli.common import console as stderr_console
-from acubench.cli.common import reporter
 from acubench.cli.tables import print_rows
 
 _STATE_STYLE = {
@@ -90,7 +89,8 @@ def _status(args: argparse.Namespace) -> int:
         print(json.dumps(status_report(root, statuses, source=source), indent=2))
         return 0
     out = Console()
-    where = {"--data-root": "from --data-root", "default": "the default; set $ACUBENCH_DATA or --data-root to change it"}
+    where = {"--data-root": "from --data-root",
+             "default": "the default; set $ACUBENCH_DATA or --data-root to change it"}
     out.print(f"Data root: [bold]{root}[/] ({where.get(source, 'from ' + source)})"
               + ("" if root.is_dir() else " — [yellow]does not exist yet[/]"))
     external = [s for s in statuses if s.state != "built-in"]
@@ -163,8 +163,14 @@ def _first_contact(out: Console, root: Path, statuses) -> None:
 
 
 def _manifest(args: argparse.Namespace) -> int:
-    from acubench.datasets import (check_task_options, compares_to_expected, load_manifest, manifest_columns,
-                                   split_summary, write_manifest)
+    from acubench.datasets import (
+        check_task_options,
+        compares_to_expected,
+        load_manifest,
+        manifest_columns,
+        split_summary,
+        write_manifest,
+    )
     from acubench.paths import cache_dir, check_writable_file, data_root
     from acubench.plugins import get_task, registries
 

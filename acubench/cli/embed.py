@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,11 +20,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("inputs", nargs="+", metavar="FILE|DIR", help="audio files or folders (searched recursively)")
     p.add_argument("--encoder", "-e", default="opera", help="encoder id or alias (default opera)")
-    p.add_argument("--aligned", default=None, metavar="CKPT", help="use an AcuLa-aligned checkpoint (from `acubench align`)")
+    p.add_argument("--aligned", default=None, metavar="CKPT",
+                   help="use an AcuLa-aligned checkpoint (from `acubench align`)")
     p.add_argument("--clip-policy", default="default", metavar="POLICY",
                    help="default (the encoder's reference policy) | whole[:MIN_S] | windows:SEC[:HOP_S] | crop:MAX_S")
     p.add_argument("-o", "--out", required=True, metavar="OUT.npy|OUT.parquet", help="output file")
-    p.add_argument("--skip-bad-audio", action="store_true", help="write NaN rows for unusable files instead of stopping")
+    p.add_argument("--skip-bad-audio", action="store_true",
+                   help="write NaN rows for unusable files instead of stopping")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
     add_encoder_args(p)
     p.set_defaults(func=_embed)
@@ -33,8 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _embed(args: argparse.Namespace) -> int:
     from acubench.api import embed
-    from acubench.errors import OptionError
     from acubench.embedding import save_embeddings
+    from acubench.errors import OptionError
     from acubench.paths import check_writable_file
 
     if Path(args.out).suffix not in (".npy", ".parquet"):
@@ -51,7 +52,7 @@ def _embed(args: argparse.Namespace) -> int:
     ext = result.extraction
     report.note(f"{result.encoder}: {len(result.ids)} files → {result.embeddings.shape} "
                 f"({ext.cached} from cache, {ext.computed} computed, {len(ext.bad)} skipped) in {ext.seconds:.1f} s")
-    for clip_id, msg in ext.bad[:10]:
+    for _clip_id, msg in ext.bad[:10]:
         report.note(f"  skipped {msg}", level="warning")
     report.note("wrote " + ", ".join(map(str, paths)))
     return 0

@@ -27,11 +27,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                "  acubench leaderboard runs/a --compare logmel -o board.json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("runs", nargs="+", metavar="DIR", help="run folder(s) holding results.jsonl (or the files themselves)")
+    p.add_argument("runs", nargs="+", metavar="DIR",
+                   help="run folder(s) holding results.jsonl (or the files themselves)")
     p.add_argument("-o", "--out", default=None, metavar="FILE",
                    help="output file; the suffix picks the format: .md, .csv, .json (tidy long table) or .png")
     p.add_argument("--reference", action="store_true", help="add the published OPERA-paper numbers as reference rows")
-    p.add_argument("--probe", default=None, type=csv_list, metavar="HEAD[,HEAD]", help="only these probes (e.g. linear)")
+    p.add_argument("--probe", default=None, type=csv_list, metavar="HEAD[,HEAD]",
+                   help="only these probes (e.g. linear)")
     p.add_argument("--title", default=None, help="table title (default 'acubench leaderboard')")
     p.add_argument("--compare", default=None, metavar="ROW",
                    help="compare every other row with ROW (an encoder label) on each task's test clips: Δ, its "

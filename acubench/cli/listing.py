@@ -22,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tasks", help="list registered tasks and whether their data is present",
                        description="Registered tasks with dataset, modality, target, metric and split protocol, and "
                                    "whether the data is present under the data root.")
-    p.add_argument("--data-root", default=None, metavar="DIR", help="datasets folder (default $ACUBENCH_DATA or ~/acubench-data)")
+    p.add_argument("--data-root", default=None, metavar="DIR",
+                   help="datasets folder (default $ACUBENCH_DATA or ~/acubench-data)")
     p.add_argument("--suite", default=None, help="only tasks of this suite (demo, acula18, opera, extra)")
     p.set_defaults(func=_tasks)
     p = sub.add_parser("probes", help="list registered probe heads and what they declare",
@@ -48,7 +49,8 @@ def _encoders(args: argparse.Namespace) -> int:
         else:
             found = locate_weights(spec)
             where = spec.weights.filename or spec.weights.hf_repo or ""
-            status = f"[green]found[/] {found}" if found else f"[yellow]not found[/] ({where}; random init only with --random-init)"
+            status = (f"[green]found[/] {found}" if found
+                      else f"[yellow]not found[/] ({where}; random init only with --random-init)")
         label, rate, dim = spec.id, str(spec.sample_rate or "from model"), str(spec.embed_dim or "from model")
         if arg:  # an adapter's instance: only the wrapped model knows its rate and size
             from acubench.loading import load_encoder
@@ -58,7 +60,8 @@ def _encoders(args: argparse.Namespace) -> int:
             status = encoder.weights_info.source or status
         rows.append((label, ", ".join(spec.aliases), spec.family, rate, dim,
                      "yes" if spec.supports_alignment else "no", status, reg.owners[spec.id]))
-    print_rows("Registered encoders", ("id", "aliases", "family", "rate (Hz)", "dim", "AcuLa", "weights", "plugin"), rows)
+    print_rows("Registered encoders", ("id", "aliases", "family", "rate (Hz)", "dim", "AcuLa", "weights", "plugin"),
+               rows)
     return 0
 
 

@@ -53,7 +53,8 @@ def parse_grid(pairs: list[str]) -> dict[str, list[Any]]:
         if not sep or not values.strip():
             raise UsageError(f"--grid {pair!r}: expected SETTING=V1,V2 (e.g. lambda_mam=0,1)")
         if key not in types:
-            raise UsageError(f"--grid {pair!r}: unknown alignment setting {key!r}; settings: {', '.join(sorted(types))}")
+            raise UsageError(f"--grid {pair!r}: unknown alignment setting {key!r}; "
+                             f"settings: {', '.join(sorted(types))}")
         if key in grid:
             raise UsageError(f"--grid {key} given twice; list all its values in one --grid")
         grid[key] = [_value(key, types[key], v.strip()) for v in values.split(",") if v.strip()]
@@ -82,7 +83,7 @@ def sweep_options(grid: dict[str, list[Any]], args: argparse.Namespace) -> list:
     common = setting_overrides(args)
     plans = []
     for combo in itertools.product(*grid.values()):
-        overrides = {**common, **dict(zip(grid, combo))}
+        overrides = {**common, **dict(zip(grid, combo, strict=True))}
         resolve_config(args.align_preset or "demo", overrides)  # every combination is valid before any work
         plans.append(AlignOptions(corpus=args.corpus, teacher=args.teacher, preset=args.align_preset,
                                   overrides=overrides, seed=args.align_seed,

@@ -56,7 +56,7 @@ def print_rows(
     for row in rows:
         console.print()
         console.print(Text.from_markup(row[0], style="bold"))
-        for header, cell in zip(headers[1:], row[1:]):
+        for header, cell in zip(headers[1:], row[1:], strict=True):
             if not cell:
                 continue
             grid = Table.grid(padding=(0, 1))

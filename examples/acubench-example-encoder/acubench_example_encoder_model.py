@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 import torchaudio
+from acubench_example_encoder import N_MFCC
 from torch import Tensor
 
 from acubench.encoder import AudioEncoder, WeightsInfo
 from acubench.specs import EncoderSpec
-from acubench_example_encoder import N_MFCC
 
 
 class MfccStats(AudioEncoder):

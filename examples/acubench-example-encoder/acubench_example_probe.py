@@ -10,6 +10,8 @@ modules are imported, so listing the plugin costs nothing.
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import numpy as np
 
 from acubench import contribute
@@ -28,7 +30,7 @@ class KNNProbe(Head):
     """Votes (classification) or the mean target (regression) of the ``k`` most similar training clips."""
 
     GRID = ({"k": 5}, {"k": 15}, {"k": 35})
-    DEFAULT = {"k": 15}
+    DEFAULT: ClassVar[dict[str, Any]] = {"k": 15}
 
     def fit(self, X, y, X_val=None, y_val=None):
         self.X_ = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)

@@ -52,7 +52,7 @@ def _subject_splits(meta: pd.DataFrame, modality: str, trait: str, seed: int) ->
     codes = {v: i for i, v in enumerate(sorted(subjects.unique()))}
     table = pd.DataFrame({"subject": subjects.index, "label": subjects.map(codes).to_numpy()})
     split = stratified_subject_split(table, test_size=TEST_FRACTION, val_size=VAL_FRACTION, seed=seed)
-    return dict(zip(split["subject"], split["split"]))
+    return dict(zip(split["subject"], split["split"], strict=True))
 
 
 def load(ctx: LoadContext) -> pd.DataFrame:

@@ -26,6 +26,7 @@ import soundfile as sf
 
 from acubench.datasets import member_paths
 from acubench.manifest import DatasetError
+from acubench.paths import atomic_write
 from acubench.tasks.demo import DATASET, GENERATOR_VERSION, LUNG_DIAGNOSES, METADATA_FILE, MODALITIES
 from acubench.tasks.demo.plan import AUDIO_DIR, DEFAULT_SEED, METADATA_COLUMNS, demo_plan, plan_fingerprint
 from acubench.tasks.demo.synth import SAMPLE_RATE, render_recording
@@ -87,24 +88,16 @@ def _info(seed: int, fingerprint: str) -> dict[str, Any]:
             "numpy": np.__version__}
 
 
-def _atomic_bytes(path: Path, payload: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(payload)
-    os.replace(tmp, path)
-
-
 def _write_wav(path: Path, samples: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.wav")
-    sf.write(str(tmp), samples, SAMPLE_RATE, subtype="PCM_16")
-    os.replace(tmp, path)
+    atomic_write(path, lambda fh: sf.write(fh, samples, SAMPLE_RATE, subtype="PCM_16", format="WAV"))
 
 
 def _wav_ok(path: Path, n_samples: int) -> bool:
     """A complete file of the expected length (a truncated WAV reports fewer frames)."""
     try:
         info = sf.info(str(path))
-    except Exception:  # noqa: BLE001 - any unreadable file is simply rendered again
+    except Exception:  # any unreadable file is simply rendered again
         return False
     return info.frames == n_samples and info.samplerate == SAMPLE_RATE and info.channels == 1
 
@@ -125,7 +118,8 @@ def _complete(folder: Path, seed: int, fingerprint: str) -> bool:
     expected = _info(seed, fingerprint)
     if any(info.get(k) != expected[k] for k in _IDENTITY):
         return False
-    return all(_wav_ok(folder / p, int(round(d * SAMPLE_RATE))) for p, d in zip(meta["audio_path"], meta["duration"]))
+    return all(_wav_ok(folder / p, int(round(d * SAMPLE_RATE)))
+               for p, d in zip(meta["audio_path"], meta["duration"], strict=True))
 
 
 def generate_demo(folder: str | os.PathLike, seed: int = DEFAULT_SEED) -> Path:
@@ -158,7 +152,7 @@ def generate_demo(folder: str | os.PathLike, seed: int = DEFAULT_SEED) -> Path:
                            f"only into an empty or demo folder. Choose another folder")
     folder.mkdir(parents=True, exist_ok=True)
     (folder / METADATA_FILE).unlink(missing_ok=True)
-    _atomic_bytes(info_path, json.dumps(info, indent=2, sort_keys=True).encode())
+    atomic_write(info_path, json.dumps(info, indent=2, sort_keys=True).encode())
     rendered = 0
     hashes = []
     for row in plan.to_dict("records"):
@@ -170,7 +164,7 @@ def generate_demo(folder: str | os.PathLike, seed: int = DEFAULT_SEED) -> Path:
     meta = plan.drop(columns=["params"])
     meta["sha256"] = hashes
     buf = meta.to_csv(index=False, float_format="%.6g")
-    _atomic_bytes(folder / METADATA_FILE, buf.encode())
+    atomic_write(folder / METADATA_FILE, buf.encode())
     log.info("demo: rendered %d of %d recordings into %s", rendered, len(plan), folder)
     return folder
 

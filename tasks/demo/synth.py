@@ -256,9 +256,11 @@ def _wheeze(rng: np.random.Generator, m: int, f0: float, polyphonic: bool) -> np
     """One wheeze of ``m`` samples: a gliding tone with harmonics and slight vibrato, faded in and out."""
     t = _time(m)
     end = f0 * float(rng.uniform(0.8, 1.08))
-    freq = np.linspace(f0, end, m, dtype=np.float32) * (1 + 0.01 * np.sin(np.float32(2 * np.pi * rng.uniform(4, 9)) * t))
+    freq = np.linspace(f0, end, m, dtype=np.float32) * (
+        1 + 0.01 * np.sin(np.float32(2 * np.pi * rng.uniform(4, 9)) * t))
     phase = np.float32(2 * np.pi / SAMPLE_RATE) * np.cumsum(freq, dtype=np.float64).astype(np.float32)
-    tone = np.sin(phase) + float(rng.uniform(0.2, 0.5)) * np.sin(2 * phase) + float(rng.uniform(0.05, 0.2)) * np.sin(3 * phase)
+    tone = (np.sin(phase) + float(rng.uniform(0.2, 0.5)) * np.sin(2 * phase)
+            + float(rng.uniform(0.05, 0.2)) * np.sin(3 * phase))
     if polyphonic:
         tone += 0.7 * np.sin(phase * np.float32(rng.uniform(1.25, 1.6)))
     # Its loudness follows the expiratory flow that drives it: a smooth swell, not a gated tone.
@@ -388,7 +390,8 @@ def _render_cough(rng: np.random.Generator, p: Mapping[str, Any], n: int) -> np.
     x += _db(float(rng.uniform(-46, -32))) * _noise(rng, n, _pink(n))
     if rng.random() < 0.3:
         syllables = 0.6 + 0.4 * np.sin(np.float32(2 * np.pi * 4.0) * _time(n) + np.float32(rng.uniform(0, 6.28)))
-        x += _db(float(rng.uniform(-34, -24))) * syllables * _noise(rng, n, _band(n, 200, 3500) * _peak(n, 600, 8.0, 1.0))
+        x += (_db(float(rng.uniform(-34, -24))) * syllables
+              * _noise(rng, n, _band(n, 200, 3500) * _peak(n, 600, 8.0, 1.0)))
     return x
 
 

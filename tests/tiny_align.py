@@ -1,20 +1,20 @@
 """Shared material for the AcuLa tests: a tiny conv+transformer encoder plugin, tiny teachers, a toy corpus.
 
-Other ``test_align_*`` files import the helpers from here; the tests in this
-file check that the helpers themselves honour the contracts they stand in for.
+The ``test_align_*`` files import these helpers; the ``bert_teacher`` fixture (conftest.py) builds
+its teacher here, and ``test_tiny_align.py`` checks that the helpers honour the contracts they
+stand in for.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
-import pytest
 import soundfile as sf
-from scipy.signal import butter, sosfilt
 import torch
+from scipy.signal import butter, sosfilt
 from torch import Tensor, nn
 
 from acubench import hookimpl, plugins
@@ -27,11 +27,11 @@ SR = 16000
 N_MELS = 24
 
 TINY_SPEC = EncoderSpec(
-    id="tiny-align", factory="test_align_fixtures:build_tiny", sample_rate=SR, embed_dim=16,
+    id="tiny-align", factory="tiny_align:build_tiny", sample_rate=SR, embed_dim=16,
     clip=ClipPolicy(trim_silence=False, min_seconds=0.5, window_seconds=0.5, hop_seconds=0.25),
     task_clip="fixed", configs=("default", "tiny"),
 )
-FROZEN_SPEC = EncoderSpec(id="tiny-frozen", factory="test_align_fixtures:build_tiny", sample_rate=SR, embed_dim=16,
+FROZEN_SPEC = EncoderSpec(id="tiny-frozen", factory="tiny_align:build_tiny", sample_rate=SR, embed_dim=16,
                           supports_alignment=False)
 
 
@@ -143,11 +143,6 @@ def make_gemma3_teacher(folder: Path) -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
-def bert_teacher(tmp_path_factory) -> Path:
-    return make_bert_teacher(tmp_path_factory.mktemp("bert-teacher"))
-
-
 # --- corpus ---------------------------------------------------------------------------------------
 
 
@@ -181,28 +176,3 @@ def make_corpus(folder: Path, n_subjects: int = 16, per_subject: int = 2, second
             rows.append({"audio_path": str(path), "report": f"{report} {s % variants}", "dataset": "toy",
                          "subject": f"s{s}", "recording_id": f"s{s}_{k}", "start": np.nan, "end": np.nan})
     return pd.DataFrame(rows)
-
-
-# --- the helpers' own checks ------------------------------------------------------------------------
-
-
-def test_tiny_encoder_honours_the_encoder_contract(tmp_path):
-    enc = build_tiny(TINY_SPEC, config={}, weights=None, device="cpu", seed=0)
-    waves = [torch.randn(8000), torch.randn(8000)]
-    inputs = enc.featurize(waves)
-    assert inputs.shape[0] == 2 and inputs.shape[2] == N_MELS
-    assert enc.embed(waves).shape == (2, 16)
-    path = tmp_path / "w.pt"
-    torch.save(enc.export_state_dict(), path)
-    again = build_tiny(TINY_SPEC, config={}, weights=path, device="cpu", seed=5)
-    assert torch.equal(again.embed(waves), enc.embed(waves))
-
-
-def test_tiny_teachers_build_offline(tmp_path):
-    from transformers import AutoConfig
-
-    bert = make_bert_teacher(tmp_path / "bert")
-    gemma = make_gemma3_teacher(tmp_path / "gemma")
-    assert AutoConfig.from_pretrained(bert).hidden_size == 32
-    cfg = AutoConfig.from_pretrained(gemma)
-    assert getattr(cfg, "hidden_size", None) is None and cfg.text_config.hidden_size == 24
