@@ -22,20 +22,21 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from acubench import distributed, stats
 from acubench.align.options import AlignOptions
-from acubench.embedding import EmbedResult, embed_files
 from acubench.encoder import AudioEncoder
+from acubench.engine import distributed
+from acubench.engine.embedding import EmbedResult, embed_files
+from acubench.engine.rundir import RunFolder, reserve_run_folder
+from acubench.engine.runner import PreparedTask, Runner, encoder_entry, encoder_label
 from acubench.errors import OptionError
 from acubench.loading import EncoderOptions, RandomInit
 from acubench.paths import atomic_write, check_writable_dir
 from acubench.paths import cache_dir as default_cache_dir
 from acubench.plugins import get_probe, plugin_manager, registries
-from acubench.predictions import concat
+from acubench.records import stats
+from acubench.records.predictions import concat
+from acubench.records.results import ResultRecord, RunResults, versions, write_run_results
 from acubench.reporting import LogReporter, Reporter
-from acubench.results import ResultRecord, RunResults, versions, write_run_results
-from acubench.rundir import RunFolder, reserve_run_folder
-from acubench.runner import PreparedTask, Runner, encoder_entry, encoder_label
 from acubench.specs import ClipPolicy
 
 if TYPE_CHECKING:
@@ -105,7 +106,7 @@ def run(
     out : path, optional
         Run folder; default a new time-stamped folder under ``runs_dir``. The
         folder is claimed before any compute and its files appear together at
-        the end (see :mod:`acubench.rundir`).
+        the end (see :mod:`acubench.engine.rundir`).
     task_options : dict, optional
         Loader options passed to every task (``--task-arg KEY=VALUE``), recorded in ``config.json``.
     encoder_options : EncoderOptions, optional

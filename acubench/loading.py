@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from acubench.devices import PRECISIONS, resolve_device, resolve_precision
 from acubench.encoder import AudioEncoder
+from acubench.engine.devices import PRECISIONS, resolve_device, resolve_precision
 from acubench.errors import OptionError
 from acubench.plugins import get_encoder, plugin_manager
 from acubench.specs import EncoderSpec, resolve_ref
@@ -47,7 +47,7 @@ class EncoderOptions:
         ``"auto"`` (CUDA, then MPS, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``.
     precision : {"auto", "fp32", "bf16"}
         ``bf16`` runs the encoder's backbone under autocast; ``auto`` picks bf16
-        where the device computes it natively (:func:`acubench.devices.resolve_precision`).
+        where the device computes it natively (:func:`acubench.engine.devices.resolve_precision`).
     batch_size : int
         Model inputs (windows) per forward pass.
     """

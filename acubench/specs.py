@@ -24,7 +24,8 @@ LastWindow = Literal["pad", "keep", "drop"]
 
 _TASK_KINDS = ("binary", "multiclass", "regression")
 
-#: Headline metric per task kind, and whether higher is better (the one source; :mod:`acubench.metrics` uses it).
+#: Headline metric per task kind, and whether higher is better
+#: (the one source; :mod:`acubench.records.metrics` uses it).
 HEADLINE: dict[str, tuple[str, bool]] = {
     "binary": ("auroc", True),
     "multiclass": ("auroc", True),
@@ -410,7 +411,7 @@ class TaskSpec:
 
 
 #: Task probe options the harness itself reads, by split scheme: how leave-one-subject-out carves
-#: validation inside each fold (see :mod:`acubench.probe`). A fixed split reads none.
+#: validation inside each fold (see :mod:`acubench.engine.probe`). A fixed split reads none.
 SPLIT_OPTIONS: Mapping[str, frozenset[str]] = {"fixed": frozenset(), "loso": frozenset({"val_split", "val_fraction"})}
 
 

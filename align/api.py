@@ -53,14 +53,14 @@ from acubench.align.summary import build_summary, summary_line
 from acubench.align.teacher import Teacher
 from acubench.align.trainer import train
 from acubench.checkpoints import CheckpointError, load_checkpoint, state_digest, unwrap_state_dict
-from acubench.devices import resolve_device
 from acubench.encoder import AudioEncoder, WeightsInfo
+from acubench.engine.devices import resolve_device
 from acubench.loading import EncoderOptions, load_encoder
 from acubench.paths import atomic_write
 from acubench.paths import cache_dir as default_cache_dir
 from acubench.paths import data_root as default_data_root
 from acubench.plugins import registries
-from acubench.results import versions
+from acubench.records.results import versions
 
 FORMAT = 1
 #: Settings that do not change what training computes, left out of the cache key.

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 from _common import write_result
 
-from acubench import stats
+from acubench.records import stats
 
 # -- coverage --------------------------------------------------------------------------------------------------
 
@@ -109,8 +109,8 @@ SHAPES = [
 
 
 def _synthetic_run(folder: Path, rows: int, seeds: int, resamples: int) -> str:
-    from acubench.predictions import clip_scores, concat, prediction_frame
-    from acubench.results import ResultRecord, write_run_results
+    from acubench.records.predictions import clip_scores, concat, prediction_frame
+    from acubench.records.results import ResultRecord, write_run_results
 
     rng = np.random.default_rng(0)
     records, frames = [], []
@@ -184,9 +184,10 @@ def _statistics_share(runs: int) -> dict:
     rows, the parquet file, and building the whole leaderboard (intervals, Δ tests:
     before the evidence existed it took milliseconds, so all of it is counted).
     """
-    from acubench import predictions, runner, stats
     from acubench.cli import main as cli
+    from acubench.engine import runner
     from acubench.leaderboard import aggregate
+    from acubench.records import predictions, stats
 
     spent = {"bootstrap": 0.0, "prediction_rows": 0.0, "parquet": 0.0, "leaderboard": 0.0}
 

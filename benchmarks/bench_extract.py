@@ -29,7 +29,7 @@ import torch
 from _common import matmul_gflops, synthetic_recordings, write_result
 
 from acubench.audio import iter_windows, load_clip
-from acubench.extract import extract
+from acubench.engine.extract import extract
 from acubench.loading import load_encoder
 
 

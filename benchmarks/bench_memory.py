@@ -23,8 +23,8 @@ from _common import write_result
 
 CHILD = """
 import resource, sys, time, pandas as pd
-from acubench.embedding import parse_clip_policy
-from acubench.extract import extract
+from acubench.engine.embedding import parse_clip_policy
+from acubench.engine.extract import extract
 from acubench.loading import load_encoder
 enc = load_encoder(sys.argv[1], random_init="always", device="cpu")
 policy = parse_clip_policy(sys.argv[4], enc.spec.clip)

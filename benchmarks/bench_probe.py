@@ -14,8 +14,8 @@ import time
 import numpy as np
 from _common import write_result
 
-from acubench.probe import evaluate_seeds
-from acubench.probe_specs import PROBES
+from acubench.engine.probe import evaluate_seeds
+from acubench.probes import PROBES
 
 
 def problem(n: int, d: int, seed: int = 0):

@@ -79,9 +79,9 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the generated audio")
     args = ap.parse_args()
 
-    from acubench import extract as extract_module
+    from acubench.engine import extract as extract_module
+    from acubench.engine.runner import Runner
     from acubench.loading import EncoderOptions, load_encoder
-    from acubench.runner import Runner
 
     stages: dict[str, float] = {}
     t0 = time.perf_counter()

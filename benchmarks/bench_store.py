@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from _common import write_result
 
-from acubench.cache import EmbeddingCache
+from acubench.engine.cache import EmbeddingCache
 
 
 def main() -> None:

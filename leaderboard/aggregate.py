@@ -1,6 +1,6 @@
 """Result records → a leaderboard: rows per encoder × probe, one column per task.
 
-Reads only what runs wrote: result records (:class:`acubench.results.ResultRecord`)
+Reads only what runs wrote: result records (:class:`acubench.records.results.ResultRecord`)
 and their per-clip predictions; never a model, a task or the registry.
 
 Cell statistics
@@ -37,7 +37,7 @@ from acubench.leaderboard.evidence import (
     recorded_interval,
 )
 from acubench.leaderboard.reference import MODELS, published
-from acubench.results import RecordError, ResultRecord, RunResults
+from acubench.records.results import RecordError, ResultRecord, RunResults
 
 if TYPE_CHECKING:
     import pandas as pd

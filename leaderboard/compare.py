@@ -3,7 +3,7 @@
 For each task both rows have, Δ is oriented so that positive means row ``a`` is
 better (``a − b`` for ↑ metrics, ``b − a`` for ↓). Its 95 % interval comes from
 a paired subject bootstrap (both rows resampled with the same subjects); the
-p-value from DeLong's test for binary AUROC (:func:`acubench.stats.delong`) and
+p-value from DeLong's test for binary AUROC (:func:`acubench.records.stats.delong`) and
 from the paired bootstrap for multiclass AUROC and MAE. Holm's adjustment runs
 over the tasks of the pair. The mean AUROC gets a Δ, an interval and a
 paired-bootstrap p-value too, as a family of its own (it summarises the tasks).
@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from acubench import stats
 from acubench.leaderboard.evidence import BootstrapPlan, CellEvidence, Draws
+from acubench.records import stats
 
 if TYPE_CHECKING:
     from acubench.leaderboard.aggregate import Column, ColumnKey, Row

@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from acubench import stats
 from acubench.errors import AcubenchError
-from acubench.predictions import clip_scores, score_matrix
-from acubench.results import ResultRecord
+from acubench.records import stats
+from acubench.records.predictions import clip_scores, score_matrix
+from acubench.records.results import ResultRecord
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -201,7 +201,7 @@ def test_zero_shot_rows_reach_the_run_and_reproduce_from_predictions(registered,
 
 def test_zero_shot_is_refused_where_it_cannot_score(registered, tmp_path, capsys):
     from acubench.align.zeroshot import checkpoint_teacher
-    from acubench.runner import Runner
+    from acubench.engine.runner import Runner
 
     out = tmp_path / "run"
     assert main(["run", "--encoder", "tiny-align", "--probe", "linear,zeroshot", "--tasks", "toy-zs",

@@ -255,7 +255,7 @@ def test_a_failure_while_writing_leaves_no_half_written_run(tmp_path, capsys, mo
 
 
 def test_a_failure_while_saving_embeddings_leaves_no_temp_files(tmp_path, capsys, monkeypatch):
-    import acubench.embedding as embedding
+    import acubench.engine.embedding as embedding
 
     def full(*args, **kwargs):
         raise OSError(28, "No space left on device")

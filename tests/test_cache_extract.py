@@ -9,8 +9,8 @@ import soundfile as sf
 import torch
 
 from acubench.audio import AudioError
-from acubench.cache import EmbeddingCache, clip_key
-from acubench.extract import extract
+from acubench.engine.cache import EmbeddingCache, clip_key
+from acubench.engine.extract import extract
 from acubench.specs import ClipPolicy
 from toy_encoder import ToyEncoder
 
@@ -87,7 +87,7 @@ def test_bf16_autocast_stays_close(clips):
 
 
 def test_nan_encoder_output_names_the_clip_and_caches_nothing(clips, tmp_path):
-    from acubench.extract import EncoderOutputError
+    from acubench.engine.extract import EncoderOutputError
 
     enc = ToyEncoder()
     with torch.no_grad():

@@ -20,7 +20,7 @@ from acubench import plugins
 from acubench.align.lossspec import get_loss
 from acubench.align.presets import resolve_config
 from acubench.cli import main
-from acubench.results import read_records
+from acubench.records.results import read_records
 
 if sys.version_info >= (3, 11):
     import tomllib

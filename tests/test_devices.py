@@ -9,8 +9,8 @@ import sys
 import pytest
 import torch
 
-from acubench import devices
-from acubench.devices import DeviceError, resolve_device, resolve_precision
+from acubench.engine import devices
+from acubench.engine.devices import DeviceError, resolve_device, resolve_precision
 
 
 def test_auto_picks_cuda_then_mps_then_cpu(monkeypatch):
@@ -54,7 +54,7 @@ def test_explicit_bf16_on_a_cpu_without_it_warns_with_the_measured_cost(monkeypa
     assert devices.bf16_slowdown(n=64, repeats=2) > 0
     monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: False)
     monkeypatch.setattr(devices, "bf16_slowdown", lambda: 4.2)
-    with caplog.at_level(logging.WARNING, logger="acubench.devices"):
+    with caplog.at_level(logging.WARNING, logger="acubench.engine.devices"):
         assert resolve_precision("bf16", torch.device("cpu")) == "bf16"
     assert "4.2× slower than fp32 here (measured now)" in caplog.text
 

@@ -13,7 +13,7 @@ import torch
 
 from acubench.cli import main
 from acubench.encoders._hear_model import HearError
-from acubench.extract import extract
+from acubench.engine.extract import extract
 from acubench.loading import load_encoder
 from acubench.plugins import get_encoder
 

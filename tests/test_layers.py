@@ -30,11 +30,22 @@ def _layer_modules() -> set[str]:
 
 
 def _top_level_modules() -> set[str]:
-    """``acubench.<name>`` for every module and subpackage directly under the installed package."""
+    """``acubench.<name>`` for every module and subpackage directly under the installed package.
+
+    A subpackage the layers do not name as a whole (``acubench.engine``, whose modules sit in two
+    layers) stands for its modules, each of which must then be in a layer.
+    """
     mapping = PYPROJECT["tool"]["setuptools"]["package-dir"]
-    names = {f"acubench.{p.stem}" for p in (ROOT / mapping["acubench"]).glob("*.py") if p.stem != "__init__"}
-    names |= {f"acubench.{p.name}" for p in (ROOT / mapping["acubench"]).iterdir() if (p / "__init__.py").is_file()}
+    root = ROOT / mapping["acubench"]
+    names = {f"acubench.{p.stem}" for p in root.glob("*.py") if p.stem != "__init__"}
     names |= {name for name in mapping if name.count(".") == 1}
+    layered = _layer_modules()
+    for package in (p for p in root.iterdir() if (p / "__init__.py").is_file()):
+        name = f"acubench.{package.name}"
+        if name in layered or not any(n.startswith(name + ".") for n in layered):
+            names.add(name)
+        else:
+            names |= {f"{name}.{p.stem}" for p in package.glob("*.py") if p.stem != "__init__"}
     return names
 
 

@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from acubench import stats
 from acubench.cli import main
 from acubench.leaderboard.aggregate import LeaderboardError, aggregate, board_from_runs, merge_runs
 from acubench.leaderboard.reference import MODELS, published
@@ -21,8 +20,9 @@ from acubench.leaderboard.render import (
     write_leaderboard,
 )
 from acubench.leaderboard.render import to_json as render_json
-from acubench.predictions import clip_scores, concat, prediction_frame
-from acubench.results import ResultRecord, RunResults, write_records, write_run_results
+from acubench.records import stats
+from acubench.records.predictions import clip_scores, concat, prediction_frame
+from acubench.records.results import ResultRecord, RunResults, write_records, write_run_results
 
 TASKS = {  # id → (name, kind, metric, OPERA task number)
     "T03": ("coughvid-covid", "binary", "auroc", 5),

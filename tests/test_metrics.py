@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import mean_absolute_error, roc_auc_score
 
-from acubench.metrics import auroc, compute_metrics, mae, mape, rmse
+from acubench.records.metrics import auroc, compute_metrics, mae, mape, rmse
 
 
 def test_binary_auroc_by_hand():

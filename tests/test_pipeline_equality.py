@@ -14,7 +14,7 @@ import soundfile as sf
 import torch
 
 from acubench.audio import iter_windows, load_clip
-from acubench.extract import extract
+from acubench.engine.extract import extract
 from acubench.frontends import kaldi_fbank
 from acubench.loading import load_encoder
 

@@ -12,7 +12,7 @@ from acubench import hookspecs, plugins
 from acubench.cli import main
 from acubench.hookspecs import contribute
 from acubench.plugins import DuplicateNameError, Registry, UnknownNameError, select_tasks
-from acubench.results import read_records
+from acubench.records.results import read_records
 from acubench.specs import DatasetSpec, EncoderSpec, SpecError, TaskSpec
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "acubench-example-encoder"
@@ -162,7 +162,7 @@ def test_every_library_error_is_an_acubench_error():
     from acubench.leaderboard.aggregate import LeaderboardError
     from acubench.leaderboard.evidence import EvidenceError
     from acubench.manifest import DatasetError, ManifestError
-    from acubench.results import RecordError
+    from acubench.records.results import RecordError
     from acubench.weights import WeightsNotFound
 
     errors = (AlignConfigError, AlignError, AudioError, CheckpointError, CorpusError, DatasetError, DuplicateNameError,

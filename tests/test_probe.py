@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from acubench import probe as probe_mod
-from acubench.probe import evaluate, evaluate_seeds
-from acubench.probe_heads import ReferenceLinear
-from acubench.probe_specs import PROBES as BUILTIN
+from acubench.engine import probe as probe_mod
+from acubench.engine.probe import evaluate, evaluate_seeds
+from acubench.probes import PROBES as BUILTIN
+from acubench.probes.heads import ReferenceLinear
 
 #: The heads that learn from embeddings and labels (the zero-shot scorer has its own tests: test_probe_plugins.py).
 PROBES = [spec.id for spec in BUILTIN if spec.trains]

@@ -13,8 +13,8 @@ from sklearn.metrics import roc_auc_score
 
 from acubench import contribute, plugins
 from acubench.cli import main
+from acubench.engine.probe import evaluate, evaluate_seeds
 from acubench.plugins import Registry, check_probe_options
-from acubench.probe import evaluate, evaluate_seeds
 from acubench.probe_base import Head
 from acubench.specs import ProbeSpec, SpecError, TaskSpec
 
@@ -116,7 +116,7 @@ def test_unknown_probe_is_one_clear_line(capsys):
 
 
 def test_declaring_and_listing_probes_imports_no_heavy_package():
-    code = ("import contextlib, io, json, sys\nimport acubench.probe_specs, acubench.probe_base\n"
+    code = ("import contextlib, io, json, sys\nimport acubench.probes, acubench.probe_base\n"
             "from acubench.cli import main\n"
             "with contextlib.redirect_stdout(io.StringIO()) as out:\n    rc = main(['probes'])\n"
             f"print(json.dumps([rc, [m for m in {HEAVY!r} if m in sys.modules], "

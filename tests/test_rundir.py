@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from acubench.engine.rundir import LOCK_NAME, RunFolderError, reserve_run_folder
 from acubench.paths import OutputError
-from acubench.rundir import LOCK_NAME, RunFolderError, reserve_run_folder
 
 NOW = dt.datetime(2026, 1, 2, 3, 4, 5)
 
@@ -25,7 +25,7 @@ def _finish(folder, files=("config.json", "results.jsonl")) -> None:
 
 
 def test_concurrent_processes_in_the_same_second_get_distinct_folders(tmp_path):
-    code = ("import datetime as dt, sys; from acubench.rundir import reserve_run_folder; "
+    code = ("import datetime as dt, sys; from acubench.engine.rundir import reserve_run_folder; "
             "f = reserve_run_folder(runs_dir=sys.argv[1], encoders=['logmel'], now=dt.datetime(2026, 1, 2, 3, 4, 5)); "
             "print(f.path)")
     procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)

@@ -13,7 +13,7 @@ from sklearn.metrics import mean_absolute_error, roc_auc_score
 import toy_task
 from acubench import plugins
 from acubench.cli import main
-from acubench.results import read_records
+from acubench.records.results import read_records
 
 
 @pytest.fixture(scope="module")

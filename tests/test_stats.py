@@ -10,7 +10,7 @@ import pytest
 from scipy.stats import norm
 from sklearn.metrics import mean_absolute_error, roc_auc_score
 
-from acubench import stats
+from acubench.records import stats
 
 
 def _psi(x: float, y: float) -> float:
@@ -19,7 +19,7 @@ def _psi(x: float, y: float) -> float:
 
 
 def _delong_by_the_formulas(y, a, b, cluster=None):
-    """Independent O(m·n) computation, written from the papers, not from acubench.stats.
+    """Independent O(m·n) computation, written from the papers, not from acubench.records.stats.
 
     DeLong, DeLong & Clarke-Pearson (1988): V10(X_i) = (1/n) Σ_j ψ(X_i, Y_j), V01(Y_j) = (1/m) Σ_i ψ(X_i, Y_j),
     S10 and S01 their sample covariances (divisor m−1, n−1), S = S10/m + S01/n, z = Δ / sqrt(c' S c).

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from acubench import cache as store
-from acubench.cache import EmbeddingCache
-from acubench.extract import clip_keys, extract
+from acubench.engine import cache as store
+from acubench.engine.cache import EmbeddingCache
+from acubench.engine.extract import clip_keys, extract
 from acubench.specs import ClipPolicy
 from toy_encoder import ToyEncoder
 
@@ -66,9 +66,9 @@ def test_ctrl_c_keeps_finished_clips_and_the_rerun_resumes(clips, tmp_path):
 CHILD = """
 import sys, time, pandas as pd
 sys.path.insert(0, sys.argv[3])
-from acubench import cache
-from acubench.cache import EmbeddingCache
-from acubench.extract import extract
+from acubench.engine import cache
+from acubench.engine.cache import EmbeddingCache
+from acubench.engine.extract import extract
 from acubench.specs import ClipPolicy
 from toy_encoder import ToyEncoder
 cache.FLUSH_ROWS = 1

@@ -77,7 +77,7 @@ def _help(p: argparse.ArgumentParser) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from acubench.datastatus import dataset_statuses, root_source, status_report
+    from acubench.engine.datastatus import dataset_statuses, root_source, status_report
     from acubench.paths import data_root
     from acubench.plugins import registries
 

@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _embed(args: argparse.Namespace) -> int:
     from acubench.api import embed
-    from acubench.embedding import save_embeddings
+    from acubench.engine.embedding import save_embeddings
     from acubench.errors import OptionError
     from acubench.paths import check_writable_file
 

@@ -48,7 +48,7 @@ def _leaderboard(args: argparse.Namespace) -> int:
     from acubench.leaderboard.aggregate import LeaderboardError, board_from_runs
     from acubench.leaderboard.render import rich_table, to_csv, to_json, to_markdown
     from acubench.paths import atomic_write, check_writable_file
-    from acubench.results import RecordError, read_run
+    from acubench.records.results import RecordError, read_run
 
     out = Path(args.out) if args.out else None
     if out is not None and out.suffix not in FORMATS:

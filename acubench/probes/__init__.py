@@ -2,7 +2,7 @@
 
 Declarations only (the standard library and :mod:`acubench.specs`): listing the
 probes imports neither torch nor scikit-learn; the heads themselves live in
-:mod:`acubench.probe_heads` (the zero-shot scorer in
+:mod:`acubench.probes.heads` (the zero-shot scorer in
 :mod:`acubench.align.zeroshot`) and load when a probe is fitted.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from acubench.hookspecs import contribute
 from acubench.specs import ProbeSpec
 
-_HEADS = "acubench.probe_heads"
+_HEADS = "acubench.probes.heads"
 
 #: The settings the OPERA benchmark's linear evaluation takes per task (see ReferenceLinear).
 REFERENCE_LINEAR_OPTIONS = frozenset({"epochs", "batch_size", "l2_strength", "early_stopping_patience",

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from acubench.errors import PathNotFound, RecordError
 from acubench.paths import atomic_write
-from acubench.predictions import PREDICTIONS_FILE, read_predictions, to_parquet
+from acubench.records.predictions import PREDICTIONS_FILE, read_predictions, to_parquet
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -91,7 +91,7 @@ class ResultRecord:
         when there is none, with the reason in ``bootstrap["reason"]``.
     bootstrap : dict
         How ``ci95`` was made: ``resamples``, ``seed``, ``unit``, ``stratified``,
-        ``n_units`` (see :func:`acubench.stats.bootstrap`).
+        ``n_units`` (see :func:`acubench.records.stats.bootstrap`).
     """
 
     encoder: str

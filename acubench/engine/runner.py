@@ -19,22 +19,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from acubench import stats
-from acubench.cache import EmbeddingCache
 from acubench.datasets import check_task_options, effective_protocol, load_manifest
-from acubench.distributed import Ranks
 from acubench.encoder import AudioEncoder
+from acubench.engine.cache import EmbeddingCache
+from acubench.engine.distributed import Ranks
+from acubench.engine.extract import Extraction, extract_shared
 from acubench.errors import OptionError
-from acubench.extract import Extraction, extract_shared
 from acubench.loading import EncoderOptions
 from acubench.manifest import DatasetError, DatasetMissing, ManifestError, split_counts
 from acubench.paths import cache_dir as default_cache_dir
 from acubench.paths import data_root as default_data_root
 from acubench.plugins import get_encoder, get_probe, named_tasks, registries, select_tasks
-from acubench.predictions import clip_scores, concat, prediction_frame
 from acubench.probe_base import JointSpace, ProbeContext
+from acubench.records import stats
+from acubench.records.predictions import clip_scores, concat, prediction_frame
+from acubench.records.results import ResultRecord
 from acubench.reporting import LogReporter, Reporter
-from acubench.results import ResultRecord
 from acubench.specs import TaskSpec
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def _manifest_hash(df: pd.DataFrame) -> str:
 
 def _evaluate(X: np.ndarray, df: pd.DataFrame, task: TaskSpec, probe: str, seeds: Sequence[int],
               encoder: AudioEncoder, space: JointSpace | None):
-    from acubench.probe import evaluate_seeds
+    from acubench.engine.probe import evaluate_seeds
 
     return evaluate_seeds(X, df["label"].to_numpy(), df["split"].to_numpy(), df["subject"].to_numpy(),
                           seeds=list(seeds), kind=task.kind, n_classes=len(task.classes), protocol=task.protocol,
@@ -100,7 +100,7 @@ class Runner:
     reporter : Reporter, optional
         Where progress goes; default :class:`~acubench.reporting.LogReporter`.
     ranks : Ranks, optional
-        This process's place under torchrun (:mod:`acubench.distributed`); default a single process.
+        This process's place under torchrun (:mod:`acubench.engine.distributed`); default a single process.
     """
 
     def __init__(

@@ -42,9 +42,9 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from acubench.metrics import HEADLINE, auroc, compute_metrics
 from acubench.plugins import get_probe, registries
 from acubench.probe_base import Head, ProbeContext
+from acubench.records.metrics import HEADLINE, auroc, compute_metrics
 from acubench.specs import SPLIT_OPTIONS, ProbeSpec, resolve_ref
 
 #: Fraction of subjects held out for validation where the protocol does not give a validation split.

@@ -1,7 +1,7 @@
 """Batched, cached extraction of clip embeddings.
 
 Recordings are decoded, resampled and cut into windows ahead of the encoder
-(:mod:`acubench.pipeline`: worker processes, or one background thread);
+(:mod:`acubench.engine.pipeline`: worker processes, or one background thread);
 windows of several recordings share each forward pass; a recording's window
 embeddings are averaged into its clip embedding as soon as its last window is
 done, checked to be finite, and stored. Only a few batches of windows are held
@@ -22,12 +22,12 @@ import soundfile as sf
 import torch
 
 from acubench.audio import AudioError
-from acubench.cache import EmbeddingCache, clip_key
-from acubench.devices import Precision, autocast_dtype
-from acubench.distributed import Ranks, barrier, gather
 from acubench.encoder import AudioEncoder
+from acubench.engine.cache import EmbeddingCache, clip_key
+from acubench.engine.devices import Precision, autocast_dtype
+from acubench.engine.distributed import Ranks, barrier, gather
+from acubench.engine.pipeline import ClipRef, ClipWindows, InputBatch, default_workers, input_batches
 from acubench.errors import AcubenchError, OptionError
-from acubench.pipeline import ClipRef, ClipWindows, InputBatch, default_workers, input_batches
 from acubench.specs import ClipPolicy
 
 __all__ = ["EncoderOutputError", "Extraction", "Precision", "clip_keys", "extract", "extract_shared"]
@@ -78,7 +78,7 @@ def _column(clips: pd.DataFrame, name: str) -> list[float | None]:
 
 
 def clip_refs(clips: pd.DataFrame) -> list[ClipRef]:
-    """One :class:`~acubench.pipeline.ClipRef` per row of ``clips`` (index = row position)."""
+    """One :class:`~acubench.engine.pipeline.ClipRef` per row of ``clips`` (index = row position)."""
     starts, ends, channels = _column(clips, "start"), _column(clips, "end"), _column(clips, "channel")
     return [ClipRef(i, str(p), s, e, None if c is None else int(c))
             for i, (p, s, e, c) in enumerate(zip(clips["path"].tolist(), starts, ends, channels, strict=True))]
@@ -96,7 +96,7 @@ def _duration(ref: ClipRef) -> float:
 
 
 def clip_keys(clips: pd.DataFrame, policy: ClipPolicy, sample_rate: int) -> list[str]:
-    """The cache key of every row of ``clips`` (see :func:`acubench.cache.clip_key`)."""
+    """The cache key of every row of ``clips`` (see :func:`acubench.engine.cache.clip_key`)."""
     return [clip_key(r.path, start=r.start, end=r.end, channel=r.channel, policy=policy, sample_rate=sample_rate)
             for r in clip_refs(clips)]
 
@@ -133,7 +133,7 @@ def extract(
         ``bf16`` runs the encoder's backbone under autocast (the front-end stays fp32).
     workers : int, optional
         Decoding processes; 0 decodes in one background thread. Default:
-        :func:`acubench.pipeline.default_workers` for the encoder's device.
+        :func:`acubench.engine.pipeline.default_workers` for the encoder's device.
     profile : bool
         Measure the front-end and forward time per batch (synchronises the device).
     on_clip : callable, optional

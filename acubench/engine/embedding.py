@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from acubench.cache import EmbeddingCache
-from acubench.distributed import Ranks
 from acubench.encoder import AudioEncoder
+from acubench.engine.cache import EmbeddingCache
+from acubench.engine.distributed import Ranks
+from acubench.engine.extract import Extraction, Precision, extract_shared
 from acubench.errors import OptionError, PathNotFound
-from acubench.extract import Extraction, Precision, extract_shared
 from acubench.paths import atomic_path, atomic_write, cache_dir
 from acubench.reporting import LogReporter, Reporter
 from acubench.specs import ClipPolicy

@@ -12,7 +12,7 @@ seed × test clip, with the columns of :data:`PREDICTION_COLUMNS`:
   fixed splits.
 
 Every record's headline metric can be recomputed from these rows, and
-:func:`clip_scores` turns them into the input of :mod:`acubench.stats`.
+:func:`clip_scores` turns them into the input of :mod:`acubench.records.stats`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from acubench.errors import RecordError
-from acubench.stats import ClipScores
+from acubench.records.stats import ClipScores
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -1,10 +1,10 @@
 """The built-in probe heads on frozen embeddings: linear, MLP, LightGBM, and the reference linear evaluation.
 
 Each is a :class:`~acubench.probe_base.Head` (one hyper-parameter setting and a
-seed, ``fit``/``predict``), declared in :mod:`acubench.probe_specs`, which the
+seed, ``fit``/``predict``), declared in :mod:`acubench.probes`, which the
 registry reads without importing this module (torch and scikit-learn load only
 when a probe is fitted). Each head class lists the settings validation may choose
-from in ``GRID``. Inputs are float arrays (n, D); :mod:`acubench.probe`
+from in ``GRID``. Inputs are float arrays (n, D); :mod:`acubench.engine.probe`
 standardises them on the training split first where the head's spec asks for it
 (not for :class:`ReferenceLinear`, which reproduces a protocol that did not).
 """
@@ -21,8 +21,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
-from acubench.metrics import auroc, mae
 from acubench.probe_base import Head
+from acubench.records.metrics import auroc, mae
 
 
 class LinearProbe(Head):
