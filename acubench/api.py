@@ -176,9 +176,11 @@ def _run_in(folder: RunFolder | None, runner: Runner, names: list[str], options:
                   f"seeds {len(runner.seeds)}; {options.device}, {options.precision})", level="heading")
     for tid, why in skipped.items():
         reporter.note(f"  skipped {tid}: {why}", level="warning")
+    kinds = {p.task.id: p.task.kind for p in prepared}
     for tid, probes in runner.unscored.items():
-        if tid not in skipped:
-            reporter.note(f"  {tid}: not scored by {', '.join(probes)} (they do not handle its kind)")
+        if tid in kinds:
+            reporter.note(f"  {tid}: not scored by {', '.join(probes)}, which handle{'s' if len(probes) == 1 else ''} "
+                          f"no {kinds[tid]} tasks")
     needs_space = any(get_probe(p).aligned_only for p in runner.probes)
 
     records: list[ResultRecord] = []

@@ -343,6 +343,7 @@ def _one_error_line(err: str, *needles: str) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 def test_bad_alignment_input_is_one_line_naming_the_file_and_leaves_nothing(registered, corpus_csv, bert_teacher,
                                                                             tmp_path, capsys, monkeypatch):
     """Empty, one-subject, identical-report and missing-audio corpora, and teachers that do not load, through

@@ -353,7 +353,8 @@ def _zeroshot_table(result: Any) -> str:
     rows = [[r.task, r.task_name, r.kind, len(r.classes), r.n_test, f"{r.value:.3f}", interval(r.ci95)]
             for r in result.records]
     text = f"{result.label}\n\n" + tabulate(rows, headers=["task", "name", "kind", "classes", "test clips",
-                                                            "AUROC ↑", "95 % CI"], tablefmt="github")
+                                                            "AUROC ↑", "95 % CI"], tablefmt="github",
+                                               disable_numparse=True)
     if result.skipped:
         text += "\n\n" + "\n".join(f"- skipped {k}: {v}" for k, v in result.skipped.items())
     return text
